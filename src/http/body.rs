@@ -1,0 +1,360 @@
+//! Request body framing: how the body is delimited ([`Framing`]) and the
+//! decoder that turns received bytes into body bytes ([`BodyDecoder`]), with
+//! the chunked grammar of RFC 9112 §7.1 as a state machine.
+//!
+//! Pure: the caller feeds bytes and says how many body bytes it can take
+//! (which is how a full buffer applies back-pressure). Runs on the worker's
+//! I/O thread; never touches Python.
+
+use super::error::HttpError;
+use super::request::{parse_fields, HeaderMap};
+use super::Limits;
+
+/// How a request body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (no Content-Length, or Content-Length: 0).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Longest chunk-size line (size, extensions) accepted, when
+/// `limit_request_field_size` gives none (gunicorn's
+/// `DEFAULT_MAX_CHUNK_SIZE_LINE`).
+const MAX_CHUNK_SIZE_LINE: usize = 8190;
+
+/// Where the chunked decoder stands in the grammar. One variant per
+/// position; each carries what that position needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ChunkedState {
+    /// Reading hex digits of a chunk size.
+    Size { size: u64, digits: usize, line: usize },
+    /// After the size: optional whitespace before `;` (BWS).
+    SizeWhitespace { size: u64, line: usize },
+    /// Inside chunk extensions, up to the line's CR.
+    Extension { size: u64, line: usize, quoted: bool, escaped: bool },
+    /// Saw CR ending the size line; expecting LF.
+    SizeLf { size: u64 },
+    /// Inside chunk data, this many bytes left.
+    Data { remaining: u64 },
+    /// After data: expecting CR.
+    DataCr,
+    /// After data: expecting LF.
+    DataLf,
+    /// After the last chunk: collecting the trailer section (including its
+    /// final empty line) until it ends.
+    Trailers { section: Vec<u8> },
+    /// The body is complete.
+    Done,
+}
+
+/// Decodes a request body from the bytes that follow the head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyDecoder {
+    /// Content-Length framing: bytes still expected.
+    Length { remaining: u64 },
+    /// Chunked framing.
+    Chunked { state: ChunkedState, total: u64 },
+}
+
+/// What one call to [`BodyDecoder::decode`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decoded {
+    /// Input bytes used (framing and data).
+    pub consumed: usize,
+    /// The body ended within this input.
+    pub done: bool,
+    /// Trailer fields, once the chunked body ended with some.
+    pub trailers: HeaderMap,
+}
+
+impl BodyDecoder {
+    /// A decoder for `framing`; `None` when there is no body to decode.
+    pub fn new(framing: Framing) -> Option<BodyDecoder> {
+        match framing {
+            Framing::Empty => None,
+            Framing::Length(n) => Some(BodyDecoder::Length { remaining: n }),
+            Framing::Chunked => Some(BodyDecoder::Chunked {
+                state: ChunkedState::Size { size: 0, digits: 0, line: 0 },
+                total: 0,
+            }),
+        }
+    }
+
+    /// True once the whole body has been decoded.
+    pub fn is_done(&self) -> bool {
+        matches!(
+            self,
+            BodyDecoder::Length { remaining: 0 } | BodyDecoder::Chunked { state: ChunkedState::Done, .. }
+        )
+    }
+
+    /// Decode from `input`, appending at most `room` body bytes to `out`.
+    /// Stops early when `room` runs out; the caller keeps the unconsumed
+    /// input and calls again when there is room.
+    pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>, room: usize, limits: &Limits) -> Result<Decoded, HttpError> {
+        match self {
+            BodyDecoder::Length { remaining } => {
+                let take = (input.len() as u64).min(*remaining).min(room as u64) as usize;
+                out.extend_from_slice(&input[..take]);
+                *remaining -= take as u64;
+                Ok(Decoded { consumed: take, done: *remaining == 0, trailers: Vec::new() })
+            }
+            BodyDecoder::Chunked { state, total } => decode_chunked(state, total, input, out, room, limits),
+        }
+    }
+}
+
+fn hex_value(b: u8) -> Option<u64> {
+    match b {
+        b'0'..=b'9' => Some((b - b'0') as u64),
+        b'a'..=b'f' => Some((b - b'a' + 10) as u64),
+        b'A'..=b'F' => Some((b - b'A' + 10) as u64),
+        _ => None,
+    }
+}
+
+/// chunk-ext characters outside quotes: token characters, `;`, `=`, BWS.
+fn is_ext_byte(b: u8) -> bool {
+    super::is_tchar(b) || matches!(b, b';' | b'=' | b' ' | b'\t' | b'"')
+}
+
+fn decode_chunked(
+    state: &mut ChunkedState,
+    total: &mut u64,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    mut room: usize,
+    limits: &Limits,
+) -> Result<Decoded, HttpError> {
+    use ChunkedState::*;
+    let line_limit = match limits.request_field_size {
+        0 => MAX_CHUNK_SIZE_LINE,
+        n => n,
+    };
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        match state {
+            Size { size, digits, line } => {
+                *line += 1;
+                if *line > line_limit {
+                    return Err(HttpError::InvalidChunkSize(format!("line over {line_limit} bytes")));
+                }
+                if let Some(v) = hex_value(b) {
+                    *size = size
+                        .checked_mul(16)
+                        .and_then(|s| s.checked_add(v))
+                        .ok_or_else(|| HttpError::InvalidChunkSize("chunk size overflows".into()))?;
+                    *digits += 1;
+                } else if *digits == 0 {
+                    return Err(HttpError::InvalidChunkSize(super::error::lossy(&[b])));
+                } else {
+                    match b {
+                        b'\r' => *state = SizeLf { size: *size },
+                        b' ' | b'\t' => *state = SizeWhitespace { size: *size, line: *line },
+                        b';' => *state = Extension { size: *size, line: *line, quoted: false, escaped: false },
+                        _ => return Err(HttpError::InvalidChunkSize(super::error::lossy(&[b]))),
+                    }
+                }
+            }
+            SizeWhitespace { size, line } => {
+                *line += 1;
+                if *line > line_limit {
+                    return Err(HttpError::InvalidChunkSize(format!("line over {line_limit} bytes")));
+                }
+                match b {
+                    b' ' | b'\t' => {}
+                    b';' => *state = Extension { size: *size, line: *line, quoted: false, escaped: false },
+                    // Whitespace after the size is allowed only before an
+                    // extension (RFC 9112 §7.1.1 BWS).
+                    _ => return Err(HttpError::InvalidChunkSize("whitespace after chunk size".into())),
+                }
+            }
+            Extension { size, line, quoted, escaped } => {
+                *line += 1;
+                if *line > line_limit {
+                    return Err(HttpError::InvalidChunkSize(format!("line over {line_limit} bytes")));
+                }
+                if *quoted {
+                    if *escaped {
+                        if !(b == b'\t' || (0x20..=0x7e).contains(&b) || b >= 0x80) {
+                            return Err(HttpError::InvalidChunkExtension("invalid quoted-pair"));
+                        }
+                        *escaped = false;
+                    } else if b == b'\\' {
+                        *escaped = true;
+                    } else if b == b'"' {
+                        *quoted = false;
+                    } else if !(b == b'\t' || (0x20..=0x7e).contains(&b) || b >= 0x80) {
+                        return Err(HttpError::InvalidChunkExtension("invalid character in quoted-string"));
+                    }
+                } else if b == b'\r' {
+                    *state = SizeLf { size: *size };
+                } else if b == b'"' {
+                    *quoted = true;
+                } else if !is_ext_byte(b) {
+                    return Err(HttpError::InvalidChunkExtension("invalid chunk extension"));
+                }
+            }
+            SizeLf { size } => {
+                if b != b'\n' {
+                    return Err(HttpError::InvalidChunkExtension("bare CR not allowed"));
+                }
+                *state = if *size == 0 { Trailers { section: Vec::new() } } else { Data { remaining: *size } };
+            }
+            Data { remaining } => {
+                if room == 0 {
+                    return Ok(Decoded { consumed: i, done: false, trailers: Vec::new() });
+                }
+                let take = ((input.len() - i) as u64).min(*remaining).min(room as u64) as usize;
+                out.extend_from_slice(&input[i..i + take]);
+                *remaining -= take as u64;
+                *total += take as u64;
+                if limits.request_body > 0 && *total > limits.request_body {
+                    return Err(HttpError::BodyTooLarge(limits.request_body));
+                }
+                room -= take;
+                i += take;
+                if *remaining == 0 {
+                    *state = DataCr;
+                }
+                continue;
+            }
+            DataCr => {
+                if b != b'\r' {
+                    return Err(HttpError::ChunkMissingTerminator);
+                }
+                *state = DataLf;
+            }
+            DataLf => {
+                if b != b'\n' {
+                    return Err(HttpError::ChunkMissingTerminator);
+                }
+                *state = Size { size: 0, digits: 0, line: 0 };
+            }
+            Trailers { section } => {
+                section.push(b);
+                if section.len() > limits.max_header_block() {
+                    return Err(HttpError::HeadersTooLarge);
+                }
+                if section == b"\r\n" || section.ends_with(b"\r\n\r\n") {
+                    let trailers = parse_fields(section, limits, true)?;
+                    *state = Done;
+                    return Ok(Decoded { consumed: i + 1, done: true, trailers });
+                }
+                if b == b'\n' && (section.len() < 2 || section[section.len() - 2] != b'\r') {
+                    return Err(HttpError::InvalidHeader("bare LF as line terminator".into()));
+                }
+            }
+            Done => return Ok(Decoded { consumed: i, done: true, trailers: Vec::new() }),
+        }
+        i += 1;
+    }
+    Ok(Decoded { consumed: i, done: matches!(state, Done), trailers: Vec::new() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decode `input` fed in pieces of `step` bytes with unlimited room.
+    fn run(framing: Framing, input: &[u8], step: usize) -> Result<(Vec<u8>, usize, HeaderMap), HttpError> {
+        let limits = Limits::default();
+        let mut d = BodyDecoder::new(framing).unwrap();
+        let mut out = Vec::new();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut used = 0;
+        let mut trailers = Vec::new();
+        for piece in input.chunks(step.max(1)) {
+            pending.extend_from_slice(piece);
+            let r = d.decode(&pending, &mut out, usize::MAX, &limits)?;
+            used += r.consumed;
+            pending.drain(..r.consumed);
+            if r.done {
+                trailers = r.trailers;
+                return Ok((out, used, trailers));
+            }
+        }
+        assert!(!d.is_done());
+        Ok((out, used, trailers))
+    }
+
+    /// Every split of `input` into two reads gives the same result.
+    fn all_splits(framing: Framing, input: &[u8]) -> (Vec<u8>, usize) {
+        let (whole, used, _) = run(framing, input, input.len()).unwrap();
+        for step in 1..input.len() {
+            let (out, u, _) = run(framing, input, step).unwrap();
+            assert_eq!((&out, u), (&whole, used), "step {step}");
+        }
+        (whole, used)
+    }
+
+    #[test]
+    fn length_body() {
+        let (out, used) = all_splits(Framing::Length(5), b"hello, next request");
+        assert_eq!(out, b"hello");
+        assert_eq!(used, 5);
+    }
+
+    #[test]
+    fn chunked_body_with_extensions_and_trailers() {
+        let body = b"5;name=val;q=\"a \\\" b\"\r\nhello\r\n0006\r\n world\r\nA \t;x\r\n0123456789\r\n0\r\nX-Trailer: yes\r\n\r\nGET";
+        let (out, used) = all_splits(Framing::Chunked, body);
+        assert_eq!(out, b"hello world0123456789");
+        assert_eq!(used, body.len() - 3);
+        let (_, _, trailers) = run(Framing::Chunked, body, body.len()).unwrap();
+        assert_eq!(trailers, vec![("X-TRAILER".to_string(), b"yes".to_vec())]);
+    }
+
+    #[test]
+    fn chunked_empty() {
+        let (out, used) = all_splits(Framing::Chunked, b"0\r\n\r\n");
+        assert!(out.is_empty());
+        assert_eq!(used, 5);
+    }
+
+    #[test]
+    fn chunked_errors() {
+        let err = |b: &[u8]| run(Framing::Chunked, b, b.len()).unwrap_err().status();
+        assert_eq!(err(b"x\r\n"), 400);
+        assert_eq!(err(b"-5\r\nhello\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"0x5\r\nhello\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b" 5\r\nhello\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"5 \r\nhello\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"5\rhello\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"5\r\nhelloXX0\r\n\r\n"), 400);
+        assert_eq!(err(b"5\r\nhello\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"10000000000000000\r\n"), 400);
+        assert_eq!(err(b"ffffffffffffffffff\r\n"), 400);
+        assert_eq!(err(b"5;a\x01\r\nhello\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"0\r\nContent-Length: 5\r\n\r\n"), 400);
+        assert_eq!(err(b"0\r\nX: y\n\r\n"), 400);
+    }
+
+    #[test]
+    fn room_applies_back_pressure() {
+        let limits = Limits::default();
+        let mut d = BodyDecoder::new(Framing::Chunked).unwrap();
+        let mut out = Vec::new();
+        let input = b"a\r\n0123456789\r\n0\r\n\r\n";
+        let r = d.decode(input, &mut out, 4, &limits).unwrap();
+        assert_eq!(out, b"0123");
+        assert!(!r.done);
+        let r2 = d.decode(&input[r.consumed..], &mut out, 100, &limits).unwrap();
+        assert!(r2.done);
+        assert_eq!(out, b"0123456789");
+    }
+
+    #[test]
+    fn body_limit() {
+        let mut limits = Limits::default();
+        limits.request_body = 3;
+        let mut d = BodyDecoder::new(Framing::Chunked).unwrap();
+        let err = d.decode(b"5\r\nhello\r\n0\r\n\r\n", &mut Vec::new(), 100, &limits).unwrap_err();
+        assert_eq!(err.status(), 413);
+    }
+}
