@@ -1,3 +1,5 @@
+pub mod cli;
+pub mod config;
 pub mod http;
 use pyo3::prelude::*;
 #[pyfunction]
