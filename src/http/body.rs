@@ -29,7 +29,7 @@ const MAX_CHUNK_SIZE_LINE: usize = 8190;
 /// Where the chunked decoder stands in the grammar. One variant per
 /// position; each carries what that position needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum ChunkedState {
+pub enum ChunkedState {
     /// Reading hex digits of a chunk size.
     Size { size: u64, digits: usize, line: usize },
     /// After the size: optional whitespace before `;` (BWS).

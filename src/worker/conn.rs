@@ -1,0 +1,265 @@
+//! One client connection as the I/O loop sees it: its socket, the bytes
+//! read but not yet used, the output waiting for the socket, and where it
+//! stands in the request/response cycle ([`Phase`]).
+//!
+//! Runs on the worker's I/O thread; never touches Python.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::os::unix::io::{AsRawFd, RawFd};
+use std::sync::Arc;
+use std::time::Instant;
+
+use mio::event::Source;
+use mio::net::{TcpStream, UnixStream};
+
+use super::exchange::{Exchange, Finish, OutChunk};
+use super::executor::Job;
+use crate::http::proxy::ProxyInfo;
+use crate::http::BodyDecoder;
+use crate::wsgi::environ::Peer;
+
+/// The socket of a connection.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    pub fn source(&mut self) -> &mut dyn Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Unix(s) => s,
+        }
+    }
+
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// Half-close the sending side (after a final response).
+    pub fn shutdown_write(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+}
+
+/// A request in progress on a connection.
+pub struct Active {
+    /// Shared with the executor.
+    pub exchange: Arc<Exchange>,
+    /// Body decoding still to do; `None` once the body is complete.
+    pub decoder: Option<BodyDecoder>,
+    /// The job, until it is handed to an executor.
+    pub job: Option<Job>,
+    /// Set once the executor said it is done.
+    pub finished: Option<Finish>,
+    /// The connection must close after this response (request said so, or
+    /// the body turned out broken).
+    pub close: bool,
+}
+
+/// Where a connection stands.
+pub enum Phase {
+    /// Waiting for, or reading, a request head.
+    Head,
+    /// A request is being received and/or served.
+    Exchange(Active),
+    /// Sending a final response, then closing.
+    Closing,
+}
+
+/// One client connection.
+pub struct Conn {
+    pub stream: Stream,
+    /// The connection's serial number (see `Notice`).
+    pub serial: u64,
+    /// The client address.
+    pub peer: Peer,
+    /// Index of the listener that accepted it.
+    pub listener: usize,
+    /// The peer may set forwarding headers (`forwarded_allow_ips`).
+    pub trusted: bool,
+    /// What a PROXY header said, once read.
+    pub proxy: Option<ProxyInfo>,
+    /// Bytes received and not yet consumed.
+    pub rbuf: Vec<u8>,
+    /// How far the end-of-head scan has looked in `rbuf`.
+    pub scanned: usize,
+    /// Output waiting for the socket; the bool says whether the bytes are
+    /// counted in the exchange's back-pressure total.
+    pub wq: VecDeque<(OutChunk, bool)>,
+    /// Bytes of the front chunk already written.
+    pub wq_offset: usize,
+    /// Last known readiness (mio is edge-triggered).
+    pub readable: bool,
+    pub writable: bool,
+    /// The client closed its sending side.
+    pub read_closed: bool,
+    pub phase: Phase,
+    /// When the connection times out, if it can.
+    pub deadline: Option<Instant>,
+    /// Requests completed on this connection.
+    pub served: u64,
+}
+
+impl Conn {
+    pub fn new(stream: Stream, serial: u64, peer: Peer, listener: usize, trusted: bool) -> Conn {
+        Conn {
+            stream,
+            serial,
+            peer,
+            listener,
+            trusted,
+            proxy: None,
+            rbuf: Vec::new(),
+            scanned: 0,
+            wq: VecDeque::new(),
+            wq_offset: 0,
+            readable: false,
+            writable: false,
+            read_closed: false,
+            phase: Phase::Head,
+            deadline: None,
+            served: 0,
+        }
+    }
+
+    /// True when the connection sits between requests with nothing
+    /// buffered: a graceful stop may close it.
+    pub fn is_idle(&self) -> bool {
+        matches!(self.phase, Phase::Head) && self.rbuf.is_empty() && self.wq.is_empty()
+    }
+
+    /// Queue bytes produced by the loop itself (100 Continue, error pages).
+    pub fn queue_own(&mut self, bytes: Vec<u8>) {
+        self.wq.push_back((OutChunk::Bytes(bytes), false));
+    }
+
+    /// Read what the socket has, up to `limit` buffered bytes. Returns the
+    /// number of bytes read; sets `read_closed` on EOF.
+    pub fn fill(&mut self, limit: usize) -> io::Result<usize> {
+        let mut total = 0;
+        while self.readable && !self.read_closed && self.rbuf.len() < limit {
+            let len = self.rbuf.len();
+            let want = (limit - len).clamp(4096, 64 * 1024);
+            self.rbuf.resize(len + want, 0);
+            match self.stream.read(&mut self.rbuf[len..]) {
+                Ok(0) => {
+                    self.rbuf.truncate(len);
+                    self.read_closed = true;
+                }
+                Ok(n) => {
+                    self.rbuf.truncate(len + n);
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.rbuf.truncate(len);
+                    self.readable = false;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.rbuf.truncate(len),
+                Err(e) => {
+                    self.rbuf.truncate(len);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(total)
+    }
+
+    /// Write queued output while the socket takes it. Returns the number of
+    /// counted (exchange) bytes written.
+    pub fn flush(&mut self) -> io::Result<usize> {
+        let mut counted = 0;
+        while self.writable {
+            let Some((chunk, is_counted)) = self.wq.front_mut() else { break };
+            let n = match chunk {
+                OutChunk::Bytes(b) => {
+                    if self.wq_offset >= b.len() {
+                        0
+                    } else {
+                        match self.stream.write(&b[self.wq_offset..]) {
+                            Ok(n) => n,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                self.writable = false;
+                                break;
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                OutChunk::File { file, offset, remaining } => {
+                    let mut off = *offset as libc::off_t;
+                    let count = (*remaining).min(1 << 30) as usize;
+                    // SAFETY: sendfile between two descriptors we own; the
+                    // offset pointer is a local.
+                    let r = unsafe { libc::sendfile(self.stream.fd(), file.as_raw_fd(), &mut off, count) };
+                    if r < 0 {
+                        let e = io::Error::last_os_error();
+                        match e.kind() {
+                            io::ErrorKind::WouldBlock => {
+                                self.writable = false;
+                                break;
+                            }
+                            io::ErrorKind::Interrupted => continue,
+                            _ => return Err(e),
+                        }
+                    }
+                    if r == 0 {
+                        // The file is shorter than promised: nothing more to send.
+                        *remaining = 0;
+                        self.wq.pop_front();
+                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank during sendfile"));
+                    }
+                    *offset = off as u64;
+                    *remaining -= r as u64;
+                    r as usize
+                }
+            };
+            if *is_counted {
+                counted += n;
+            }
+            let done = match chunk {
+                OutChunk::Bytes(b) => {
+                    self.wq_offset += n;
+                    self.wq_offset >= b.len()
+                }
+                OutChunk::File { remaining, .. } => *remaining == 0,
+            };
+            if done {
+                self.wq.pop_front();
+                self.wq_offset = 0;
+            }
+        }
+        Ok(counted)
+    }
+
+    /// Bytes still queued for the socket that count toward back-pressure.
+    pub fn queued_counted(&self) -> usize {
+        let mut n: usize = self.wq.iter().filter(|(_, c)| *c).map(|(c, _)| c.len()).sum();
+        if let Some((OutChunk::Bytes(_), true)) = self.wq.front() {
+            n -= self.wq_offset;
+        }
+        n
+    }
+}

@@ -1,0 +1,178 @@
+//! The hand-off between the I/O loop and an executor for one request: the
+//! request body flowing in, the response flowing out, and who waits for whom.
+//!
+//! Both sides are bounded: the loop stops reading the socket when
+//! `BODY_BUFFER` body bytes wait for the app, and an executor writing a
+//! response waits (with the GIL released) while `OUT_HIGH_WATER` bytes wait
+//! for the socket. Shared by the worker's I/O thread and its executor
+//! threads; never touches Python.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use crate::http::HttpError;
+
+/// Body bytes the loop buffers for one request before it stops reading the
+/// socket. A request whose whole body fits is handed to an executor only
+/// once the body is complete, so a slow uploader never holds a Python
+/// thread; a larger body is streamed to the app through this window.
+pub const BODY_BUFFER: usize = 256 * 1024;
+
+/// Response bytes an executor may queue before it waits for the client to
+/// read: the back-pressure bound per connection.
+pub const OUT_HIGH_WATER: usize = 256 * 1024;
+
+/// A piece of response waiting to be written.
+#[derive(Debug)]
+pub enum OutChunk {
+    /// Bytes (status line, headers, chunk framing and body).
+    Bytes(Vec<u8>),
+    /// A file region, sent with sendfile(2).
+    File { file: File, offset: u64, remaining: u64 },
+}
+
+impl OutChunk {
+    /// Bytes this chunk still has to write.
+    pub fn len(&self) -> usize {
+        match self {
+            OutChunk::Bytes(b) => b.len(),
+            OutChunk::File { remaining, .. } => (*remaining).min(usize::MAX as u64) as usize,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How the executor ended the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The response is complete; the connection may serve another request.
+    KeepAlive,
+    /// The response is complete (or abandoned); close after writing it.
+    Close,
+}
+
+/// The mutable half of an exchange, behind its mutex.
+#[derive(Debug, Default)]
+pub struct ExchangeState {
+    /// Body bytes received and not yet read by the app.
+    pub body: Vec<u8>,
+    /// The whole body has been received (or there was none).
+    pub body_done: bool,
+    /// The body turned out malformed or too large after the app started.
+    pub body_error: Option<HttpError>,
+    /// Response chunks not yet taken by the loop.
+    pub out: VecDeque<OutChunk>,
+    /// Response bytes not yet written to the socket (queued here or held by
+    /// the loop): what back-pressure is measured on.
+    pub out_pending: usize,
+    /// Set once the executor is done with the request.
+    pub finish: Option<Finish>,
+    /// The client went away or stalled: stop producing output.
+    pub client_gone: bool,
+    /// A wake-up for the loop is already on its way.
+    pub loop_notified: bool,
+}
+
+/// A wake-up for the I/O loop about one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notice {
+    /// The connection's slot in the loop's slab.
+    pub token: usize,
+    /// The connection's serial number, so a notice for a connection that
+    /// has since closed (and whose slot was reused) is ignored.
+    pub serial: u64,
+}
+
+/// How an executor reaches the I/O loop.
+#[derive(Clone)]
+pub struct LoopHandle {
+    /// Notices for the loop.
+    pub notices: Sender<Notice>,
+    /// Wakes the loop's poll.
+    pub waker: Arc<mio::Waker>,
+}
+
+/// One request's shared state between the loop and an executor.
+pub struct Exchange {
+    state: Mutex<ExchangeState>,
+    /// Signalled when the executor may proceed: body bytes arrived, output
+    /// drained, or the client went away.
+    pub executor_wake: Condvar,
+    /// Where the connection lives in the loop.
+    pub notice: Notice,
+    /// How to wake the loop.
+    pub handle: LoopHandle,
+}
+
+impl Exchange {
+    pub fn new(notice: Notice, handle: LoopHandle, state: ExchangeState) -> Arc<Exchange> {
+        Arc::new(Exchange { state: Mutex::new(state), executor_wake: Condvar::new(), notice, handle })
+    }
+
+    /// Lock the state. A poisoned lock (a panic on the other side) still
+    /// yields the state: it is plain data.
+    pub fn lock(&self) -> MutexGuard<'_, ExchangeState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wait on the condition for at most `timeout` (guards against lost
+    /// wake-ups; callers loop on their condition).
+    pub fn wait<'a>(&self, guard: MutexGuard<'a, ExchangeState>, timeout: Duration) -> MutexGuard<'a, ExchangeState> {
+        match self.executor_wake.wait_timeout(guard, timeout) {
+            Ok((g, _)) => g,
+            Err(e) => e.into_inner().0,
+        }
+    }
+
+    /// Tell the loop this connection needs attention (called by the
+    /// executor with the state locked; sends at most one pending wake-up).
+    pub fn notify_loop(&self, state: &mut ExchangeState) {
+        if !state.loop_notified {
+            state.loop_notified = true;
+            let _ = self.handle.notices.send(self.notice);
+            let _ = self.handle.waker.wake();
+        }
+    }
+
+    /// Queue response output, waiting while the client is behind. Returns
+    /// false when the client is gone (nothing was queued). Called by an
+    /// executor with the GIL released.
+    pub fn push_output(&self, chunk: OutChunk) -> bool {
+        let mut st = self.lock();
+        while st.out_pending >= OUT_HIGH_WATER && !st.client_gone {
+            st = self.wait(st, Duration::from_millis(500));
+        }
+        if st.client_gone {
+            return false;
+        }
+        st.out_pending += chunk.len();
+        st.out.push_back(chunk);
+        self.notify_loop(&mut st);
+        true
+    }
+
+    /// Mark the response finished. Called by an executor.
+    pub fn finish(&self, how: Finish) {
+        let mut st = self.lock();
+        st.finish = Some(how);
+        self.notify_loop(&mut st);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_lengths() {
+        assert_eq!(OutChunk::Bytes(vec![1, 2, 3]).len(), 3);
+        assert!(OutChunk::Bytes(Vec::new()).is_empty());
+    }
+}

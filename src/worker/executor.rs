@@ -1,0 +1,57 @@
+//! Executor threads: each attaches to Python once and stays attached, takes
+//! complete requests from the loop's bounded channel, and runs them through
+//! the app. The GIL is released while a thread waits for work, for body
+//! bytes, or for the client to take output.
+//!
+//! Runs in a worker process; started after the app is loaded.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
+use pyo3::prelude::*;
+
+use super::exchange::Exchange;
+use crate::http::proxy::ProxyInfo;
+use crate::http::RequestHead;
+use crate::wsgi::environ::Peer;
+use crate::wsgi::AppContext;
+
+/// One request, handed from the loop to an executor.
+pub struct Job {
+    /// The parsed head.
+    pub head: RequestHead,
+    /// The body in, the response out.
+    pub exchange: Arc<Exchange>,
+    /// The client.
+    pub peer: Peer,
+    /// The listener's SERVER_NAME / SERVER_PORT (none for unix sockets).
+    pub server: Option<Arc<(String, String)>>,
+    /// What a PROXY protocol header said, if one came.
+    pub proxy: Option<ProxyInfo>,
+}
+
+/// Start `count` executor threads serving jobs from `jobs`.
+pub fn start(count: u32, jobs: Receiver<Job>, ctx: Arc<AppContext>) -> std::io::Result<Vec<JoinHandle<()>>> {
+    (0..count)
+        .map(|i| {
+            let jobs = jobs.clone();
+            let ctx = ctx.clone();
+            std::thread::Builder::new()
+                .name(format!("rsgi-executor-{i}"))
+                .spawn(move || run(jobs, ctx))
+        })
+        .collect()
+}
+
+/// The body of one executor thread: attach once, then serve until the
+/// channel closes.
+fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>) {
+    Python::attach(|py| loop {
+        let job = py.detach(|| jobs.recv());
+        match job {
+            Ok(job) => crate::wsgi::response::serve(py, &ctx, job),
+            Err(_) => break,
+        }
+    });
+}

@@ -1,0 +1,124 @@
+//! A worker process: after fork it loads the app, starts the executor
+//! threads, runs the I/O loop with the GIL released, and on a graceful stop
+//! lets in-flight requests finish before it exits.
+//!
+//! Lifecycle: Booting (load app, start executors) → Serving (the loop) →
+//! Draining (TERM: no new connections, finish current ones) → Exiting.
+//! Everything here runs in the child, on its main thread.
+
+pub mod conn;
+pub mod exchange;
+pub mod executor;
+pub mod io_loop;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::config::Config;
+use crate::listen::Listener;
+use crate::signals::{Signal, SignalPipe};
+use crate::wsgi::environ::EnvironBase;
+use crate::wsgi::AppContext;
+use io_loop::{IoLoop, ListenSock, LoopConfig, LoopExit};
+
+/// gunicorn's exit status for a worker that could not boot.
+pub const WORKER_BOOT_ERROR: i32 = 3;
+/// gunicorn's exit status for a worker that could not load the app.
+pub const APP_LOAD_ERROR: i32 = 4;
+
+/// Flush Python's stdio and leave the process without unwinding into the
+/// master's stack frames (which the child inherited but does not own).
+pub fn exit_child(py: Python<'_>, code: i32) -> ! {
+    let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
+    // SAFETY: _exit ends the process at once; nothing after it runs.
+    unsafe { libc::_exit(code) }
+}
+
+/// Take the worker's copies of the listeners for its own poller.
+fn worker_listeners(listeners: &[Listener]) -> std::io::Result<Vec<ListenSock>> {
+    listeners
+        .iter()
+        .map(|l| {
+            Ok(match l {
+                Listener::Tcp { socket, .. } => {
+                    let s = socket.try_clone()?;
+                    s.set_nonblocking(true)?;
+                    ListenSock::Tcp(mio::net::TcpListener::from_std(s))
+                }
+                Listener::Unix { socket, .. } => {
+                    let s = socket.try_clone()?;
+                    s.set_nonblocking(true)?;
+                    ListenSock::Unix(mio::net::UnixListener::from_std(s))
+                }
+            })
+        })
+        .collect()
+}
+
+/// The worker's whole life. Called in the child right after fork, with the
+/// GIL held; never returns.
+pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32) -> ! {
+    let pid = std::process::id();
+    let signals = match SignalPipe::install(&[Signal::Term, Signal::Int, Signal::Quit, Signal::Usr1]) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::error!("Exception in worker process: cannot install signal handlers: {e}");
+            exit_child(py, WORKER_BOOT_ERROR);
+        }
+    };
+    crate::info!("Booting worker with pid: {pid}");
+
+    let app = match crate::wsgi::app::load_app(py, &cfg.app) {
+        Ok(app) => app,
+        Err(e) => {
+            if let Some(tb) = &e.traceback {
+                crate::debug!("Exception while loading the application\n{tb}");
+            }
+            crate::error!("{}", e.message);
+            exit_child(py, APP_LOAD_ERROR);
+        }
+    };
+    let boot = || -> Result<_, String> {
+        let base = EnvironBase::new(py, cfg.threads > 1, cfg.workers > 1).map_err(|e| e.to_string())?;
+        let ctx = Arc::new(AppContext { app, base });
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.worker_connections.max(1));
+        let threads = executor::start(cfg.threads, jobs_rx, ctx).map_err(|e| e.to_string())?;
+        let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;
+        let servers = listeners.iter().map(|l| l.server_name_port().map(Arc::new)).collect();
+        let loop_cfg = LoopConfig {
+            limits: cfg.limits.clone(),
+            keepalive: Duration::from_secs(cfg.keepalive.max(1)),
+            io_timeout: Duration::from_secs(if cfg.timeout == 0 { 30 } else { cfg.timeout.max(1) }),
+            worker_connections: cfg.worker_connections,
+            graceful_timeout: Duration::from_secs(cfg.graceful_timeout),
+            forwarded_allow: cfg.forwarded_allow.clone(),
+            proxy_mode: cfg.proxy_protocol,
+            proxy_allow: cfg.proxy_allow.clone(),
+            master_pid,
+        };
+        let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg).map_err(|e| e.to_string())?;
+        Ok((io, threads))
+    };
+    let (mut io, threads) = match boot() {
+        Ok(v) => v,
+        Err(e) => {
+            crate::error!("Exception in worker process: {e}");
+            exit_child(py, WORKER_BOOT_ERROR);
+        }
+    };
+
+    let how = py.detach(|| io.run());
+    if how == LoopExit::Graceful {
+        // Closing the channel lets each executor finish its request and stop.
+        drop(io);
+        py.detach(|| {
+            for t in threads {
+                let _ = t.join();
+            }
+        });
+    }
+    crate::info!("Worker exiting (pid: {pid})");
+    exit_child(py, 0);
+}

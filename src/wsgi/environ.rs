@@ -1,0 +1,240 @@
+//! Build the PEP 3333 `environ` for a request: every CGI key gunicorn sets,
+//! the `wsgi.*` keys, `HTTP_*` headers (repeats joined), the
+//! `SCRIPT_NAME`/`PATH_INFO` split and the PROXY-protocol addresses.
+//!
+//! Runs on an executor thread with the GIL held. Keys are interned; the
+//! constant part is a prebuilt dict copied per request; nothing comes from
+//! `os.environ` except the worker's `SCRIPT_NAME` default.
+
+use std::net::SocketAddr;
+
+use pyo3::ffi;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
+
+use super::errors::ErrorStream;
+use super::file_wrapper::FileWrapper;
+use crate::http::proxy::ProxyInfo;
+use crate::http::{HttpError, RequestHead};
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    /// A unix-socket client (no address).
+    Unix,
+}
+
+/// Per-worker constants every environ starts from.
+pub struct EnvironBase {
+    /// The prebuilt dict copied for each request.
+    pub dict: Py<PyDict>,
+    /// `SCRIPT_NAME` from the worker's process environment.
+    pub script_name: String,
+}
+
+impl EnvironBase {
+    /// Build the constant part once per worker.
+    pub fn new(py: Python<'_>, multithread: bool, multiprocess: bool) -> PyResult<EnvironBase> {
+        let d = PyDict::new(py);
+        d.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
+        d.set_item(intern!(py, "wsgi.errors"), Py::new(py, ErrorStream)?)?;
+        d.set_item(intern!(py, "wsgi.multithread"), PyBool::new(py, multithread))?;
+        d.set_item(intern!(py, "wsgi.multiprocess"), PyBool::new(py, multiprocess))?;
+        d.set_item(intern!(py, "wsgi.run_once"), false)?;
+        d.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
+        d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
+        d.set_item(intern!(py, "SERVER_SOFTWARE"), format!("rsgi/{}", env!("CARGO_PKG_VERSION")))?;
+        let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
+        Ok(EnvironBase { dict: d.unbind(), script_name })
+    }
+}
+
+/// A Python `str` from bytes read as latin-1 (WSGI's "bytes as str").
+pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
+    if bytes.is_ascii() {
+        // ASCII is valid UTF-8.
+        return PyString::new(py, std::str::from_utf8(bytes).unwrap_or_default());
+    }
+    // SAFETY: PyUnicode_DecodeLatin1 reads `len` bytes from `ptr` and returns
+    // a new reference (latin-1 decoding cannot fail except on memory).
+    unsafe {
+        let ptr = ffi::PyUnicode_DecodeLatin1(bytes.as_ptr() as *const _, bytes.len() as ffi::Py_ssize_t, std::ptr::null());
+        if ptr.is_null() {
+            PyErr::fetch(py);
+            return PyString::new(py, "");
+        }
+        Bound::from_owned_ptr(py, ptr).cast_into_unchecked()
+    }
+}
+
+/// `urllib.parse.unquote_to_bytes`: `%XX` decoded, malformed escapes kept.
+pub fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The `HTTP_*` key for a header name (already uppercase).
+fn header_key(name: &str) -> String {
+    let mut key = String::with_capacity(5 + name.len());
+    key.push_str("HTTP_");
+    key.extend(name.chars().map(|c| if c == '-' { '_' } else { c }));
+    key
+}
+
+/// What the environ needs to know about the connection.
+pub struct ConnFacts<'a> {
+    pub peer: Peer,
+    /// The listener's address as (SERVER_NAME, SERVER_PORT); `None` for unix.
+    pub server: Option<&'a (String, String)>,
+    pub proxy: Option<&'a ProxyInfo>,
+    /// The connection itself is TLS (not yet: always false).
+    pub is_tls: bool,
+}
+
+/// Build the environ for `head`. `input` becomes `wsgi.input`.
+pub fn build<'py>(
+    py: Python<'py>,
+    base: &EnvironBase,
+    head: &RequestHead,
+    conn: &ConnFacts<'_>,
+    input: Bound<'py, PyAny>,
+) -> PyResult<Result<Bound<'py, PyDict>, HttpError>> {
+    let env = base.dict.bind(py).copy()?;
+    env.set_item(intern!(py, "wsgi.input"), input)?;
+    env.set_item(intern!(py, "REQUEST_METHOD"), PyString::new(py, &head.method))?;
+    env.set_item(intern!(py, "QUERY_STRING"), PyString::new(py, &head.query))?;
+    env.set_item(intern!(py, "RAW_URI"), PyString::new(py, &head.target))?;
+    let protocol = match (head.version.major, head.version.minor) {
+        (1, 1) => intern!(py, "HTTP/1.1").clone(),
+        (1, 0) => intern!(py, "HTTP/1.0").clone(),
+        (a, b) => PyString::new(py, &format!("HTTP/{a}.{b}")),
+    };
+    env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol)?;
+
+    let mut host: Option<&[u8]> = None;
+    let mut script_name: Option<String> = None;
+    let mut i = 0;
+    while i < head.headers.len() {
+        let (name, value) = &head.headers[i];
+        i += 1;
+        match name.as_str() {
+            "CONTENT-TYPE" => {
+                env.set_item(intern!(py, "CONTENT_TYPE"), latin1(py, value))?;
+                continue;
+            }
+            "CONTENT-LENGTH" => {
+                env.set_item(intern!(py, "CONTENT_LENGTH"), latin1(py, value))?;
+                continue;
+            }
+            "HOST" => host = Some(value),
+            "SCRIPT_NAME" => script_name = Some(String::from_utf8_lossy(value).into_owned()),
+            _ => {}
+        }
+        // Join repeats (gunicorn joins with ","; cookies use "; ").
+        let repeats: Vec<&[u8]> = head.headers[i..].iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_slice()).collect();
+        if head.headers[..i - 1].iter().any(|(n, _)| n == name) {
+            continue; // already emitted with the first occurrence
+        }
+        let key = header_key(name);
+        if repeats.is_empty() {
+            env.set_item(key, latin1(py, value))?;
+        } else {
+            let sep: &[u8] = if name == "COOKIE" { b"; " } else { b"," };
+            let mut joined = value.clone();
+            for r in repeats {
+                joined.extend_from_slice(sep);
+                joined.extend_from_slice(r);
+            }
+            env.set_item(key, latin1(py, &joined))?;
+        }
+    }
+
+    let https = conn.is_tls || head.forwarded_https == Some(true);
+    let scheme = if https { intern!(py, "https") } else { intern!(py, "http") };
+    env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
+
+    match conn.peer {
+        Peer::Tcp(addr) => {
+            env.set_item(intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
+            env.set_item(intern!(py, "REMOTE_PORT"), addr.port().to_string())?;
+        }
+        Peer::Unix => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
+    }
+
+    let (server_name, server_port) = match conn.server {
+        Some((n, p)) => (n.clone(), p.clone()),
+        None => match host {
+            Some(h) => {
+                let h = String::from_utf8_lossy(h).into_owned();
+                match h.split_once(':') {
+                    Some((n, p)) => (n.to_owned(), p.to_owned()),
+                    None => (h, if https { "443".into() } else { "80".into() }),
+                }
+            }
+            None => (String::new(), String::new()),
+        },
+    };
+    env.set_item(intern!(py, "SERVER_NAME"), server_name)?;
+    env.set_item(intern!(py, "SERVER_PORT"), server_port)?;
+
+    let script_name = script_name.unwrap_or_else(|| base.script_name.clone());
+    let mut path = head.path.as_str();
+    if !script_name.is_empty() {
+        match path.strip_prefix(script_name.as_str()) {
+            Some(rest) => path = rest,
+            None => {
+                return Ok(Err(HttpError::ScriptNameMismatch { path: path.to_owned(), script_name }));
+            }
+        }
+    }
+    env.set_item(intern!(py, "PATH_INFO"), latin1(py, &percent_decode(path)))?;
+    env.set_item(intern!(py, "SCRIPT_NAME"), script_name)?;
+
+    if let Some(p) = conn.proxy {
+        // A LOCAL or UNSPEC header carries no addresses: keep the socket's.
+        env.set_item(intern!(py, "PROXY_PROTOCOL"), p.protocol)?;
+        if let (Some((cip, cport)), Some((pip, pport))) = (p.client, p.proxy) {
+            env.set_item(intern!(py, "REMOTE_ADDR"), cip.to_string())?;
+            env.set_item(intern!(py, "REMOTE_PORT"), cport.to_string())?;
+            env.set_item(intern!(py, "PROXY_ADDR"), pip.to_string())?;
+            env.set_item(intern!(py, "PROXY_PORT"), pport.to_string())?;
+        }
+    }
+    Ok(Ok(env))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("/caf%C3%A9"), b"/caf\xc3\xa9");
+        assert_eq!(percent_decode("/a%2Fb%2f"), b"/a/b/");
+        assert_eq!(percent_decode("/100%"), b"/100%");
+        assert_eq!(percent_decode("/%zz%4"), b"/%zz%4");
+        assert_eq!(percent_decode("%41"), b"A");
+    }
+
+    #[test]
+    fn header_keys() {
+        assert_eq!(header_key("X-FORWARDED-FOR"), "HTTP_X_FORWARDED_FOR");
+        assert_eq!(header_key("SCRIPT_NAME"), "HTTP_SCRIPT_NAME");
+    }
+}

@@ -1,0 +1,277 @@
+//! `start_response` and its `write` callable (PEP 3333), and the
+//! [`ResponseWriter`] behind them: validates the status and headers, decides
+//! the framing and keep-alive, encodes the head with the first body bytes,
+//! truncates to Content-Length, and hands output to the I/O loop.
+//!
+//! Runs on an executor thread with the GIL held; releases it whenever it
+//! waits for the client to take output.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pyo3::exceptions::{PyAssertionError, PyIOError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::http::date::DateCache;
+use crate::http::response::{self, AppHeaders, BodyFraming, RequestFacts};
+use crate::worker::exchange::{Exchange, Finish, OutChunk};
+
+thread_local! {
+    /// Each executor thread formats the Date header at most once a second.
+    static DATE: RefCell<DateCache> = RefCell::new(DateCache::default());
+}
+
+/// The current `Date` header value.
+pub fn http_date() -> Vec<u8> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    DATE.with(|d| d.borrow_mut().get(now).to_vec())
+}
+
+/// The state of one response, from `start_response` to the last byte.
+pub struct ResponseWriter {
+    /// Where output goes.
+    pub exchange: Arc<Exchange>,
+    /// What the request says about framing.
+    facts: RequestFacts,
+    /// The status line given by the app, once `start_response` ran.
+    status: Option<String>,
+    /// The status code parsed from `status`.
+    code: u16,
+    /// The app's headers, validated and encoded.
+    headers: AppHeaders,
+    /// The head has been handed to the loop; status and headers are final.
+    pub headers_sent: bool,
+    framing: BodyFraming,
+    /// The connection closes after this response.
+    close: bool,
+    /// Body bytes sent so far (after truncation).
+    sent: u64,
+    /// The client went away; nothing more is sent.
+    pub client_gone: bool,
+}
+
+impl ResponseWriter {
+    pub fn new(exchange: Arc<Exchange>, facts: RequestFacts) -> Self {
+        ResponseWriter {
+            exchange,
+            facts,
+            status: None,
+            code: 0,
+            headers: AppHeaders::default(),
+            headers_sent: false,
+            framing: BodyFraming::None,
+            close: facts.close,
+            sent: 0,
+            client_gone: false,
+        }
+    }
+
+    /// The status code the app chose (0 before `start_response`).
+    pub fn code(&self) -> u16 {
+        self.code
+    }
+
+    /// `start_response(status, headers, exc_info=None)`.
+    pub fn start(&mut self, status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>, exc_info: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        if let Some(info) = exc_info.filter(|e| !e.is_none()) {
+            if self.status.is_some() && self.headers_sent {
+                let value = info.get_item(1)?;
+                return Err(PyErr::from_value(value));
+            }
+        } else if self.status.is_some() {
+            return Err(PyAssertionError::new_err("Response headers already set!"));
+        }
+        let status: String = status
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("{} is not a string", status.repr().map(|r| r.to_string()).unwrap_or_default())))?;
+        let code = response::parse_status(&status).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let mut app_headers = AppHeaders::default();
+        for item in headers.try_iter()? {
+            let item = item?;
+            let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract().map_err(|_| {
+                PyTypeError::new_err("headers must be a list of (name, value) tuples")
+            })?;
+            let name: String = name
+                .extract()
+                .map_err(|_| PyTypeError::new_err(format!("{} is not a string", name.repr().map(|r| r.to_string()).unwrap_or_default())))?;
+            let value: String = value
+                .extract()
+                .map_err(|_| PyTypeError::new_err(format!("{} is not a string", value.repr().map(|r| r.to_string()).unwrap_or_default())))?;
+            response::push_app_header(&mut app_headers, &name, &value).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        }
+        self.status = Some(status);
+        self.code = code;
+        self.headers = app_headers;
+        Ok(())
+    }
+
+    /// Hand bytes to the loop, waiting (GIL released) while the client is
+    /// behind. Returns false when the client is gone.
+    fn push(&mut self, py: Python<'_>, chunk: OutChunk) -> bool {
+        if self.client_gone {
+            return false;
+        }
+        let exchange = &self.exchange;
+        let ok = py.detach(|| exchange.push_output(chunk));
+        if !ok {
+            self.client_gone = true;
+        }
+        ok
+    }
+
+    /// Encode the head (once) into `out`.
+    fn head_into(&mut self, out: &mut Vec<u8>) -> PyResult<()> {
+        let status = self
+            .status
+            .as_deref()
+            .ok_or_else(|| PyAssertionError::new_err("write() before start_response()"))?;
+        if self.headers_sent {
+            return Ok(());
+        }
+        let (framing, close) = response::decide(self.facts, self.code, self.headers.content_length);
+        self.framing = framing;
+        self.close = self.close || close;
+        response::encode_head(out, self.facts.version, status, &http_date(), self.close, framing, &self.headers, self.code);
+        self.headers_sent = true;
+        Ok(())
+    }
+
+    /// Write body bytes (sending the head first if needed). Returns false
+    /// when the client is gone.
+    pub fn write_body(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<bool> {
+        let mut out = Vec::new();
+        let first = !self.headers_sent;
+        self.head_into(&mut out)?;
+        let data = match self.framing {
+            BodyFraming::None => &data[..0],
+            BodyFraming::Length(n) => &data[..(n.saturating_sub(self.sent)).min(data.len() as u64) as usize],
+            BodyFraming::Chunked | BodyFraming::UntilClose => data,
+        };
+        if data.is_empty() && !first {
+            return Ok(!self.client_gone);
+        }
+        if self.framing == BodyFraming::Chunked && !data.is_empty() {
+            out.reserve(data.len() + 12);
+            response::chunk_header(data.len(), &mut out);
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(data);
+        }
+        self.sent += data.len() as u64;
+        if out.is_empty() {
+            return Ok(!self.client_gone);
+        }
+        Ok(self.push(py, OutChunk::Bytes(out)))
+    }
+
+    /// Send `count` bytes of the file `fd` from `offset` with sendfile (the
+    /// loop does the sending from a duplicate of the descriptor).
+    pub fn send_file(&mut self, py: Python<'_>, fd: i32, offset: u64) -> PyResult<bool> {
+        let mut head = Vec::new();
+        self.head_into(&mut head)?;
+        // SAFETY: fstat on the app's descriptor into a local struct.
+        let size = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) != 0 {
+                return Err(PyIOError::new_err("fstat failed on wsgi.file_wrapper file"));
+            }
+            st.st_size as u64
+        };
+        let available = size.saturating_sub(offset);
+        let count = match self.framing {
+            BodyFraming::None => 0,
+            BodyFraming::Length(n) => n.saturating_sub(self.sent).min(available),
+            _ => available,
+        };
+        if self.framing == BodyFraming::Chunked && count > 0 {
+            response::chunk_header(count as usize, &mut head);
+        }
+        if !head.is_empty() && !self.push(py, OutChunk::Bytes(head)) {
+            return Ok(false);
+        }
+        if count > 0 {
+            // SAFETY: dup(2) gives the loop its own descriptor, so the app
+            // may close its file as soon as the response returns.
+            let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            if dup < 0 {
+                return Err(PyIOError::new_err("cannot duplicate the file descriptor"));
+            }
+            use std::os::unix::io::FromRawFd;
+            // SAFETY: `dup` is a fresh descriptor we own.
+            let file = unsafe { std::fs::File::from_raw_fd(dup) };
+            if !self.push(py, OutChunk::File { file, offset, remaining: count }) {
+                return Ok(false);
+            }
+            self.sent += count;
+            if self.framing == BodyFraming::Chunked && !self.push(py, OutChunk::Bytes(b"\r\n".to_vec())) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The app is done: send what is still owed and tell the loop whether
+    /// the connection can be reused.
+    pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        if !self.headers_sent {
+            self.write_body(py, b"")?;
+        }
+        match self.framing {
+            BodyFraming::Chunked => {
+                self.push(py, OutChunk::Bytes(response::LAST_CHUNK.to_vec()));
+            }
+            BodyFraming::Length(n) if self.sent < n => {
+                // Short body: the client would wait forever for the rest.
+                self.close = true;
+            }
+            _ => {}
+        }
+        self.exchange.finish(if self.close || self.client_gone { Finish::Close } else { Finish::KeepAlive });
+        Ok(())
+    }
+
+    /// Abandon the response after an error: a complete error page if nothing
+    /// was sent yet, otherwise just close the connection.
+    pub fn fail(&mut self, py: Python<'_>, code: u16, mesg: &str) {
+        if !self.headers_sent {
+            let page = response::error_response(code, mesg, &http_date(), !self.facts.is_head);
+            self.headers_sent = true;
+            self.push(py, OutChunk::Bytes(page));
+        }
+        self.exchange.finish(Finish::Close);
+    }
+}
+
+/// The `start_response` callable handed to the app.
+#[pyclass(module = "rsgi", name = "StartResponse")]
+pub struct StartResponse {
+    pub writer: ResponseWriter,
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__<'py>(
+        slf: &Bound<'py, Self>,
+        status: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        exc_info: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.borrow_mut().writer.start(status, headers, exc_info)?;
+        slf.getattr("write")
+    }
+
+    /// The legacy `write(data)` callable.
+    fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = data
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err(format!("{} is not a byte", data.repr().map(|r| r.to_string()).unwrap_or_default())))?;
+        if !self.writer.write_body(py, bytes.as_bytes())? {
+            return Err(PyIOError::new_err("client disconnected"));
+        }
+        Ok(())
+    }
+}
