@@ -34,8 +34,8 @@ pub enum ChunkedState {
     Size { size: u64, digits: usize, line: usize },
     /// After the size: optional whitespace before `;` (BWS).
     SizeWhitespace { size: u64, line: usize },
-    /// Inside chunk extensions, up to the line's CR.
-    Extension { size: u64, line: usize, quoted: bool, escaped: bool },
+    /// Inside chunk extensions (RFC 9112 §7.1.1), up to the line's CR.
+    Extension { size: u64, line: usize, at: ExtPos },
     /// Saw CR ending the size line; expecting LF.
     SizeLf { size: u64 },
     /// Inside chunk data, this many bytes left.
@@ -49,6 +49,26 @@ pub enum ChunkedState {
     Trailers { section: Vec<u8> },
     /// The body is complete.
     Done,
+}
+
+/// Where the chunk-extension grammar stands:
+/// `*( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtPos {
+    /// After `;`: optional whitespace, then a name.
+    BeforeName,
+    /// Inside the name token.
+    Name,
+    /// After the name: whitespace, `=`, `;` or the end of the line.
+    AfterName,
+    /// After `=`: whitespace, then a token or a quoted string.
+    BeforeValue,
+    /// Inside a token value.
+    Value,
+    /// Inside a quoted-string value; `escaped` after a backslash.
+    Quoted { escaped: bool },
+    /// After a value: whitespace, `;` or the end of the line.
+    AfterValue,
 }
 
 /// Decodes a request body from the bytes that follow the head.
@@ -117,11 +137,6 @@ fn hex_value(b: u8) -> Option<u64> {
     }
 }
 
-/// chunk-ext characters outside quotes: token characters, `;`, `=`, BWS.
-fn is_ext_byte(b: u8) -> bool {
-    super::is_tchar(b) || matches!(b, b';' | b'=' | b' ' | b'\t' | b'"')
-}
-
 fn decode_chunked(
     state: &mut ChunkedState,
     total: &mut u64,
@@ -156,7 +171,7 @@ fn decode_chunked(
                     match b {
                         b'\r' => *state = SizeLf { size: *size },
                         b' ' | b'\t' => *state = SizeWhitespace { size: *size, line: *line },
-                        b';' => *state = Extension { size: *size, line: *line, quoted: false, escaped: false },
+                        b';' => *state = Extension { size: *size, line: *line, at: ExtPos::BeforeName },
                         _ => return Err(HttpError::InvalidChunkSize(super::error::lossy(&[b]))),
                     }
                 }
@@ -168,37 +183,45 @@ fn decode_chunked(
                 }
                 match b {
                     b' ' | b'\t' => {}
-                    b';' => *state = Extension { size: *size, line: *line, quoted: false, escaped: false },
+                    b';' => *state = Extension { size: *size, line: *line, at: ExtPos::BeforeName },
                     // Whitespace after the size is allowed only before an
                     // extension (RFC 9112 §7.1.1 BWS).
                     _ => return Err(HttpError::InvalidChunkSize("whitespace after chunk size".into())),
                 }
             }
-            Extension { size, line, quoted, escaped } => {
+            Extension { size, line, at } => {
                 *line += 1;
                 if *line > line_limit {
                     return Err(HttpError::InvalidChunkSize(format!("line over {line_limit} bytes")));
                 }
-                if *quoted {
-                    if *escaped {
+                let bad = || HttpError::InvalidChunkExtension("invalid chunk extension");
+                let qdtext = |b: u8| b == b'\t' || b == b' ' || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b) || b >= 0x80;
+                let ws = b == b' ' || b == b'\t';
+                *at = match (*at, b) {
+                    (ExtPos::Quoted { escaped: true }, _) => {
                         if !(b == b'\t' || (0x20..=0x7e).contains(&b) || b >= 0x80) {
                             return Err(HttpError::InvalidChunkExtension("invalid quoted-pair"));
                         }
-                        *escaped = false;
-                    } else if b == b'\\' {
-                        *escaped = true;
-                    } else if b == b'"' {
-                        *quoted = false;
-                    } else if !(b == b'\t' || (0x20..=0x7e).contains(&b) || b >= 0x80) {
-                        return Err(HttpError::InvalidChunkExtension("invalid character in quoted-string"));
+                        ExtPos::Quoted { escaped: false }
                     }
-                } else if b == b'\r' {
-                    *state = SizeLf { size: *size };
-                } else if b == b'"' {
-                    *quoted = true;
-                } else if !is_ext_byte(b) {
-                    return Err(HttpError::InvalidChunkExtension("invalid chunk extension"));
-                }
+                    (ExtPos::Quoted { .. }, b'\\') => ExtPos::Quoted { escaped: true },
+                    (ExtPos::Quoted { .. }, b'"') => ExtPos::AfterValue,
+                    (ExtPos::Quoted { .. }, _) if qdtext(b) => ExtPos::Quoted { escaped: false },
+                    (ExtPos::Quoted { .. }, _) => return Err(HttpError::InvalidChunkExtension("invalid character in quoted-string")),
+                    (ExtPos::Name | ExtPos::AfterName | ExtPos::Value | ExtPos::AfterValue, b'\r') => {
+                        *state = SizeLf { size: *size };
+                        i += 1;
+                        continue;
+                    }
+                    (ExtPos::BeforeName | ExtPos::BeforeValue | ExtPos::AfterName | ExtPos::AfterValue, _) if ws => *at,
+                    (ExtPos::Name | ExtPos::Value, _) if ws => if *at == ExtPos::Name { ExtPos::AfterName } else { ExtPos::AfterValue },
+                    (ExtPos::BeforeName | ExtPos::Name, _) if super::is_tchar(b) => ExtPos::Name,
+                    (ExtPos::Name | ExtPos::AfterName, b'=') => ExtPos::BeforeValue,
+                    (ExtPos::Name | ExtPos::AfterName | ExtPos::Value | ExtPos::AfterValue, b';') => ExtPos::BeforeName,
+                    (ExtPos::BeforeValue, b'"') => ExtPos::Quoted { escaped: false },
+                    (ExtPos::BeforeValue | ExtPos::Value, _) if super::is_tchar(b) => ExtPos::Value,
+                    _ => return Err(bad()),
+                };
             }
             SizeLf { size } => {
                 if b != b'\n' {
@@ -333,6 +356,11 @@ mod tests {
         assert_eq!(err(b"5;a\x01\r\nhello\r\n0\r\n\r\n"), 400);
         assert_eq!(err(b"0\r\nContent-Length: 5\r\n\r\n"), 400);
         assert_eq!(err(b"0\r\nX: y\n\r\n"), 400);
+        assert_eq!(err(b"2;=x\r\nhi\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"2;a=\r\nhi\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"2;a=\"x\r\nhi\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"2;a b\r\nhi\r\n0\r\n\r\n"), 400);
+        assert_eq!(err(b"2;a=b c\r\nhi\r\n0\r\n\r\n"), 400);
     }
 
     #[test]

@@ -129,10 +129,11 @@ pub fn build<'py>(
 
     let mut host: Option<&[u8]> = None;
     let mut script_name: Option<String> = None;
-    let mut i = 0;
-    while i < head.headers.len() {
-        let (name, value) = &head.headers[i];
-        i += 1;
+    // Headers by environ key, in arrival order; names that map to the same
+    // key (repeats, or `X-A` and `X_A` under header_map=dangerous) are
+    // joined as gunicorn joins them: "," (cookies: "; ").
+    let mut fields: Vec<(String, Vec<u8>)> = Vec::with_capacity(head.headers.len());
+    for (name, value) in &head.headers {
         match name.as_str() {
             "CONTENT-TYPE" => {
                 env.set_item(intern!(py, "CONTENT_TYPE"), latin1(py, value))?;
@@ -146,23 +147,17 @@ pub fn build<'py>(
             "SCRIPT_NAME" => script_name = Some(String::from_utf8_lossy(value).into_owned()),
             _ => {}
         }
-        // Join repeats (gunicorn joins with ","; cookies use "; ").
-        let repeats: Vec<&[u8]> = head.headers[i..].iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_slice()).collect();
-        if head.headers[..i - 1].iter().any(|(n, _)| n == name) {
-            continue; // already emitted with the first occurrence
-        }
         let key = header_key(name);
-        if repeats.is_empty() {
-            env.set_item(key, latin1(py, value))?;
-        } else {
-            let sep: &[u8] = if name == "COOKIE" { b"; " } else { b"," };
-            let mut joined = value.clone();
-            for r in repeats {
-                joined.extend_from_slice(sep);
-                joined.extend_from_slice(r);
+        match fields.iter_mut().find(|(k, _)| *k == key) {
+            Some((k, joined)) => {
+                joined.extend_from_slice(if k == "HTTP_COOKIE" { b"; " } else { b"," });
+                joined.extend_from_slice(value);
             }
-            env.set_item(key, latin1(py, &joined))?;
+            None => fields.push((key, value.clone())),
         }
+    }
+    for (key, value) in fields {
+        env.set_item(key, latin1(py, &value))?;
     }
 
     let https = conn.is_tls || head.forwarded_https == Some(true);
