@@ -123,6 +123,10 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         eprintln!("Error: cannot open error log {:?}: {e}", cfg.errorlog);
         return CONFIG_ERROR;
     }
+    // Python's own SIGINT handler would turn INT into KeyboardInterrupt
+    // (and a death by SIGINT) after the master returns: the master's
+    // handlers take over INT.
+    let _ = py.run(c"import signal\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\n", None, None);
     if let Err(e) = prepare_python(py, &cfg) {
         eprintln!("Error: {e}");
         return CONFIG_ERROR;

@@ -77,7 +77,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
                 crate::debug!("Exception while loading the application\n{tb}");
             }
             crate::error!("{}", e.message);
-            exit_child(py, APP_LOAD_ERROR);
+            exit_child(py, if e.import_failed { WORKER_BOOT_ERROR } else { APP_LOAD_ERROR });
         }
     };
     let boot = || -> Result<_, String> {

@@ -14,11 +14,15 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 pub struct AppLoadError {
     pub message: String,
     pub traceback: Option<String>,
+    /// The module itself failed to import (gunicorn: a worker boot error,
+    /// exit 3) rather than the app object being missing or unusable
+    /// (gunicorn's `AppImportError`, exit 4).
+    pub import_failed: bool,
 }
 
 impl AppLoadError {
     fn plain(message: String) -> Self {
-        AppLoadError { message, traceback: None }
+        AppLoadError { message, traceback: None, import_failed: false }
     }
 }
 
@@ -39,7 +43,8 @@ pub fn describe_exception(py: Python<'_>, err: &PyErr) -> (String, String) {
     let mut line = if msg.is_empty() { type_name } else { format!("{type_name}: {msg}") };
     let mut full = String::new();
     if let Ok(tb_mod) = py.import("traceback") {
-        if let Ok(lines) = tb_mod.call_method1("format_exception", (value,)) {
+        let tb = err.traceback(py);
+        if let Ok(lines) = tb_mod.call_method1("format_exception", (value.get_type(), value, tb)) {
             if let Ok(list) = lines.cast::<PyList>() {
                 for l in list.iter() {
                     full.push_str(&l.to_string());
@@ -122,6 +127,7 @@ pub fn load_app<'py>(py: Python<'py>, spec: &str) -> Result<Py<PyAny>, AppLoadEr
             return Err(AppLoadError {
                 message: format!("Failed to import module {module:?}: {line}{hint}"),
                 traceback: Some(tb),
+                import_failed: true,
             });
         }
     };
@@ -131,7 +137,11 @@ pub fn load_app<'py>(py: Python<'py>, spec: &str) -> Result<Py<PyAny>, AppLoadEr
     if let Some((args, kwargs)) = call {
         app = app.call(args, Some(&kwargs)).map_err(|err| {
             let (line, tb) = describe_exception(py, &err);
-            AppLoadError { message: format!("Error while loading the app {expr:?}: {line}"), traceback: Some(tb) }
+            AppLoadError {
+                message: format!("Error while loading the app {expr:?}: {line}"),
+                traceback: Some(tb),
+                import_failed: false,
+            }
         })?;
     }
     if app.is_none() {
