@@ -157,6 +157,28 @@ pub fn long_flags() -> impl Iterator<Item = (&'static str, &'static Setting)> {
         .flat_map(|s| s.flags.iter().filter(|f| f.starts_with("--")).map(move |f| (*f, s)))
 }
 
+/// The settings list for the README, generated from this table so the two
+/// cannot drift (a test compares them).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| Setting | Flags | Default | Meaning |\n|---|---|---|---|\n");
+    for s in SETTINGS {
+        let flags = if s.flags.is_empty() {
+            "(config file only)".to_owned()
+        } else {
+            s.flags.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
+        };
+        let default = match s.default {
+            Literal(v) => format!("`{v}`"),
+            Default::WebConcurrency => "`$WEB_CONCURRENCY` or `1`".to_owned(),
+            Default::CurrentDir => "the current directory".to_owned(),
+            Default::None => "none".to_owned(),
+        };
+        let own = if s.rsgi_only { " *(rsgi only)*" } else { "" };
+        out.push_str(&format!("| `{}` | {flags} | {default} | {}{own} |\n", s.name, s.help.replace('|', "\\|")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
