@@ -50,7 +50,17 @@ fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>) {
     Python::attach(|py| loop {
         let job = py.detach(|| jobs.recv());
         match job {
-            Ok(job) => crate::wsgi::response::serve(py, &ctx, job),
+            Ok(job) => {
+                let exchange = job.exchange.clone();
+                // A bug here must cost one request, not the executor thread.
+                let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    crate::wsgi::response::serve(py, &ctx, job)
+                }));
+                if served.is_err() {
+                    crate::error!("Internal error while serving a request; closing its connection");
+                    exchange.finish(super::exchange::Finish::Close);
+                }
+            }
             Err(_) => break,
         }
     });
