@@ -25,6 +25,8 @@ pub mod http;
 pub mod listen;
 pub mod log;
 pub mod master;
+pub mod proctitle;
+pub mod scoreboard;
 pub mod signals;
 pub mod worker;
 pub mod wsgi;
@@ -119,6 +121,9 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         Ok(c) => c,
         Err(e) => return report(e),
     };
+    let start_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
+    // SAFETY: umask only sets this process's file creation mask.
+    unsafe { libc::umask(cfg.umask as libc::mode_t) };
     if let Err(e) = log::init(log::Level::parse(&cfg.loglevel), &cfg.errorlog) {
         eprintln!("Error: cannot open error log {:?}: {e}", cfg.errorlog);
         return CONFIG_ERROR;
@@ -131,7 +136,13 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         eprintln!("Error: {e}");
         return CONFIG_ERROR;
     }
-    master::run(py, cfg)
+    if cfg.daemon {
+        if let Err(e) = master::spawn::daemonize() {
+            eprintln!("Error: cannot daemonize: {e}");
+            return CONFIG_ERROR;
+        }
+    }
+    master::run(py, cfg, start_dir)
 }
 
 /// The private extension module behind the `rsgi` package.

@@ -152,18 +152,24 @@ pub fn bind(spec: &str, backlog: u32) -> Result<Listener, String> {
             socket.listen(backlog).map_err(|e| bind_error(spec, &e))?;
             Ok(Listener::Unix { socket: socket.into(), path })
         }
-        BindAddr::Fd(fd) => {
-            // SAFETY: the operator handed us this descriptor with fd://; we
-            // take ownership of it as a listening socket.
-            let socket = unsafe { Socket::from_raw_fd(fd) };
-            let local = socket.local_addr().map_err(|e| bind_error(spec, &e))?;
-            if let Some(addr) = local.as_socket() {
-                Ok(Listener::Tcp { socket: socket.into(), addr })
-            } else {
-                let path = local.as_pathname().map(PathBuf::from).unwrap_or_default();
-                Ok(Listener::Unix { socket: socket.into(), path })
-            }
-        }
+        BindAddr::Fd(fd) => adopt(fd).map_err(|e| bind_error(spec, &e)),
+    }
+}
+
+/// Take over an already-listening descriptor (`fd://N`, or one inherited
+/// from an old master on USR2). Called in the master.
+pub fn adopt(fd: RawFd) -> std::io::Result<Listener> {
+    // SAFETY: the descriptor was handed to this process as a listening
+    // socket; we take ownership of it.
+    let socket = unsafe { Socket::from_raw_fd(fd) };
+    let local = socket.local_addr()?;
+    // Inherited descriptors lost close-on-exec for the exec; set it back.
+    socket.set_cloexec(true)?;
+    if let Some(addr) = local.as_socket() {
+        Ok(Listener::Tcp { socket: socket.into(), addr })
+    } else {
+        let path = local.as_pathname().map(PathBuf::from).unwrap_or_default();
+        Ok(Listener::Unix { socket: socket.into(), path })
     }
 }
 

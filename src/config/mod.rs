@@ -57,6 +57,7 @@ pub fn validate(setting: &'static Setting, raw: &[String]) -> Result<Value, Conf
             Value::Int(v as u64)
         }
         Kind::Str => Value::Str(last.to_owned()),
+        Kind::AutoInt => Value::Int(parse_auto_int(last).ok_or_else(|| invalid(last, "not an integer"))?),
         Kind::Flag => match last.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" | "on" => Value::Bool(true),
             "false" | "0" | "no" | "n" | "off" => Value::Bool(false),
@@ -84,6 +85,60 @@ pub fn validate(setting: &'static Setting, raw: &[String]) -> Result<Value, Conf
             Value::Dict(pairs)
         }
     })
+}
+
+/// `int(x, 0)`, plus octal with a plain leading zero.
+fn parse_auto_int(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let lower = s.to_ascii_lowercase();
+    if let Some(h) = lower.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok()
+    } else if let Some(o) = lower.strip_prefix("0o") {
+        u64::from_str_radix(o, 8).ok()
+    } else if let Some(b) = lower.strip_prefix("0b") {
+        u64::from_str_radix(b, 2).ok()
+    } else if s.len() > 1 && s.starts_with('0') {
+        u64::from_str_radix(&s[1..], 8).ok()
+    } else {
+        s.parse().ok()
+    }
+}
+
+/// Resolve a user name or uid; returns (uid, gid of the user, name).
+fn lookup_user(spec: &str) -> Option<(u32, u32, String)> {
+    // SAFETY: getpwnam/getpwuid return a pointer into static storage that we
+    // copy from at once; the master is single-threaded here.
+    unsafe {
+        let pw = match spec.parse::<u32>() {
+            Ok(uid) => libc::getpwuid(uid),
+            Err(_) => {
+                let name = std::ffi::CString::new(spec).ok()?;
+                libc::getpwnam(name.as_ptr())
+            }
+        };
+        if pw.is_null() {
+            return spec.parse::<u32>().ok().map(|uid| (uid, libc::getegid(), spec.to_owned()));
+        }
+        let name = std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
+        Some(((*pw).pw_uid, (*pw).pw_gid, name))
+    }
+}
+
+/// Resolve a group name or gid.
+fn lookup_group(spec: &str) -> Option<u32> {
+    if let Ok(gid) = spec.parse::<u32>() {
+        return Some(gid);
+    }
+    let name = std::ffi::CString::new(spec).ok()?;
+    // SAFETY: as in lookup_user.
+    unsafe {
+        let gr = libc::getgrnam(name.as_ptr());
+        if gr.is_null() {
+            None
+        } else {
+            Some((*gr).gr_gid)
+        }
+    }
 }
 
 fn split_commas(s: &str) -> Vec<String> {
@@ -191,6 +246,21 @@ pub struct Config {
     pub pythonpath: Vec<String>,
     pub loglevel: String,
     pub errorlog: String,
+    /// Restart a worker after this many requests (0: never).
+    pub max_requests: u64,
+    pub max_requests_jitter: u64,
+    /// Restart a worker whose RSS passes this many MiB (0: never).
+    pub max_worker_memory_mib: u64,
+    pub pidfile: Option<String>,
+    pub daemon: bool,
+    /// Workers switch to this (uid, user name) after fork, when set.
+    pub user: Option<(u32, String)>,
+    /// Workers switch to this gid after fork, when set.
+    pub group: Option<u32>,
+    pub umask: u32,
+    pub initgroups: bool,
+    /// Base of the process titles.
+    pub proc_name: String,
     /// Everything the HTTP parser needs.
     pub limits: Limits,
     /// Peers trusted for forwarding and secure-scheme headers.
@@ -238,15 +308,49 @@ impl Config {
             _ => ProxyMode::Off,
         };
         let allow = |name| AllowList::parse(&values.list(name).join(",")).unwrap_or_default();
+        let user = match values.get("user") {
+            Value::Str(spec) => {
+                let (uid, _, name) = lookup_user(spec).ok_or_else(|| ConfigError::Invalid {
+                    name: "user",
+                    value: spec.clone(),
+                    reason: "no such user".into(),
+                })?;
+                Some((uid, name))
+            }
+            _ => None,
+        };
+        let group = match values.get("group") {
+            Value::Str(spec) => Some(lookup_group(spec).ok_or_else(|| ConfigError::Invalid {
+                name: "group",
+                value: spec.clone(),
+                reason: "no such group".into(),
+            })?),
+            // gunicorn: the user's own group when only --user is given.
+            _ => match values.get("user") {
+                Value::Str(spec) => lookup_user(spec).map(|(_, gid, _)| gid),
+                _ => None,
+            },
+        };
+        let optional = |name: &str| match values.get(name) {
+            Value::Str(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
         let bind = values.list("bind");
         if bind.is_empty() {
             return Err(ConfigError::Invalid { name: "bind", value: String::new(), reason: "no address to bind".into() });
         }
+        let workers = positive("workers")?;
+        if workers as usize > crate::scoreboard::MAX_WORKERS {
+            return Err(ConfigError::Invalid {
+                name: "workers",
+                value: workers.to_string(),
+                reason: format!("at most {} workers", crate::scoreboard::MAX_WORKERS),
+            });
+        }
         Ok(Config {
-            app,
             bind,
             backlog: values.int("backlog").clamp(1, i32::MAX as u64) as u32,
-            workers: positive("workers")? as u32,
+            workers: workers as u32,
             threads: positive("threads")? as u32,
             worker_connections: positive("worker_connections")? as usize,
             timeout: values.int("timeout"),
@@ -259,6 +363,17 @@ impl Config {
             },
             loglevel: values.string("loglevel"),
             errorlog: values.string("errorlog"),
+            max_requests: values.int("max_requests"),
+            max_requests_jitter: values.int("max_requests_jitter"),
+            max_worker_memory_mib: values.int("max_worker_memory"),
+            pidfile: optional("pidfile"),
+            daemon: values.flag("daemon"),
+            user,
+            group,
+            umask: values.int("umask") as u32,
+            initgroups: values.flag("initgroups"),
+            proc_name: optional("proc_name").unwrap_or_else(|| app.clone()),
+            app,
             limits,
             forwarded_allow: allow("forwarded_allow_ips"),
             proxy_protocol,
@@ -315,6 +430,25 @@ mod tests {
         assert!(Values::merge(&[&over(&[("forwarded_allow_ips", "10.0.0.300")])]).is_err());
         let zero = Values::merge(&[&over(&[("workers", "0")])]).unwrap();
         assert!(Config::new("a".into(), zero).is_err());
+    }
+
+    #[test]
+    fn process_settings() {
+        let o = over(&[("umask", "0o22"), ("max_requests", "50"), ("pidfile", "/tmp/x.pid"), ("user", "0")]);
+        let c = Config::new("a:b".into(), Values::merge(&[&o]).unwrap()).unwrap();
+        assert_eq!(c.umask, 0o22);
+        assert_eq!(c.max_requests, 50);
+        assert_eq!(c.pidfile.as_deref(), Some("/tmp/x.pid"));
+        assert_eq!(c.user.as_ref().map(|u| u.0), Some(0));
+        assert_eq!(c.proc_name, "a:b");
+        assert_eq!(parse_auto_int("022"), Some(0o22));
+        assert_eq!(parse_auto_int("18"), Some(18));
+        assert_eq!(parse_auto_int("0x12"), Some(18));
+        assert_eq!(parse_auto_int("0"), Some(0));
+        let bad = over(&[("user", "no-such-user-here")]);
+        assert!(Config::new("a".into(), Values::merge(&[&bad]).unwrap()).is_err());
+        let many = over(&[("workers", "5000")]);
+        assert!(Config::new("a".into(), Values::merge(&[&many]).unwrap()).is_err());
     }
 
     #[test]

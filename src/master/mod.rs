@@ -6,6 +6,8 @@
 //! Runs in the master process, single-threaded, with the GIL released
 //! except around forks.
 
+pub mod pidfile;
+pub mod reexec;
 pub mod spawn;
 
 use std::collections::BTreeMap;
@@ -15,8 +17,10 @@ use pyo3::prelude::*;
 
 use crate::config::Config;
 use crate::listen::{self, Listener};
+use crate::scoreboard::{now_ms, Scoreboard, SlotState};
 use crate::signals::{Signal, SignalPipe};
 use crate::worker::{APP_LOAD_ERROR, WORKER_BOOT_ERROR};
+use pidfile::Pidfile;
 
 /// The signals the master handles.
 const MASTER_SIGNALS: [Signal; 10] = [
@@ -27,13 +31,21 @@ const MASTER_SIGNALS: [Signal; 10] = [
 /// How long the idle arm sleeps when no signal arrives.
 const IDLE_WAIT_MS: i32 = 1000;
 
+/// How long a worker sent SIGABRT for a timeout gets to dump its
+/// tracebacks before it is sent SIGKILL.
+const ABORT_GRACE_MS: u64 = 5000;
+
 /// What the master knows of one worker.
 #[derive(Debug, Clone)]
 struct WorkerInfo {
     /// Spawn order: the oldest worker is retired first (TTOU).
     age: u64,
+    /// Its slot in the scoreboard.
+    slot: usize,
     /// Already told to stop; no longer counted toward the worker number.
     retiring: bool,
+    /// When it was sent SIGABRT for a timeout (monotonic ms).
+    aborted_at: Option<u64>,
 }
 
 /// Why the master stops, and with which exit status.
@@ -46,35 +58,75 @@ pub struct Arbiter {
     cfg: Config,
     listeners: Vec<Listener>,
     signals: SignalPipe,
+    /// Heartbeats and states shared with the workers.
+    scoreboard: Scoreboard,
     workers: BTreeMap<i32, WorkerInfo>,
-    /// The target number of workers (TTIN/TTOU move it).
+    /// The target number of workers (TTIN/TTOU/WINCH move it).
     num_workers: u32,
     /// Counter behind `WorkerInfo::age`.
     worker_age: u64,
+    pidfile: Option<Pidfile>,
+    /// The new master started by USR2, while it runs.
+    reexec_pid: i32,
+    /// The old master, while this one (started by USR2) is not promoted.
+    master_pid: i32,
+    /// "Master", or "Master.2" before promotion.
+    master_name: &'static str,
+    /// The directory rsgi was started in (a re-exec starts there).
+    start_dir: String,
 }
 
-/// Run the server: bind, fork, supervise. Returns the process exit status.
-/// Called from `main` in the master with the GIL held.
-pub fn run(py: Python<'_>, cfg: Config) -> i32 {
+/// Run the server: bind (or inherit) the listeners, fork, supervise.
+/// Returns the process exit status. Called from `main` in the master with
+/// the GIL held.
+pub fn run(py: Python<'_>, cfg: Config, start_dir: String) -> i32 {
     let pid = std::process::id();
     crate::info!("Starting rsgi {}", env!("CARGO_PKG_VERSION"));
+    let master_pid = reexec::parent_master().unwrap_or(0);
     let mut listeners = Vec::new();
-    for spec in &cfg.bind {
-        match listen::bind(spec, cfg.backlog) {
-            Ok(l) => listeners.push(l),
-            Err(msg) => {
-                crate::error!("{msg}");
-                for l in &listeners {
-                    l.unlink();
+    if let Some(fds) = reexec::inherited_fds() {
+        for fd in fds {
+            match listen::adopt(fd) {
+                Ok(l) => listeners.push(l),
+                Err(e) => {
+                    crate::error!("Cannot use inherited socket fd {fd}: {e}");
+                    return 1;
                 }
-                return 1;
+            }
+        }
+    } else {
+        for spec in &cfg.bind {
+            match listen::bind(spec, cfg.backlog) {
+                Ok(l) => listeners.push(l),
+                Err(msg) => {
+                    crate::error!("{msg}");
+                    for l in &listeners {
+                        l.unlink();
+                    }
+                    return 1;
+                }
             }
         }
     }
+    let pidfile = match &cfg.pidfile {
+        Some(path) => {
+            let name = if master_pid != 0 { format!("{path}.2") } else { path.clone() };
+            match Pidfile::create(&name) {
+                Ok(p) => Some(p),
+                Err(msg) => {
+                    crate::error!("{msg}");
+                    return 1;
+                }
+            }
+        }
+        None => None,
+    };
     for l in &listeners {
         crate::info!("Listening at: {} ({pid})", l.url());
     }
     crate::info!("Using worker: {}", if cfg.threads > 1 { "gthread" } else { "sync" });
+    let suffix = if master_pid != 0 { ".2" } else { "" };
+    crate::proctitle::set(&format!("rsgi: master [{}{suffix}]", cfg.proc_name));
     let signals = match SignalPipe::install(&MASTER_SIGNALS) {
         Ok(s) => s,
         Err(e) => {
@@ -82,8 +134,28 @@ pub fn run(py: Python<'_>, cfg: Config) -> i32 {
             return 1;
         }
     };
+    let scoreboard = match Scoreboard::new() {
+        Ok(s) => s,
+        Err(e) => {
+            crate::error!("Cannot map the worker scoreboard: {e}");
+            return 1;
+        }
+    };
     let num_workers = cfg.workers;
-    let mut arbiter = Arbiter { cfg, listeners, signals, workers: BTreeMap::new(), num_workers, worker_age: 0 };
+    let mut arbiter = Arbiter {
+        cfg,
+        listeners,
+        signals,
+        scoreboard,
+        workers: BTreeMap::new(),
+        num_workers,
+        worker_age: 0,
+        pidfile,
+        reexec_pid: 0,
+        master_pid,
+        master_name: if master_pid != 0 { "Master.2" } else { "Master" },
+        start_dir,
+    };
     py.detach(|| arbiter.run_loop())
 }
 
@@ -108,17 +180,103 @@ impl Arbiter {
                         crate::log::reopen();
                         self.kill_workers(libc::SIGUSR1);
                     }
-                    Signal::Usr2 => crate::warn!("USR2 (re-exec a new master) is not supported yet"),
-                    Signal::Winch => crate::info!("SIGWINCH ignored. Not daemonized"),
+                    Signal::Usr2 => self.reexec(),
+                    Signal::Winch => {
+                        if self.cfg.daemon {
+                            crate::info!("graceful stop of workers");
+                            self.num_workers = 0;
+                            self.kill_workers(libc::SIGTERM);
+                        } else {
+                            crate::debug!("SIGWINCH ignored. Not daemonized");
+                        }
+                    }
                     Signal::Abrt => {}
                 }
             }
             if let Err(halt) = self.reap_workers() {
                 return self.halt(halt);
             }
+            self.maybe_promote_master();
+            self.murder_lazy_workers();
             if let Err(halt) = self.manage_workers() {
                 return self.halt(halt);
             }
+        }
+    }
+
+    /// USR2: start a new master (a child of this one) from the same command
+    /// line, handing it the listening sockets.
+    fn reexec(&mut self) {
+        if self.reexec_pid != 0 {
+            crate::warn!("USR2 signal ignored. Child exists.");
+            return;
+        }
+        if self.master_pid != 0 {
+            crate::warn!("USR2 signal ignored. Parent exists.");
+            return;
+        }
+        let plan = match reexec::ExecPlan::new(&self.listeners, &self.start_dir) {
+            Ok(p) => p,
+            Err(e) => {
+                crate::error!("Cannot re-exec: {e}");
+                return;
+            }
+        };
+        match spawn::fork_exec(&plan) {
+            Ok(pid) => self.reexec_pid = pid,
+            Err(e) => crate::error!("Cannot re-exec: {e}"),
+        }
+    }
+
+    /// A master started by USR2 becomes the master once the old one exits.
+    fn maybe_promote_master(&mut self) {
+        // SAFETY: getppid has no preconditions.
+        if self.master_pid == 0 || self.master_pid == unsafe { libc::getppid() } {
+            return;
+        }
+        crate::info!("Master has been promoted.");
+        self.master_name = "Master";
+        self.master_pid = 0;
+        std::env::remove_var(reexec::MASTER_PID_ENV);
+        if let (Some(p), Some(path)) = (self.pidfile.as_mut(), self.cfg.pidfile.as_deref()) {
+            p.rename(path);
+        }
+        crate::proctitle::set(&format!("rsgi: master [{}]", self.cfg.proc_name));
+    }
+
+    /// `--timeout`: a worker whose heartbeat stopped, or whose request has
+    /// run too long, gets SIGABRT (it dumps every thread's traceback to the
+    /// log and dies), then SIGKILL if it is still there after a grace.
+    fn murder_lazy_workers(&mut self) {
+        if self.cfg.timeout == 0 {
+            return;
+        }
+        let limit = self.cfg.timeout * 1000;
+        let now = now_ms();
+        let mut abort = Vec::new();
+        let mut kill9 = Vec::new();
+        for (pid, w) in self.workers.iter_mut() {
+            if let Some(at) = w.aborted_at {
+                if now.saturating_sub(at) > ABORT_GRACE_MS {
+                    kill9.push(*pid);
+                }
+                continue;
+            }
+            let slot = self.scoreboard.slot(w.slot);
+            let silent = now.saturating_sub(slot.heartbeat_ms.load(std::sync::atomic::Ordering::Relaxed)) > limit;
+            let stuck = slot.oldest_busy_ms().is_some_and(|t| now.saturating_sub(t) > limit);
+            if silent || stuck {
+                w.aborted_at = Some(now);
+                w.retiring = true;
+                abort.push(*pid);
+            }
+        }
+        for pid in abort {
+            crate::critical!("WORKER TIMEOUT (pid:{pid})");
+            kill(pid, libc::SIGABRT);
+        }
+        for pid in kill9 {
+            kill(pid, libc::SIGKILL);
         }
     }
 
@@ -136,9 +294,23 @@ impl Arbiter {
     }
 
     fn spawn_worker(&mut self) -> std::io::Result<i32> {
+        let slot = self
+            .scoreboard
+            .free_slot()
+            .ok_or_else(|| std::io::Error::other("no free scoreboard slot"))?;
         self.worker_age += 1;
-        let pid = spawn::spawn_worker(&self.cfg, &self.listeners, &mut self.signals)?;
-        self.workers.insert(pid, WorkerInfo { age: self.worker_age, retiring: false });
+        // Claimed before the fork so the child starts with a fresh heartbeat.
+        self.scoreboard.slot(slot).reset(-1);
+        let handle = self.scoreboard.handle(slot);
+        let pid = match spawn::spawn_worker(&self.cfg, &self.listeners, &mut self.signals, handle) {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.scoreboard.slot(slot).pid.store(0, std::sync::atomic::Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        self.scoreboard.slot(slot).pid.store(pid, std::sync::atomic::Ordering::Relaxed);
+        self.workers.insert(pid, WorkerInfo { age: self.worker_age, slot, retiring: false, aborted_at: None });
         Ok(pid)
     }
 
@@ -153,6 +325,13 @@ impl Arbiter {
     /// Keep the number of serving workers at `num_workers`: spawn the
     /// missing ones, retire the oldest extra ones.
     fn manage_workers(&mut self) -> Result<(), Halt> {
+        // A worker that retires on its own (max-requests, memory) says so
+        // in the scoreboard: its replacement starts now, while it drains.
+        for w in self.workers.values_mut() {
+            if !w.retiring && self.scoreboard.slot(w.slot).state() == SlotState::Retiring {
+                w.retiring = true;
+            }
+        }
         let active = |a: &Arbiter| a.workers.values().filter(|w| !w.retiring).count() as u32;
         while active(self) > self.num_workers {
             let oldest = self.workers.iter().filter(|(_, w)| !w.retiring).min_by_key(|(_, w)| w.age).map(|(p, _)| *p);
@@ -180,7 +359,14 @@ impl Arbiter {
             if pid <= 0 {
                 return Ok(());
             }
-            let Some(_) = self.workers.remove(&pid) else { continue };
+            if pid == self.reexec_pid {
+                self.reexec_pid = 0;
+                continue;
+            }
+            let Some(info) = self.workers.remove(&pid) else { continue };
+            let slot = self.scoreboard.slot(info.slot);
+            slot.set_state(SlotState::Free);
+            slot.pid.store(0, std::sync::atomic::Ordering::Relaxed);
             if libc::WIFEXITED(status) {
                 let code = libc::WEXITSTATUS(status);
                 if code == WORKER_BOOT_ERROR {
@@ -218,8 +404,11 @@ impl Arbiter {
     /// Stop every worker (TERM for a graceful stop, QUIT for a fast one),
     /// wait up to the graceful timeout, SIGKILL the rest, and leave.
     fn halt_with(&mut self, graceful: bool, reason: Option<&str>, code: i32) -> i32 {
-        for l in &self.listeners {
-            l.unlink();
+        // The sockets stay on disk while a re-executed master uses them.
+        if self.reexec_pid == 0 && self.master_pid == 0 {
+            for l in &self.listeners {
+                l.unlink();
+            }
         }
         self.listeners.clear();
         self.kill_workers(if graceful { libc::SIGTERM } else { libc::SIGQUIT });
@@ -238,9 +427,13 @@ impl Arbiter {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        crate::info!("Shutting down: Master");
+        let level = if code == 0 { crate::log::Level::Info } else { crate::log::Level::Error };
+        crate::log::log(level, &format!("Shutting down: {}", self.master_name));
         if let Some(reason) = reason {
-            crate::info!("Reason: {reason}");
+            crate::log::log(level, &format!("Reason: {reason}"));
+        }
+        if let Some(p) = &self.pidfile {
+            p.unlink();
         }
         code
     }

@@ -8,14 +8,21 @@
 use pyo3::ffi;
 use pyo3::prelude::*;
 
+use super::reexec::ExecPlan;
 use crate::config::Config;
 use crate::listen::Listener;
+use crate::scoreboard::SlotHandle;
 use crate::signals::SignalPipe;
 
 /// Fork one worker. Returns the child's pid in the master; in the child it
 /// runs the worker and never returns. Called in the master with the GIL
 /// released; attaches only around the fork.
-pub fn spawn_worker(cfg: &Config, listeners: &[Listener], master_signals: &mut SignalPipe) -> std::io::Result<i32> {
+pub fn spawn_worker(
+    cfg: &Config,
+    listeners: &[Listener],
+    master_signals: &mut SignalPipe,
+    slot: SlotHandle,
+) -> std::io::Result<i32> {
     let master_pid = std::process::id() as i32;
     Python::attach(|py| {
         // Output buffered in the master would otherwise be written twice.
@@ -30,7 +37,7 @@ pub fn spawn_worker(cfg: &Config, listeners: &[Listener], master_signals: &mut S
             unsafe { ffi::PyOS_AfterFork_Child() };
             // Drop the master's signal actions: the worker installs its own.
             master_signals.release_in_child();
-            crate::worker::run(py, cfg, listeners, master_pid);
+            crate::worker::run(py, cfg, listeners, master_pid, slot);
         }
         // SAFETY: in the parent, GIL held, after fork.
         unsafe { ffi::PyOS_AfterFork_Parent() };
@@ -39,5 +46,68 @@ pub fn spawn_worker(cfg: &Config, listeners: &[Listener], master_signals: &mut S
         } else {
             Ok(pid)
         }
+    })
+}
+
+/// Fork a child that execs a new master (USR2). Returns the child's pid.
+/// Called in the master with the GIL released.
+pub fn fork_exec(plan: &ExecPlan) -> std::io::Result<i32> {
+    Python::attach(|py| {
+        let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
+        // SAFETY: GIL held, no other thread in the master.
+        unsafe { ffi::PyOS_BeforeFork() };
+        // SAFETY: the child only runs async-signal-safe code, then exec.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            plan.exec();
+        }
+        // SAFETY: in the parent, GIL held, after fork.
+        unsafe { ffi::PyOS_AfterFork_Parent() };
+        if pid < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(pid)
+        }
+    })
+}
+
+/// Detach into the background (`--daemon`), as gunicorn's `daemonize`:
+/// fork (the parent exits), setsid, fork again, stdio to /dev/null.
+/// Called in the master before anything is bound.
+pub fn daemonize() -> std::io::Result<()> {
+    Python::attach(|py| {
+        let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
+        for round in 0..2 {
+            // SAFETY: fork protocol as in spawn_worker; the parent leaves
+            // at once with _exit.
+            unsafe {
+                ffi::PyOS_BeforeFork();
+                let pid = libc::fork();
+                if pid < 0 {
+                    ffi::PyOS_AfterFork_Parent();
+                    return Err(std::io::Error::last_os_error());
+                }
+                if pid > 0 {
+                    libc::_exit(0);
+                }
+                ffi::PyOS_AfterFork_Child();
+                if round == 0 {
+                    libc::setsid();
+                }
+            }
+        }
+        // SAFETY: redirecting our own standard descriptors.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                libc::dup2(null, 0);
+                libc::dup2(null, 1);
+                libc::dup2(null, 2);
+                if null > 2 {
+                    libc::close(null);
+                }
+            }
+        }
+        Ok(())
     })
 }

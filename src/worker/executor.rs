@@ -12,6 +12,7 @@ use crossbeam_channel::Receiver;
 use pyo3::prelude::*;
 
 use super::exchange::Exchange;
+use crate::scoreboard::SlotHandle;
 use crate::http::proxy::ProxyInfo;
 use crate::http::RequestHead;
 use crate::wsgi::environ::Peer;
@@ -31,31 +32,34 @@ pub struct Job {
     pub proxy: Option<ProxyInfo>,
 }
 
-/// Start `count` executor threads serving jobs from `jobs`.
-pub fn start(count: u32, jobs: Receiver<Job>, ctx: Arc<AppContext>) -> std::io::Result<Vec<JoinHandle<()>>> {
+/// Start `count` executor threads serving jobs from `jobs`. Each publishes
+/// when its current request started in the worker's scoreboard slot.
+pub fn start(count: u32, jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle) -> std::io::Result<Vec<JoinHandle<()>>> {
     (0..count)
         .map(|i| {
             let jobs = jobs.clone();
             let ctx = ctx.clone();
             std::thread::Builder::new()
                 .name(format!("rsgi-executor-{i}"))
-                .spawn(move || run(jobs, ctx))
+                .spawn(move || run(jobs, ctx, slot, i as usize))
         })
         .collect()
 }
 
 /// The body of one executor thread: attach once, then serve until the
 /// channel closes.
-fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>) {
+fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize) {
     Python::attach(|py| loop {
         let job = py.detach(|| jobs.recv());
         match job {
             Ok(job) => {
                 let exchange = job.exchange.clone();
+                slot.set_busy(index, true);
                 // A bug here must cost one request, not the executor thread.
                 let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     crate::wsgi::response::serve(py, &ctx, job)
                 }));
+                slot.set_busy(index, false);
                 if served.is_err() {
                     crate::error!("Internal error while serving a request; closing its connection");
                     exchange.finish(super::exchange::Finish::Close);

@@ -25,6 +25,7 @@ use crate::http::request::find_head_end;
 use crate::http::response::{error_response, CONTINUE};
 use crate::http::trust::AllowList;
 use crate::http::{parse_head, BodyDecoder, HttpError, Limits, Parsed};
+use crate::scoreboard::{SlotHandle, SlotState};
 use crate::signals::{Signal, SignalPipe};
 use crate::wsgi::environ::Peer;
 use crate::wsgi::start_response::http_date;
@@ -53,6 +54,12 @@ pub struct LoopConfig {
     pub proxy_allow: AllowList,
     /// The master's pid: when the parent changes, the worker stops.
     pub master_pid: i32,
+    /// This worker's scoreboard slot (heartbeat, state, request count).
+    pub slot: SlotHandle,
+    /// Retire after this many requests (0: never); jitter already added.
+    pub max_requests: u64,
+    /// Retire once the resident set passes this many bytes (0: never).
+    pub max_memory: u64,
 }
 
 /// A listening socket as the worker holds it.
@@ -79,6 +86,8 @@ struct Ctx<'a> {
     token: usize,
     draining: bool,
     now: Instant,
+    /// Requests this step completed (for the scoreboard and max-requests).
+    completed: std::cell::Cell<u64>,
 }
 
 /// What one step of a connection's state machine asks for next.
@@ -207,11 +216,16 @@ impl IoLoop {
         }
     }
 
-    /// Stop accepting and let connections finish (TERM, lost parent).
+    /// Stop accepting and let connections finish (TERM, max-requests, the
+    /// memory ceiling, a lost parent). Connections between requests stay
+    /// until their keep-alive time runs out, and any request that arrives
+    /// on them meanwhile is answered with `Connection: close`, so a client
+    /// never has a kept-alive connection shut under its next request.
     fn begin_drain(&mut self) {
         if self.drain_deadline.is_some() {
             return;
         }
+        self.cfg.slot.set_state(SlotState::Retiring);
         self.drain_deadline = Some(Instant::now() + self.cfg.graceful_timeout);
         for l in self.listeners.iter_mut() {
             let _ = match l {
@@ -225,12 +239,27 @@ impl IoLoop {
         }
     }
 
-    /// Periodic work: timeouts, re-trying paused work, the parent check.
+    /// Periodic work: the heartbeat, timeouts, re-trying paused work, the
+    /// parent and memory checks.
     fn tick(&mut self, now: Instant) {
-        // SAFETY: getppid has no preconditions.
-        if self.drain_deadline.is_none() && unsafe { libc::getppid() } != self.cfg.master_pid {
-            crate::info!("Parent changed, shutting down: {}", std::process::id());
-            self.begin_drain();
+        self.cfg.slot.beat();
+        if self.drain_deadline.is_none() {
+            // SAFETY: getppid has no preconditions.
+            if unsafe { libc::getppid() } != self.cfg.master_pid {
+                crate::info!("Parent changed, shutting down: {}", std::process::id());
+                self.begin_drain();
+            } else if self.cfg.max_memory > 0 {
+                let rss = resident_bytes();
+                if rss > self.cfg.max_memory {
+                    crate::info!(
+                        "Worker (pid:{}) uses {} MiB, over --max-worker-memory {} MiB: restarting after current requests.",
+                        std::process::id(),
+                        rss >> 20,
+                        self.cfg.max_memory >> 20
+                    );
+                    self.begin_drain();
+                }
+            }
         }
         let expired: Vec<usize> = self
             .conns
@@ -305,6 +334,17 @@ impl IoLoop {
         }
     }
 
+    /// After a request completes: retire at `--max-requests`.
+    fn check_max_requests(&mut self) {
+        if self.cfg.max_requests > 0
+            && self.drain_deadline.is_none()
+            && self.cfg.slot.requests.load(std::sync::atomic::Ordering::Relaxed) >= self.cfg.max_requests
+        {
+            crate::info!("Autorestarting worker after current request.");
+            self.begin_drain();
+        }
+    }
+
     /// Step a connection's state machine until it has to wait.
     fn drive(&mut self, key: usize) {
         let draining = self.drain_deadline.is_some();
@@ -318,8 +358,14 @@ impl IoLoop {
                 token: CONN_BASE + key,
                 draining,
                 now: Instant::now(),
+                completed: std::cell::Cell::new(0),
             };
-            match advance(conn, &ctx) {
+            let step = advance(conn, &ctx);
+            if ctx.completed.get() > 0 {
+                self.cfg.slot.requests.fetch_add(ctx.completed.get(), std::sync::atomic::Ordering::Relaxed);
+                self.check_max_requests();
+            }
+            match step {
                 Step::Again => continue,
                 Step::Wait => return,
                 Step::Close => {
@@ -438,7 +484,12 @@ fn peer_ip(peer: Peer) -> Option<IpAddr> {
 /// Waiting for or reading a request head.
 fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
     if ctx.draining && conn.rbuf.is_empty() {
-        return Step::Close;
+        // Keep the connection until its idle time runs out: a request
+        // already on its way is answered (with Connection: close).
+        let limit = ctx.now + ctx.cfg.keepalive;
+        if conn.deadline.is_none_or(|d| d > limit) {
+            conn.deadline = Some(limit);
+        }
     }
     let limits = &ctx.cfg.limits;
     let cap = limits.effective_request_line() + limits.max_header_block() + 4096;
@@ -507,6 +558,10 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             let state = ExchangeState { body_done: decoder.is_none(), ..ExchangeState::default() };
             let notice = Notice { token: ctx.token, serial: conn.serial };
             let exchange = Exchange::new(notice, ctx.handle.clone(), state);
+            let mut head = head;
+            if ctx.draining {
+                head.close = true;
+            }
             let close = head.close;
             let job = Job {
                 head,
@@ -644,7 +699,10 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
     // The response is complete and written: next request, or close.
     if let Some(finish) = a.finished {
         if conn.wq.is_empty() {
-            let keep = finish == Finish::KeepAlive && !a.close && !ctx.draining;
+            if a.decoder.is_none() || finish == Finish::Close || a.close {
+                ctx.completed.set(ctx.completed.get() + 1);
+            }
+            let keep = finish == Finish::KeepAlive && !a.close;
             if !keep {
                 conn.stream.shutdown_write();
                 return Next::Close;
@@ -662,4 +720,13 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
         }
     }
     Next::Stay(if changed { Step::Again } else { Step::Wait })
+}
+
+/// The worker's resident memory in bytes (`/proc/self/statm`).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
+    pages * page
 }

@@ -18,6 +18,7 @@ use pyo3::prelude::*;
 
 use crate::config::Config;
 use crate::listen::Listener;
+use crate::scoreboard::{SlotHandle, SlotState};
 use crate::signals::{Signal, SignalPipe};
 use crate::wsgi::environ::EnvironBase;
 use crate::wsgi::AppContext;
@@ -57,10 +58,83 @@ fn worker_listeners(listeners: &[Listener]) -> std::io::Result<Vec<ListenSock>> 
         .collect()
 }
 
+/// A random number in `0..=max` (for `--max-requests-jitter`).
+fn jitter(max: u64) -> u64 {
+    if max == 0 {
+        return 0;
+    }
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom fills the local buffer.
+    unsafe { libc::getrandom(buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+    u64::from_ne_bytes(buf) % (max + 1)
+}
+
+/// Process-level set-up of a new worker: die with the master, no core
+/// files, the configured user and group. Called in the child after fork.
+fn prepare_process(cfg: &Config, master_pid: i32) -> Result<(), String> {
+    // SAFETY: prctl/getppid/setrlimit on our own process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        if libc::getppid() != master_pid {
+            return Err("the master exited while the worker was starting".into());
+        }
+        // A timed-out worker dies by SIGABRT: its traceback is in the log,
+        // a core file would only fill the disk.
+        let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+    }
+    if let Some(gid) = cfg.group {
+        // SAFETY: plain credential calls; failures are reported.
+        unsafe {
+            if cfg.initgroups {
+                if let Some((_, name)) = &cfg.user {
+                    let cname = std::ffi::CString::new(name.as_str()).map_err(|e| e.to_string())?;
+                    if libc::initgroups(cname.as_ptr(), gid) != 0 {
+                        return Err(format!("initgroups failed: {}", std::io::Error::last_os_error()));
+                    }
+                }
+            }
+            if libc::getegid() != gid && libc::setgid(gid) != 0 {
+                return Err(format!("cannot switch to group {gid}: {}", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    if let Some((uid, name)) = &cfg.user {
+        // SAFETY: as above.
+        unsafe {
+            if libc::geteuid() != *uid && libc::setuid(*uid) != 0 {
+                return Err(format!("cannot switch to user {name}: {}", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Dump every thread's Python traceback to the error log on SIGABRT (the
+/// master's timeout), even while another thread holds the GIL, then die by
+/// the signal. faulthandler's fatal-signal handler does exactly that (and
+/// also covers crashes: SIGSEGV, SIGBUS, SIGFPE, SIGILL).
+fn install_traceback_dump(py: Python<'_>) {
+    let code = format!(
+        "import faulthandler\nfaulthandler.enable(file={}, all_threads=True)\n",
+        crate::log::fd()
+    );
+    if let Ok(code) = std::ffi::CString::new(code) {
+        if let Err(e) = py.run(&code, None, None) {
+            crate::warn!("Cannot install the timeout traceback dump: {e}");
+        }
+    }
+}
+
 /// The worker's whole life. Called in the child right after fork, with the
 /// GIL held; never returns.
-pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32) -> ! {
+pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32, slot: SlotHandle) -> ! {
     let pid = std::process::id();
+    crate::proctitle::set(&format!("rsgi: worker [{}]", cfg.proc_name));
+    if let Err(e) = prepare_process(cfg, master_pid) {
+        crate::error!("Exception in worker process: {e}");
+        exit_child(py, WORKER_BOOT_ERROR);
+    }
     let signals = match SignalPipe::install(&[Signal::Term, Signal::Int, Signal::Quit, Signal::Usr1]) {
         Ok(s) => s,
         Err(e) => {
@@ -69,6 +143,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         }
     };
     crate::info!("Booting worker with pid: {pid}");
+    install_traceback_dump(py);
 
     let app = match crate::wsgi::app::load_app(py, &cfg.app) {
         Ok(app) => app,
@@ -84,7 +159,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         let base = EnvironBase::new(py, cfg.threads > 1, cfg.workers > 1).map_err(|e| e.to_string())?;
         let ctx = Arc::new(AppContext { app, base });
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.worker_connections.max(1));
-        let threads = executor::start(cfg.threads, jobs_rx, ctx).map_err(|e| e.to_string())?;
+        let threads = executor::start(cfg.threads, jobs_rx, ctx, slot).map_err(|e| e.to_string())?;
         let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;
         let servers = listeners.iter().map(|l| l.server_name_port().map(Arc::new)).collect();
         let loop_cfg = LoopConfig {
@@ -97,6 +172,9 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             proxy_mode: cfg.proxy_protocol,
             proxy_allow: cfg.proxy_allow.clone(),
             master_pid,
+            slot,
+            max_requests: if cfg.max_requests > 0 { cfg.max_requests + jitter(cfg.max_requests_jitter) } else { 0 },
+            max_memory: cfg.max_worker_memory_mib << 20,
         };
         let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg).map_err(|e| e.to_string())?;
         Ok((io, threads))
@@ -109,7 +187,9 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         }
     };
 
+    slot.set_state(SlotState::Serving);
     let how = py.detach(|| io.run());
+    slot.set_state(SlotState::Retiring);
     if how == LoopExit::Graceful {
         // Closing the channel lets each executor finish its request and stop.
         drop(io);
