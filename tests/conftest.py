@@ -126,6 +126,9 @@ def spawn(app, *args, cwd=None, env=None, bind=None, wait=True, unix=False):
     full_env.pop("WEB_CONCURRENCY", None)
     full_env.pop("GUNICORN_CMD_ARGS", None)
     full_env.pop("RSGI_CMD_ARGS", None)
+    # Settings from the environment would change what the tests expect.
+    for var in ("SCRIPT_NAME", "FORWARDED_ALLOW_IPS", "RSGI_FD", "GUNICORN_FD", "RSGI_MASTER_PID", "GUNICORN_PID"):
+        full_env.pop(var, None)
     full_env["PYTHONUNBUFFERED"] = "1"
     if env:
         full_env.update(env)
@@ -162,3 +165,8 @@ def start_server():
     yield _start
     for server in started:
         server.stop(timeout=15)
+        if not os.environ.get("RSGI_KEEP_TEST_LOGS"):
+            try:
+                os.unlink(server.log_path)
+            except OSError:
+                pass

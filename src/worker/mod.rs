@@ -157,7 +157,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     };
     let boot = || -> Result<_, String> {
         let base = EnvironBase::new(py, cfg.threads > 1, cfg.workers > 1).map_err(|e| e.to_string())?;
-        let ctx = Arc::new(AppContext { app, base });
+        let ctx = Arc::new(AppContext { app, base, slot });
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.worker_connections.max(1));
         let threads = executor::start(cfg.threads, jobs_rx, ctx, slot).map_err(|e| e.to_string())?;
         let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;

@@ -21,4 +21,7 @@ pub struct AppContext {
     pub app: Py<PyAny>,
     /// The prebuilt part of every environ.
     pub base: environ::EnvironBase,
+    /// The worker's scoreboard slot: a retiring worker answers with
+    /// `Connection: close`.
+    pub slot: crate::scoreboard::SlotHandle,
 }

@@ -21,7 +21,7 @@ use crate::worker::executor::Job;
 pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
     let Job { head, exchange, peer, server, proxy } = job;
     let facts = RequestFacts { version: head.version, is_head: head.is_head(), close: head.close };
-    let writer = ResponseWriter::new(exchange.clone(), facts);
+    let writer = ResponseWriter::new(exchange.clone(), facts, ctx.slot);
     let start_response = match Py::new(py, StartResponse { writer }) {
         Ok(s) => s,
         Err(e) => {

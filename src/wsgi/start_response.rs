@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::http::date::DateCache;
+use crate::scoreboard::{SlotHandle, SlotState};
 use crate::http::response::{self, AppHeaders, BodyFraming, RequestFacts};
 use crate::worker::exchange::{Exchange, Finish, OutChunk};
 
@@ -50,10 +51,12 @@ pub struct ResponseWriter {
     sent: u64,
     /// The client went away; nothing more is sent.
     pub client_gone: bool,
+    /// The worker's slot: once it retires, responses close the connection.
+    slot: SlotHandle,
 }
 
 impl ResponseWriter {
-    pub fn new(exchange: Arc<Exchange>, facts: RequestFacts) -> Self {
+    pub fn new(exchange: Arc<Exchange>, facts: RequestFacts, slot: SlotHandle) -> Self {
         ResponseWriter {
             exchange,
             facts,
@@ -65,6 +68,7 @@ impl ResponseWriter {
             close: facts.close,
             sent: 0,
             client_gone: false,
+            slot,
         }
     }
 
@@ -130,7 +134,9 @@ impl ResponseWriter {
         if self.headers_sent {
             return Ok(());
         }
+        let retiring = self.slot.state() == SlotState::Retiring;
         let (framing, close) = response::decide(self.facts, self.code, self.headers.content_length);
+        let close = close || retiring;
         self.framing = framing;
         self.close = self.close || close;
         response::encode_head(out, self.facts.version, status, &http_date(), self.close, framing, &self.headers, self.code);
