@@ -132,6 +132,10 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     // (and a death by SIGINT) after the master returns: the master's
     // handlers take over INT.
     let _ = py.run(c"import signal\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\n", None, None);
+    // What workers use to load the app and report errors, imported before
+    // they fork: a worker running as --user may not be able to read the
+    // standard library's files.
+    let _ = py.run(c"import ast, importlib, traceback, faulthandler\n", None, None);
     if let Err(e) = prepare_python(py, &cfg) {
         eprintln!("Error: {e}");
         return CONFIG_ERROR;

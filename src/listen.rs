@@ -97,6 +97,13 @@ impl Listener {
         }
     }
 
+    /// Give a unix listener's socket file to the workers' user and group.
+    pub fn chown(&self, uid: Option<u32>, gid: Option<u32>) {
+        if let Listener::Unix { path, .. } = self {
+            let _ = std::os::unix::fs::chown(path, uid, gid);
+        }
+    }
+
     /// Remove the socket file of a unix listener (on stop).
     pub fn unlink(&self) {
         if let Listener::Unix { path, .. } = self {

@@ -108,6 +108,12 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String) -> i32 {
             }
         }
     }
+    // Unix sockets belong to the workers' user and group, as in gunicorn.
+    if cfg.user.is_some() || cfg.group.is_some() {
+        for l in &listeners {
+            l.chown(cfg.user.as_ref().map(|u| u.0), cfg.group);
+        }
+    }
     let pidfile = match &cfg.pidfile {
         Some(path) => {
             let name = if master_pid != 0 { format!("{path}.2") } else { path.clone() };

@@ -5,6 +5,7 @@
 //!
 //! Runs in a worker process; started after the app is loaded.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -34,21 +35,29 @@ pub struct Job {
 
 /// Start `count` executor threads serving jobs from `jobs`. Each publishes
 /// when its current request started in the worker's scoreboard slot.
-pub fn start(count: u32, jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle) -> std::io::Result<Vec<JoinHandle<()>>> {
+pub fn start(
+    count: u32,
+    jobs: Receiver<Job>,
+    ctx: Arc<AppContext>,
+    slot: SlotHandle,
+    in_flight: Arc<AtomicUsize>,
+) -> std::io::Result<Vec<JoinHandle<()>>> {
     (0..count)
         .map(|i| {
             let jobs = jobs.clone();
             let ctx = ctx.clone();
+            let in_flight = in_flight.clone();
+            let threads = count as usize;
             std::thread::Builder::new()
                 .name(format!("rsgi-executor-{i}"))
-                .spawn(move || run(jobs, ctx, slot, i as usize))
+                .spawn(move || run(jobs, ctx, slot, i as usize, in_flight, threads))
         })
         .collect()
 }
 
 /// The body of one executor thread: attach once, then serve until the
 /// channel closes.
-fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize) {
+fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize, in_flight: Arc<AtomicUsize>, threads: usize) {
     Python::attach(|py| loop {
         let job = py.detach(|| jobs.recv());
         match job {
@@ -63,6 +72,11 @@ fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize
                 if served.is_err() {
                     crate::error!("Internal error while serving a request; closing its connection");
                     exchange.finish(super::exchange::Finish::Close);
+                }
+                // The loop stops accepting while every executor is busy:
+                // wake it when this one frees up.
+                if in_flight.fetch_sub(1, Ordering::AcqRel) >= threads {
+                    let _ = exchange.handle.waker.wake();
                 }
             }
             Err(_) => break,

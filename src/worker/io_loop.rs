@@ -8,6 +8,7 @@
 //! Runs on the worker process's main thread, with the GIL released.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,11 @@ pub struct LoopConfig {
     pub max_requests: u64,
     /// Retire once the resident set passes this many bytes (0: never).
     pub max_memory: u64,
+    /// Requests handed to executors and not yet done (executors decrement).
+    pub in_flight: Arc<AtomicUsize>,
+    /// Executor threads: with this many requests in flight the worker stops
+    /// accepting, so other workers take new connections.
+    pub threads: usize,
 }
 
 /// A listening socket as the worker holds it.
@@ -82,6 +88,7 @@ struct Ctx<'a> {
     cfg: &'a LoopConfig,
     jobs: &'a Sender<Job>,
     handle: &'a LoopHandle,
+    in_flight: &'a AtomicUsize,
     servers: &'a [Option<Arc<(String, String)>>],
     token: usize,
     draining: bool,
@@ -203,6 +210,11 @@ impl IoLoop {
                     self.drive(key);
                 }
             }
+            if self.accept_paused && self.has_capacity() {
+                for i in 0..self.listeners.len() {
+                    self.accept(i);
+                }
+            }
             let now = Instant::now();
             if now >= next_tick {
                 next_tick = now + TICK;
@@ -287,8 +299,19 @@ impl IoLoop {
         }
     }
 
+    /// True when an executor is free: only then does this worker take new
+    /// connections, so a worker whose executors are all busy (or stuck)
+    /// leaves them to the other workers.
+    fn has_capacity(&self) -> bool {
+        self.cfg.in_flight.load(Ordering::Acquire) < self.cfg.threads
+    }
+
     fn accept(&mut self, index: usize) {
         if self.drain_deadline.is_some() {
+            return;
+        }
+        if !self.has_capacity() {
+            self.accept_paused = true;
             return;
         }
         loop {
@@ -354,6 +377,7 @@ impl IoLoop {
                 cfg: &self.cfg,
                 jobs: &self.jobs,
                 handle: &self.handle,
+                in_flight: &self.cfg.in_flight,
                 servers: &self.servers,
                 token: CONN_BASE + key,
                 draining,
@@ -682,6 +706,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
         let ready = a.decoder.is_none() || a.exchange.lock().body.len() >= BODY_BUFFER;
         if ready {
             if let Some(job) = a.job.take() {
+                ctx.in_flight.fetch_add(1, Ordering::AcqRel);
                 match ctx.jobs.try_send(job) {
                     Ok(()) => {
                         changed = true;
@@ -689,8 +714,14 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                             conn.deadline = None;
                         }
                     }
-                    Err(TrySendError::Full(job)) => a.job = Some(job),
-                    Err(TrySendError::Disconnected(_)) => return Next::Close,
+                    Err(TrySendError::Full(job)) => {
+                        ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        a.job = Some(job);
+                    }
+                    Err(TrySendError::Disconnected(_)) => {
+                        ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        return Next::Close;
+                    }
                 }
             }
         }

@@ -159,7 +159,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         let base = EnvironBase::new(py, cfg.threads > 1, cfg.workers > 1).map_err(|e| e.to_string())?;
         let ctx = Arc::new(AppContext { app, base, slot });
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.worker_connections.max(1));
-        let threads = executor::start(cfg.threads, jobs_rx, ctx, slot).map_err(|e| e.to_string())?;
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads = executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?;
         let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;
         let servers = listeners.iter().map(|l| l.server_name_port().map(Arc::new)).collect();
         let loop_cfg = LoopConfig {
@@ -175,6 +176,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             slot,
             max_requests: if cfg.max_requests > 0 { cfg.max_requests + jitter(cfg.max_requests_jitter) } else { 0 },
             max_memory: cfg.max_worker_memory_mib << 20,
+            in_flight,
+            threads: cfg.threads as usize,
         };
         let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg).map_err(|e| e.to_string())?;
         Ok((io, threads))
