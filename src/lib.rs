@@ -73,6 +73,12 @@ fn report(err: ConfigError) -> i32 {
 fn prepare_python(py: Python<'_>, cfg: &config::Config) -> Result<(), String> {
     std::env::set_current_dir(&cfg.chdir).map_err(|e| format!("can't chdir to {:?}: {e}", cfg.chdir))?;
     let sys = py.import("sys").map_err(|e| e.to_string())?;
+    // -e NAME=VALUE: into the environment the app (and os.environ) sees.
+    let os = py.import("os").map_err(|e| e.to_string())?;
+    let environ = os.getattr("environ").map_err(|e| e.to_string())?;
+    for (k, v) in &cfg.raw_env {
+        environ.set_item(k, v).map_err(|e| format!("cannot set {k} in the environment: {e}"))?;
+    }
     let path = sys.getattr("path").and_then(|p| p.cast_into::<PyList>().map_err(Into::into)).map_err(|e| e.to_string())?;
     let chdir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| cfg.chdir.clone());
     if !path.contains(&chdir).unwrap_or(false) {
@@ -84,6 +90,44 @@ fn prepare_python(py: Python<'_>, cfg: &config::Config) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// `--print-config`: every setting as `name = value`, sorted, aligned, as
+/// gunicorn prints them.
+fn print_config_text(cfg: &config::Config) -> String {
+    let names: Vec<&str> = config::settings::SETTINGS.iter().filter(|s| !s.rsgi_only).map(|s| s.name).collect();
+    let mut names = names;
+    names.sort_unstable();
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for name in names {
+        let setting = config::settings::find(name).expect("listed above");
+        let value = if matches!(setting.kind, config::settings::Kind::Hook | config::settings::Kind::PyObject) {
+            match cfg.objects.get(name) {
+                Some(obj) => Python::attach(|py| {
+                    let obj = obj.bind(py);
+                    match obj.getattr("__qualname__") {
+                        Ok(q) => format!("<{q}()>"),
+                        Err(_) => obj.str().map(|s| s.to_string()).unwrap_or_default(),
+                    }
+                }),
+                None if setting.kind == config::settings::Kind::PyObject => "{}".into(),
+                None => format!("<{}()>", config::settings::default_hook_name(name)),
+            }
+        } else {
+            match name {
+                // gunicorn prints the ids it will switch to (its own by default).
+                // SAFETY: geteuid/getegid have no preconditions.
+                "user" => cfg.user.as_ref().map(|u| u.0).unwrap_or_else(|| unsafe { libc::geteuid() }).to_string(),
+                "group" => cfg.group.unwrap_or_else(|| unsafe { libc::getegid() }).to_string(),
+                "default_proc_name" => cfg.app.clone(),
+                "control_socket" => cfg.values.python_str(name).replacen('~', &std::env::var("HOME").unwrap_or_default(), 1),
+                _ => cfg.values.python_str(name),
+            }
+        };
+        out.push_str(&format!("{name:width$} = {value}\n"));
+    }
+    out
 }
 
 /// The entry point: `rsgi [OPTIONS] APP_MODULE`. Returns the exit status.
@@ -110,17 +154,39 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         Ok(v) => v,
         Err(e) => return report(e),
     };
-    let Some(app) = cli.app.clone().or(rsgi_app).or(gunicorn_app) else {
+    // The configuration file: -c from the command line or the environment
+    // variables, else ./gunicorn.conf.py or ./rsgi.conf.py if present.
+    let config_spec = [&cli.overrides, &rsgi_env, &gunicorn_env]
+        .iter()
+        .find_map(|o| o.get("config").and_then(|v| v.last()).cloned());
+    let file = match config::pyfile::load(py, config_spec.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return report(e),
+    };
+    let file_app = file.overrides.get("wsgi_app").and_then(|v| v.last()).cloned();
+    let Some(app) = cli.app.clone().or(rsgi_app).or(gunicorn_app).or(file_app) else {
         return report(ConfigError::Usage("No application module specified.".into()));
     };
-    let values = match Values::merge(&[&gunicorn_env, &rsgi_env, &cli.overrides]) {
+    let values = match Values::merge(&[&file.overrides, &gunicorn_env, &rsgi_env, &cli.overrides]) {
         Ok(v) => v,
         Err(e) => return report(e),
     };
-    let cfg = match config::Config::new(app, values) {
+    let objects = config::PyObjects { map: file.objects };
+    let warnings = match config::check_support(&values, &objects) {
+        Ok(w) => w,
+        Err(e) => return report(e),
+    };
+    let print_config = matches!(values.get("print_config"), config::Value::Bool(true));
+    let check_config = matches!(values.get("check_config"), config::Value::Bool(true));
+    let mut cfg = match config::Config::new(app, values) {
         Ok(c) => c,
         Err(e) => return report(e),
     };
+    cfg.objects = std::sync::Arc::new(objects);
+    if print_config {
+        print!("{}", print_config_text(&cfg));
+        return 0;
+    }
     let start_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
     // SAFETY: umask only sets this process's file creation mask.
     unsafe { libc::umask(cfg.umask as libc::mode_t) };
@@ -136,9 +202,25 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     // they fork: a worker running as --user may not be able to read the
     // standard library's files.
     let _ = py.run(c"import ast, importlib, traceback, faulthandler\n", None, None);
+    for w in &warnings {
+        crate::warn!("{w}");
+    }
     if let Err(e) = prepare_python(py, &cfg) {
         eprintln!("Error: {e}");
         return CONFIG_ERROR;
+    }
+    if check_config || cfg.preload_app {
+        match wsgi::app::load_app(py, &cfg.app) {
+            Ok(app) if check_config => {
+                drop(app);
+                return 0;
+            }
+            Ok(app) => cfg.preloaded_app = Some(app),
+            Err(e) => {
+                eprintln!("Error while loading the application: {}", e.message);
+                return if check_config { CONFIG_ERROR } else if e.import_failed { 3 } else { 4 };
+            }
+        }
     }
     if cfg.daemon {
         if let Err(e) = master::spawn::daemonize() {

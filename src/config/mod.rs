@@ -5,6 +5,7 @@
 //! Runs in the master before anything is bound or forked; pure apart from
 //! reading the environment and the current directory for defaults.
 
+pub mod pyfile;
 pub mod settings;
 
 use std::collections::BTreeMap;
@@ -12,7 +13,7 @@ use std::collections::BTreeMap;
 use crate::http::proxy::ProxyMode;
 use crate::http::trust::AllowList;
 use crate::http::{HeaderMapPolicy, Limits};
-use settings::{Kind, Setting, SETTINGS};
+use settings::{Kind, Setting, Support, SETTINGS};
 
 /// A configuration problem, shown to the operator as one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +77,9 @@ pub fn validate(setting: &'static Setting, raw: &[String]) -> Result<Value, Conf
             AllowList::parse(last).map_err(|bad| invalid(last, &format!("{bad:?} is not a valid IP address or network")))?;
             Value::List(split_commas(last))
         }
+        // Python objects come only from a configuration file and are kept
+        // apart (see `pyfile`); as text they mean nothing.
+        Kind::Hook | Kind::PyObject => Value::None,
         Kind::Dict => {
             let mut pairs = Vec::new();
             for item in split_commas(last) {
@@ -194,6 +198,22 @@ impl Values {
         self.map.get(name).unwrap_or(&Value::None)
     }
 
+    /// gunicorn's `--print-config` line value for a setting (Python's
+    /// `str()` of the value).
+    pub fn python_str(&self, name: &str) -> String {
+        fn quote(s: &str) -> String {
+            format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+        }
+        match self.get(name) {
+            Value::Int(n) => n.to_string(),
+            Value::Str(s) => s.clone(),
+            Value::Bool(b) => if *b { "True".into() } else { "False".into() },
+            Value::List(v) => format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")),
+            Value::Dict(v) => format!("{{{}}}", v.iter().map(|(k, v)| format!("{}: {}", quote(k), quote(v))).collect::<Vec<_>>().join(", ")),
+            Value::None => "None".into(),
+        }
+    }
+
     fn int(&self, name: &str) -> u64 {
         match self.get(name) {
             Value::Int(n) => *n,
@@ -227,8 +247,70 @@ impl Values {
     }
 }
 
+/// Python objects from the configuration file: server hooks and settings
+/// whose values are Python data.
+#[derive(Debug, Default)]
+pub struct PyObjects {
+    /// By setting name.
+    pub map: BTreeMap<&'static str, pyo3::Py<pyo3::PyAny>>,
+}
+
+impl PyObjects {
+    pub fn get(&self, name: &str) -> Option<&pyo3::Py<pyo3::PyAny>> {
+        self.map.get(name)
+    }
+}
+
+/// The worker classes rsgi's worker stands in for.
+const WORKER_CLASSES: [&str; 4] =
+    ["sync", "gthread", "gunicorn.workers.sync.SyncWorker", "gunicorn.workers.gthread.ThreadWorker"];
+
+/// Check the settings rsgi does not fully honour: a non-default value of an
+/// ignored setting gives a warning (returned), of a refused one an error.
+pub fn check_support(values: &Values, objects: &PyObjects) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
+    for setting in SETTINGS {
+        let set = if matches!(setting.kind, Kind::Hook | Kind::PyObject) {
+            objects.get(setting.name).is_some()
+        } else {
+            let default = default_raw(setting).map(|raw| validate(setting, &raw)).transpose()?.unwrap_or(Value::None);
+            *values.get(setting.name) != default
+        };
+        if !set {
+            continue;
+        }
+        if setting.name == "worker_class" {
+            if let Value::Str(class) = values.get("worker_class") {
+                if WORKER_CLASSES.contains(&class.as_str()) {
+                    continue;
+                }
+                return Err(ConfigError::Invalid {
+                    name: "worker_class",
+                    value: class.clone(),
+                    reason: "rsgi's worker serves WSGI with threads; only sync and gthread are available".into(),
+                });
+            }
+        }
+        match setting.support {
+            Support::Full => {}
+            Support::Ignored(instead) => warnings.push(format!("Setting {} is not supported: {instead}.", setting.name)),
+            Support::Refused(why) => {
+                return Err(ConfigError::Invalid {
+                    name: setting.name,
+                    value: match values.get(setting.name) {
+                        Value::Str(s) => s.clone(),
+                        other => format!("{other:?}"),
+                    },
+                    reason: why.to_owned(),
+                })
+            }
+        }
+    }
+    Ok(warnings)
+}
+
 /// The frozen configuration the master and workers run with.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Config {
     /// The WSGI app, `module:callable` as given.
     pub app: String,
@@ -261,6 +343,17 @@ pub struct Config {
     pub initgroups: bool,
     /// Base of the process titles.
     pub proc_name: String,
+    /// `--preload`: load the app in the master before forking.
+    pub preload_app: bool,
+    /// `-e NAME=VALUE` settings for the environment.
+    pub raw_env: Vec<(String, String)>,
+    /// `--access-logfile` (`-` is stdout), when set.
+    pub accesslog: Option<String>,
+    pub access_log_format: String,
+    /// Hooks and other Python objects from the configuration file.
+    pub objects: std::sync::Arc<PyObjects>,
+    /// The app, when `--preload` loaded it in the master.
+    pub preloaded_app: Option<pyo3::Py<pyo3::PyAny>>,
     /// Everything the HTTP parser needs.
     pub limits: Limits,
     /// Peers trusted for forwarding and secure-scheme headers.
@@ -373,6 +466,23 @@ impl Config {
             umask: values.int("umask") as u32,
             initgroups: values.flag("initgroups"),
             proc_name: optional("proc_name").unwrap_or_else(|| app.clone()),
+            preload_app: values.flag("preload_app"),
+            raw_env: values
+                .list("raw_env")
+                .iter()
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
+                    None => Err(ConfigError::Invalid {
+                        name: "raw_env",
+                        value: kv.clone(),
+                        reason: "expected NAME=VALUE".into(),
+                    }),
+                })
+                .collect::<Result<_, _>>()?,
+            accesslog: optional("accesslog"),
+            access_log_format: values.string("access_log_format"),
+            objects: std::sync::Arc::new(PyObjects::default()),
+            preloaded_app: None,
             app,
             limits,
             forwarded_allow: allow("forwarded_allow_ips"),

@@ -27,6 +27,10 @@ pub enum Kind {
     /// An integer in any base Python's `int(x, 0)` reads (`0o22`, `0x12`),
     /// or octal with a leading zero (`022`), as umasks are written.
     AutoInt,
+    /// A server hook: a Python callable from the configuration file.
+    Hook,
+    /// Any Python value from the configuration file (e.g. `logconfig_dict`).
+    PyObject,
     /// A value that may be omitted after the flag, meaning `const`.
     OptionalChoice { choices: &'static [&'static str], implied: &'static str },
 }
@@ -61,6 +65,21 @@ pub struct Setting {
     pub help: &'static str,
     /// True when the setting is rsgi's own (gunicorn has no such setting).
     pub rsgi_only: bool,
+    /// What rsgi does with the setting.
+    pub support: Support,
+}
+
+/// How far rsgi honours a gunicorn setting. Every gunicorn setting is in
+/// the table; none is silently ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Works as in gunicorn.
+    Full,
+    /// Accepted; a value other than the default logs one warning saying
+    /// what rsgi does instead.
+    Ignored(&'static str),
+    /// A value other than the default stops rsgi with one line saying why.
+    Refused(&'static str),
 }
 
 const fn s(
@@ -72,7 +91,7 @@ const fn s(
     section: &'static str,
     help: &'static str,
 ) -> Setting {
-    Setting { name, flags, meta, kind, default, section, help, rsgi_only: false }
+    Setting { name, flags, meta, kind, default, section, help, rsgi_only: false, support: Support::Full }
 }
 
 const fn own(mut setting: Setting) -> Setting {
@@ -80,17 +99,41 @@ const fn own(mut setting: Setting) -> Setting {
     setting
 }
 
+/// A gunicorn setting rsgi accepts without acting on it.
+const fn ignored(mut setting: Setting, instead: &'static str) -> Setting {
+    setting.support = Support::Ignored(instead);
+    setting
+}
+
+/// A gunicorn setting rsgi cannot honour: a non-default value is refused.
+const fn refused(mut setting: Setting, why: &'static str) -> Setting {
+    setting.support = Support::Refused(why);
+    setting
+}
+
+const NO_TLS: &str = "rsgi does not terminate TLS yet; put a TLS proxy in front";
+const NO_H2: &str = "rsgi speaks HTTP/1.1 only";
+const NO_ASGI: &str = "rsgi runs WSGI apps only (no ASGI worker yet)";
+const NO_DIRTY: &str = "rsgi has no dirty arbiters; the setting has no effect";
+
 use self::Default::Literal;
 use Kind::*;
 
 /// Every setting, in `--help` order.
 pub static SETTINGS: &[Setting] = &[
+    s("config", &["-c", "--config"], "CONFIG", Str, Literal("./gunicorn.conf.py"), "Config File",
+      "The Python configuration file (or python:module.name) to load; ./gunicorn.conf.py or ./rsgi.conf.py by default."),
+    s("wsgi_app", &[], "", Str, Default::None, "Config File",
+      "The WSGI app (module:callable), when the command line gives none."),
     s("bind", &["-b", "--bind"], "ADDRESS", List, Literal("127.0.0.1:8000"), "Server Socket",
       "The socket to bind: HOST, HOST:PORT, [IPv6]:PORT, unix:PATH or fd://FD. Repeat to bind several."),
     s("backlog", &["--backlog"], "INT", PosInt, Literal("2048"), "Server Socket",
       "The maximum number of pending connections."),
     s("workers", &["-w", "--workers"], "INT", PosInt, Default::WebConcurrency, "Worker Processes",
       "The number of worker processes for handling requests (default: $WEB_CONCURRENCY or 1)."),
+    refused(s("worker_class", &["-k", "--worker-class"], "STRING", Str, Literal("sync"), "Worker Processes",
+      "The worker type: sync or gthread (both run rsgi's worker; gthread implies --threads)."),
+      "rsgi's worker serves WSGI with threads; only sync and gthread are available"),
     s("threads", &["--threads"], "INT", PosInt, Literal("1"), "Worker Processes",
       "The number of Python executor threads per worker."),
     s("worker_connections", &["--worker-connections"], "INT", PosInt, Literal("1000"), "Worker Processes",
@@ -115,10 +158,31 @@ pub static SETTINGS: &[Setting] = &[
       "The maximum size of one HTTP request header field in bytes (0 = 8190)."),
     own(s("limit_request_body", &["--limit-request-body"], "INT", PosInt, Literal("0"), "Security",
       "The maximum size of a request body in bytes; larger bodies get 413 (0 = unlimited).")),
+    ignored(s("reload", &["--reload"], "", Flag, Literal("false"), "Debugging",
+      "Restart workers when code changes (development)."),
+      "code reloading is not implemented; send HUP to load new code"),
+    ignored(s("reload_engine", &["--reload-engine"], "STRING", Choice(&["auto", "poll", "inotify"]), Literal("auto"),
+      "Debugging", "The reloader implementation."), "code reloading is not implemented"),
+    ignored(s("reload_extra_files", &["--reload-extra-file"], "FILES", List, Literal(""), "Debugging",
+      "Extra files that trigger a reload."), "code reloading is not implemented"),
+    ignored(s("spew", &["--spew"], "", Flag, Literal("false"), "Debugging",
+      "Trace every executed line (extremely slow)."), "line tracing is not available"),
+    s("check_config", &["--check-config"], "", Flag, Literal("false"), "Debugging",
+      "Check the configuration and the app, then exit (0 if good)."),
+    s("print_config", &["--print-config"], "", Flag, Literal("false"), "Debugging",
+      "Print the configuration as name = value lines, then exit."),
+    s("preload_app", &["--preload"], "", Flag, Literal("false"), "Server Mechanics",
+      "Load the app in the master before forking the workers."),
+    ignored(s("sendfile", &["--no-sendfile"], "", Flag, Default::None, "Server Mechanics",
+      "Disable sendfile() for wsgi.file_wrapper."), "rsgi always uses sendfile for real files"),
+    ignored(s("reuse_port", &["--reuse-port"], "", Flag, Literal("false"), "Server Mechanics",
+      "Set SO_REUSEPORT on the listening sockets."), "workers share the master's sockets; SO_REUSEPORT is not set"),
     s("chdir", &["--chdir"], "DIR", Str, Default::CurrentDir, "Server Mechanics",
       "Change to this directory before loading the app."),
     s("daemon", &["-D", "--daemon"], "", Flag, Literal("false"), "Server Mechanics",
       "Detach from the terminal and run in the background."),
+    s("raw_env", &["-e", "--env"], "ENV", List, Literal(""), "Server Mechanics",
+      "Set an environment variable (NAME=VALUE) in the server and the app; repeatable."),
     s("pidfile", &["-p", "--pid"], "FILE", Str, Default::None, "Server Mechanics",
       "A file to write the master's PID to; rsgi refuses to start over a live one."),
     s("worker_tmp_dir", &["--worker-tmp-dir"], "DIR", Str, Default::None, "Server Mechanics",
@@ -131,14 +195,57 @@ pub static SETTINGS: &[Setting] = &[
       "The file mode creation mask of the server processes (e.g. 0o022)."),
     s("initgroups", &["--initgroups"], "", Flag, Literal("false"), "Server Mechanics",
       "Also set the worker's supplementary groups from the user's group memberships."),
+    ignored(s("tmp_upload_dir", &[], "", Str, Default::None, "Server Mechanics",
+      "Where large request bodies are spooled."), "request bodies stream through memory, never to disk"),
     s("pythonpath", &["--pythonpath"], "STRING", Str, Default::None, "Server Mechanics",
       "Comma-separated directories to add to the Python path, e.g. '/home/djangoprojects/myproject'."),
     s("loglevel", &["--log-level"], "LEVEL", Choice(&["debug", "info", "warning", "error", "critical"]),
       Literal("info"), "Logging", "The granularity of error log output."),
     s("proc_name", &["-n", "--name", "--proc-name"], "STRING", Str, Default::None, "Logging",
       "The base of the process titles (master [NAME] / worker [NAME]); defaults to the app."),
+    ignored(s("default_proc_name", &[], "", Str, Literal("gunicorn"), "Process Naming",
+      "Internal: the process title used when no other is known."), "titles default to the app name"),
+    s("accesslog", &["--access-logfile"], "FILE", Str, Default::None, "Logging",
+      "The access log file ('-' is stdout); no access log by default."),
+    ignored(s("disable_redirect_access_to_syslog", &["--disable-redirect-access-to-syslog"], "", Flag, Literal("false"),
+      "Logging", "Keep access lines out of syslog."), "syslog is not supported"),
+    s("access_log_format", &["--access-logformat"], "STRING", Str,
+      Literal("%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""), "Logging",
+      "The access log line, with gunicorn's atoms (h l u t r m U q H s B b f a T D M L p, {header}i, {header}o, {var}e)."),
     s("errorlog", &["--error-logfile", "--log-file"], "FILE", Str, Literal("-"), "Logging",
       "The error log file to write to ('-' is stderr)."),
+    ignored(s("capture_output", &["--capture-output"], "", Flag, Literal("false"), "Logging",
+      "Send the app's stdout/stderr to the error log."), "stdout and stderr are left as they are"),
+    refused(s("logger_class", &["--logger-class"], "STRING", Str, Literal("gunicorn.glogging.Logger"), "Logging",
+      "A Python logger class."), "rsgi's logging is written in Rust and cannot load a Python logger class"),
+    ignored(s("logconfig", &["--log-config"], "FILE", Str, Default::None, "Logging",
+      "A logging.config file."), "Python logging configuration is not applied; rsgi writes gunicorn's format itself"),
+    ignored(s("logconfig_dict", &[], "", PyObject, Default::None, "Logging",
+      "A logging.config dictionary."), "Python logging configuration is not applied; rsgi writes gunicorn's format itself"),
+    ignored(s("logconfig_json", &["--log-config-json"], "FILE", Str, Default::None, "Logging",
+      "A JSON logging.config file."), "Python logging configuration is not applied; rsgi writes gunicorn's format itself"),
+    ignored(s("syslog_addr", &["--log-syslog-to"], "SYSLOG_ADDR", Str, Literal("udp://localhost:514"), "Logging",
+      "Where syslog messages go."), "syslog is not supported"),
+    ignored(s("syslog", &["--log-syslog"], "", Flag, Literal("false"), "Logging",
+      "Send logs to syslog."), "syslog is not supported; logs go to the error log"),
+    ignored(s("syslog_prefix", &["--log-syslog-prefix"], "SYSLOG_PREFIX", Str, Default::None, "Logging",
+      "The syslog program name."), "syslog is not supported"),
+    ignored(s("syslog_facility", &["--log-syslog-facility"], "SYSLOG_FACILITY", Str, Literal("user"), "Logging",
+      "The syslog facility."), "syslog is not supported"),
+    ignored(s("enable_stdio_inheritance", &["-R", "--enable-stdio-inheritance"], "", Flag, Literal("false"), "Logging",
+      "Keep stdio open in daemon mode."), "stdio is redirected to /dev/null in daemon mode"),
+    ignored(s("statsd_host", &["--statsd-host"], "STATSD_ADDR", Str, Default::None, "Logging",
+      "host:port of a statsd server for metrics."), "statsd metrics are not sent yet"),
+    ignored(s("dogstatsd_tags", &["--dogstatsd-tags"], "DOGSTATSD_TAGS", Str, Literal(""), "Logging",
+      "Tags for DogStatsD metrics."), "statsd metrics are not sent yet"),
+    ignored(s("statsd_prefix", &["--statsd-prefix"], "STATSD_PREFIX", Str, Literal(""), "Logging",
+      "Prefix for statsd metric names."), "statsd metrics are not sent yet"),
+    ignored(s("enable_backlog_metric", &["--enable-backlog-metric"], "", Flag, Literal("false"), "Logging",
+      "Report the listen backlog as a metric."), "statsd metrics are not sent yet"),
+    refused(s("paste", &["--paste", "--paster"], "STRING", Str, Default::None, "Server Mechanics",
+      "Load a PasteDeploy .ini app."), "PasteDeploy apps are not supported yet; give module:callable"),
+    ignored(s("raw_paste_global_conf", &["--paste-global"], "CONF", List, Literal(""), "Server Mechanics",
+      "PasteDeploy global settings."), "PasteDeploy apps are not supported yet"),
     s("header_map", &["--header-map"], "STRING", Choice(&["drop", "refuse", "dangerous"]), Literal("drop"),
       "Server Mechanics", "What to do with request header names containing '_': drop, refuse or dangerous (keep)."),
     s("strip_header_spaces", &["--strip-header-spaces"], "", Flag, Literal("false"), "Server Mechanics",
@@ -163,7 +270,93 @@ pub static SETTINGS: &[Setting] = &[
       "Accept the PROXY protocol: off, v1, v2 or auto (the flag alone means auto)."),
     s("proxy_allow_ips", &["--proxy-allow-from"], "STRING", AddrList, Literal("127.0.0.1,::1"), "Server Mechanics",
       "Front-end addresses allowed to send a PROXY protocol header ('*' allows all)."),
+    refused(s("protocol", &["--protocol"], "STRING", Str, Literal("http"), "Server Mechanics",
+      "The wire protocol: http (uwsgi is gunicorn's other choice)."), "rsgi speaks HTTP only"),
+    ignored(s("uwsgi_allow_ips", &["--uwsgi-allow-from"], "STRING", AddrList, Literal("127.0.0.1,::1"), "Server Mechanics",
+      "Peers allowed to speak the uwsgi protocol."), "rsgi speaks HTTP only"),
+    ignored(s("root_path", &["--root-path"], "STRING", Str, Literal(""), "Server Mechanics",
+      "The ASGI root_path."), NO_ASGI),
+    refused(s("keyfile", &["--keyfile"], "FILE", Str, Default::None, "SSL", "The TLS private key."), NO_TLS),
+    refused(s("certfile", &["--certfile"], "FILE", Str, Default::None, "SSL", "The TLS certificate."), NO_TLS),
+    ignored(s("ssl_version", &["--ssl-version"], "", Str, Literal("2"), "SSL", "The TLS protocol version."), NO_TLS),
+    ignored(s("cert_reqs", &["--cert-reqs"], "", PosInt, Literal("0"), "SSL", "Whether client certificates are required."), NO_TLS),
+    ignored(s("ca_certs", &["--ca-certs"], "FILE", Str, Default::None, "SSL", "CA certificates for clients."), NO_TLS),
+    ignored(s("suppress_ragged_eofs", &["--suppress-ragged-eofs"], "", Flag, Literal("true"), "SSL",
+      "Tolerate TLS connections closed without close_notify."), NO_TLS),
+    ignored(s("do_handshake_on_connect", &["--do-handshake-on-connect"], "", Flag, Literal("false"), "SSL",
+      "Handshake at accept time."), NO_TLS),
+    ignored(s("ciphers", &["--ciphers"], "", Str, Default::None, "SSL", "TLS cipher list."), NO_TLS),
+    refused(s("ssl_context", &[], "", Hook, Default::None, "Server Hooks",
+      "ssl_context(config, default_ssl_context_factory): build the TLS context."), NO_TLS),
+    refused(s("http_protocols", &["--http-protocols"], "STRING", CommaList, Literal("h1"), "HTTP/2",
+      "Protocols to offer: h1, h2."), NO_H2),
+    ignored(s("http2_cleartext", &["--http2-cleartext"], "STRING", Str, Literal("off"), "HTTP/2", "HTTP/2 without TLS."), NO_H2),
+    ignored(s("http2_max_concurrent_streams", &["--http2-max-concurrent-streams"], "INT", PosInt, Literal("100"), "HTTP/2",
+      "HTTP/2 stream limit."), NO_H2),
+    ignored(s("http2_initial_window_size", &["--http2-initial-window-size"], "INT", PosInt, Literal("65535"), "HTTP/2",
+      "HTTP/2 flow-control window."), NO_H2),
+    ignored(s("http2_max_frame_size", &["--http2-max-frame-size"], "INT", PosInt, Literal("16384"), "HTTP/2",
+      "HTTP/2 frame size."), NO_H2),
+    ignored(s("http2_max_header_list_size", &["--http2-max-header-list-size"], "INT", PosInt, Literal("65536"), "HTTP/2",
+      "HTTP/2 header list size."), NO_H2),
+    ignored(s("asgi_loop", &["--asgi-loop"], "STRING", Str, Literal("auto"), "Worker Processes", "The ASGI event loop."), NO_ASGI),
+    ignored(s("asgi_lifespan", &["--asgi-lifespan"], "STRING", Str, Literal("auto"), "Worker Processes", "ASGI lifespan events."), NO_ASGI),
+    ignored(s("asgi_disconnect_grace_period", &["--asgi-disconnect-grace-period"], "INT", PosInt, Literal("3"),
+      "Worker Processes", "ASGI disconnect grace."), NO_ASGI),
+    ignored(s("websocket_max_message_size", &["--websocket-max-message-size"], "INT", PosInt, Literal("16777216"),
+      "Worker Processes", "Largest WebSocket message."), NO_ASGI),
+    ignored(s("http_parser", &["--http-parser"], "STRING", Choice(&["auto", "fast", "python"]), Literal("auto"),
+      "Worker Processes", "gunicorn's parser choice."), "rsgi always parses HTTP in Rust"),
+    ignored(s("dirty_apps", &["--dirty-app"], "STRING", List, Literal(""), "Dirty Arbiters", "Dirty arbiter apps."), NO_DIRTY),
+    ignored(s("dirty_workers", &["--dirty-workers"], "INT", PosInt, Literal("0"), "Dirty Arbiters", "Dirty workers."), NO_DIRTY),
+    ignored(s("dirty_timeout", &["--dirty-timeout"], "INT", PosInt, Literal("300"), "Dirty Arbiters", "Dirty timeout."), NO_DIRTY),
+    ignored(s("dirty_threads", &["--dirty-threads"], "INT", PosInt, Literal("1"), "Dirty Arbiters", "Dirty threads."), NO_DIRTY),
+    ignored(s("dirty_graceful_timeout", &["--dirty-graceful-timeout"], "INT", PosInt, Literal("30"), "Dirty Arbiters",
+      "Dirty graceful timeout."), NO_DIRTY),
+    ignored(s("on_dirty_starting", &[], "", Hook, Default::None, "Dirty Arbiter Hooks", "Dirty arbiter hook."), NO_DIRTY),
+    ignored(s("dirty_post_fork", &[], "", Hook, Default::None, "Dirty Arbiter Hooks", "Dirty arbiter hook."), NO_DIRTY),
+    ignored(s("dirty_worker_init", &[], "", Hook, Default::None, "Dirty Arbiter Hooks", "Dirty arbiter hook."), NO_DIRTY),
+    ignored(s("dirty_worker_exit", &[], "", Hook, Default::None, "Dirty Arbiter Hooks", "Dirty arbiter hook."), NO_DIRTY),
+    ignored(s("control_socket", &["--control-socket"], "PATH", Str, Literal("~/.gunicorn/gunicorn.ctl"), "Control",
+      "gunicorn's control socket."), "there is no control socket; use signals (SIGNALS.md)"),
+    ignored(s("control_socket_mode", &["--control-socket-mode"], "INT", AutoInt, Literal("384"), "Control",
+      "Control socket permissions."), "there is no control socket; use signals (SIGNALS.md)"),
+    ignored(s("control_socket_disable", &["--no-control-socket"], "", Flag, Literal("false"), "Control",
+      "Disable the control socket."), "there is no control socket"),
+    s("on_starting", &[], "", Hook, Default::None, "Server Hooks", "on_starting(server): before the master starts."),
+    s("on_reload", &[], "", Hook, Default::None, "Server Hooks", "on_reload(server): on HUP, before new workers start."),
+    s("when_ready", &[], "", Hook, Default::None, "Server Hooks", "when_ready(server): once the server is listening."),
+    s("pre_fork", &[], "", Hook, Default::None, "Server Hooks", "pre_fork(server, worker): in the master, before a fork."),
+    s("post_fork", &[], "", Hook, Default::None, "Server Hooks", "post_fork(server, worker): in the new worker."),
+    s("post_worker_init", &[], "", Hook, Default::None, "Server Hooks", "post_worker_init(worker): once the app is loaded."),
+    s("worker_int", &[], "", Hook, Default::None, "Server Hooks", "worker_int(worker): a worker got INT or QUIT."),
+    s("worker_abort", &[], "", Hook, Default::None, "Server Hooks", "worker_abort(worker): a worker timed out (SIGABRT)."),
+    s("pre_exec", &[], "", Hook, Default::None, "Server Hooks", "pre_exec(server): before a new master is executed (USR2)."),
+    s("pre_request", &[], "", Hook, Default::None, "Server Hooks", "pre_request(worker, req): before each request."),
+    s("post_request", &[], "", Hook, Default::None, "Server Hooks",
+      "post_request(worker, req, environ, resp): after each request."),
+    s("child_exit", &[], "", Hook, Default::None, "Server Hooks", "child_exit(server, worker): in the master, a worker exited."),
+    s("worker_exit", &[], "", Hook, Default::None, "Server Hooks", "worker_exit(server, worker): in the worker, as it exits."),
+    s("nworkers_changed", &[], "", Hook, Default::None, "Server Hooks",
+      "nworkers_changed(server, new_value, old_value): the worker count changed."),
+    s("on_exit", &[], "", Hook, Default::None, "Server Hooks", "on_exit(server): before the master exits."),
 ];
+
+/// The name gunicorn prints (`<Class.hook()>`) for a hook left at its
+/// default.
+pub fn default_hook_name(hook: &str) -> String {
+    let class = match hook {
+        "nworkers_changed" => "NumWorkersChanged".to_owned(),
+        "post_fork" => "Postfork".to_owned(),
+        "pre_fork" => "Prefork".to_owned(),
+        "ssl_context" => "NewSSLContext".to_owned(),
+        other => other.split('_').map(|w| {
+            let mut c = w.chars();
+            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+        }).collect(),
+    };
+    format!("{class}.{hook}")
+}
 
 /// The setting named `name`.
 pub fn find(name: &str) -> Option<&'static Setting> {

@@ -145,7 +145,11 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     crate::info!("Booting worker with pid: {pid}");
     install_traceback_dump(py);
 
-    let app = match crate::wsgi::app::load_app(py, &cfg.app) {
+    let loaded = match &cfg.preloaded_app {
+        Some(app) => Ok(app.clone_ref(py)),
+        None => crate::wsgi::app::load_app(py, &cfg.app),
+    };
+    let app = match loaded {
         Ok(app) => app,
         Err(e) => {
             if let Some(tb) = &e.traceback {
