@@ -19,8 +19,10 @@
 //!   `wsgi.input`, the response driver.
 //! - [`log`] and [`signals`]: the error log and the self-pipe for signals.
 
+pub mod access_log;
 pub mod cli;
 pub mod config;
+pub mod hooks;
 pub mod http;
 pub mod listen;
 pub mod log;
@@ -205,6 +207,12 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     for w in &warnings {
         crate::warn!("{w}");
     }
+    if let Some(target) = &cfg.accesslog {
+        if let Err(e) = access_log::init(target, &cfg.access_log_format) {
+            eprintln!("Error: cannot open access log {target:?}: {e}");
+            return CONFIG_ERROR;
+        }
+    }
     if let Err(e) = prepare_python(py, &cfg) {
         eprintln!("Error: {e}");
         return CONFIG_ERROR;
@@ -235,6 +243,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
 #[pymodule]
 fn _rsgi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add_function(wrap_pyfunction!(hooks::_log, m)?)?;
     m.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     m.add_class::<wsgi::input::Input>()?;
     m.add_class::<wsgi::errors::ErrorStream>()?;

@@ -83,6 +83,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String) -> i32 {
     let pid = std::process::id();
     crate::info!("Starting rsgi {}", env!("CARGO_PKG_VERSION"));
     let master_pid = reexec::parent_master().unwrap_or(0);
+    crate::hooks::master_call(&cfg, "on_starting", cfg.workers, |_| Vec::new());
     let mut listeners = Vec::new();
     if let Some(fds) = reexec::inherited_fds() {
         for fd in fds {
@@ -147,6 +148,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String) -> i32 {
             return 1;
         }
     };
+    crate::hooks::master_call(&cfg, "when_ready", cfg.workers, |_| Vec::new());
     let num_workers = cfg.workers;
     let mut arbiter = Arbiter {
         cfg,
@@ -180,17 +182,18 @@ impl Arbiter {
                     Signal::Term => return self.halt_with(true, None, 0),
                     Signal::Int | Signal::Quit => return self.halt_with(false, None, 0),
                     Signal::Hup => self.reload(),
-                    Signal::Ttin => self.num_workers += 1,
-                    Signal::Ttou => self.num_workers = self.num_workers.saturating_sub(1).max(1),
+                    Signal::Ttin => self.set_num_workers(self.num_workers + 1),
+                    Signal::Ttou => self.set_num_workers(self.num_workers.saturating_sub(1).max(1)),
                     Signal::Usr1 => {
                         crate::log::reopen();
+                        crate::access_log::reopen();
                         self.kill_workers(libc::SIGUSR1);
                     }
                     Signal::Usr2 => self.reexec(),
                     Signal::Winch => {
                         if self.cfg.daemon {
                             crate::info!("graceful stop of workers");
-                            self.num_workers = 0;
+                            self.set_num_workers(0);
                             self.kill_workers(libc::SIGTERM);
                         } else {
                             crate::debug!("SIGWINCH ignored. Not daemonized");
@@ -228,6 +231,9 @@ impl Arbiter {
                 return;
             }
         };
+        // gunicorn calls pre_exec in the forked child; rsgi's child may only
+        // exec, so the hook runs here, just before the fork.
+        crate::hooks::master_call(&self.cfg, "pre_exec", self.num_workers, |_| Vec::new());
         match spawn::fork_exec(&plan) {
             Ok(pid) => self.reexec_pid = pid,
             Err(e) => crate::error!("Cannot re-exec: {e}"),
@@ -286,8 +292,21 @@ impl Arbiter {
         }
     }
 
+    /// Change the target worker count, telling `nworkers_changed`.
+    fn set_num_workers(&mut self, n: u32) {
+        let old = self.num_workers;
+        self.num_workers = n;
+        if n != old {
+            crate::hooks::master_call(&self.cfg, "nworkers_changed", n, |py| {
+                vec![n.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py)),
+                     old.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py))]
+            });
+        }
+    }
+
     /// HUP: start fresh workers, then gracefully stop the old ones.
     fn reload(&mut self) {
+        crate::hooks::master_call(&self.cfg, "on_reload", self.num_workers, |_| Vec::new());
         let old: Vec<i32> = self.workers.iter().filter(|(_, w)| !w.retiring).map(|(p, _)| *p).collect();
         for _ in 0..self.num_workers {
             if self.spawn_worker().is_err() {
@@ -305,10 +324,15 @@ impl Arbiter {
             .free_slot()
             .ok_or_else(|| std::io::Error::other("no free scoreboard slot"))?;
         self.worker_age += 1;
+        let age = self.worker_age;
+        let cfg = &self.cfg;
+        crate::hooks::master_call(cfg, "pre_fork", self.num_workers, |py| {
+            vec![crate::hooks::worker(py, cfg, None, std::process::id() as i32, age).unwrap_or_else(|_| py.None().into_bound(py))]
+        });
         // Claimed before the fork so the child starts with a fresh heartbeat.
         self.scoreboard.slot(slot).reset(-1);
         let handle = self.scoreboard.handle(slot);
-        let pid = match spawn::spawn_worker(&self.cfg, &self.listeners, &mut self.signals, handle) {
+        let pid = match spawn::spawn_worker(&self.cfg, &self.listeners, &mut self.signals, handle, age) {
             Ok(pid) => pid,
             Err(e) => {
                 self.scoreboard.slot(slot).pid.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -370,6 +394,11 @@ impl Arbiter {
                 continue;
             }
             let Some(info) = self.workers.remove(&pid) else { continue };
+            let cfg = &self.cfg;
+            crate::hooks::master_call(cfg, "child_exit", self.num_workers, |py| {
+                vec![crate::hooks::worker(py, cfg, Some(pid), std::process::id() as i32, info.age)
+                    .unwrap_or_else(|_| py.None().into_bound(py))]
+            });
             let slot = self.scoreboard.slot(info.slot);
             slot.set_state(SlotState::Free);
             slot.pid.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -441,6 +470,7 @@ impl Arbiter {
         if let Some(p) = &self.pidfile {
             p.unlink();
         }
+        crate::hooks::master_call(&self.cfg, "on_exit", self.num_workers, |_| Vec::new());
         code
     }
 }

@@ -31,6 +31,8 @@ pub struct Job {
     pub server: Option<Arc<(String, String)>>,
     /// What a PROXY protocol header said, if one came.
     pub proxy: Option<ProxyInfo>,
+    /// When the head was complete (the access log's request time).
+    pub started: std::time::Instant,
 }
 
 /// Start `count` executor threads serving jobs from `jobs`. Each publishes

@@ -184,7 +184,10 @@ impl IoLoop {
                             match sig {
                                 Signal::Term => self.begin_drain(),
                                 Signal::Int | Signal::Quit => return LoopExit::Fast,
-                                Signal::Usr1 => crate::log::reopen(),
+                                Signal::Usr1 => {
+                                    crate::log::reopen();
+                                    crate::access_log::reopen();
+                                }
                                 _ => {}
                             }
                         }
@@ -593,6 +596,7 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                 peer: conn.peer,
                 server: ctx.servers.get(conn.listener).cloned().flatten(),
                 proxy: conn.proxy.clone(),
+                started: ctx.now,
             };
             conn.deadline = if decoder.is_some() { Some(ctx.now + ctx.cfg.io_timeout) } else { None };
             conn.phase = Phase::Exchange(Active { exchange, decoder, job: Some(job), finished: None, close });

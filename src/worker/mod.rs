@@ -128,8 +128,29 @@ fn install_traceback_dump(py: Python<'_>) {
 
 /// The worker's whole life. Called in the child right after fork, with the
 /// GIL held; never returns.
-pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32, slot: SlotHandle) -> ! {
+pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32, slot: SlotHandle, age: u64) -> ! {
     let pid = std::process::id();
+    // The `worker` object hooks receive (built only when hooks are set).
+    let worker_obj = if crate::hooks::has(cfg, "post_fork")
+        || crate::hooks::has(cfg, "post_worker_init")
+        || crate::hooks::has(cfg, "worker_int")
+        || crate::hooks::has(cfg, "worker_exit")
+        || crate::hooks::has(cfg, "pre_request")
+        || crate::hooks::has(cfg, "post_request")
+    {
+        crate::hooks::worker(py, cfg, Some(pid as i32), master_pid, age).ok().map(|w| w.unbind())
+    } else {
+        None
+    };
+    let server_call = |name: &str| {
+        if let (true, Some(w)) = (crate::hooks::has(cfg, name), &worker_obj) {
+            if let Ok(server) = crate::hooks::server(py, cfg, cfg.workers) {
+                if let Ok(args) = pyo3::types::PyTuple::new(py, [server, w.bind(py).clone()]) {
+                    crate::hooks::call(py, cfg, name, args);
+                }
+            }
+        }
+    };
     crate::proctitle::set(&format!("rsgi: worker [{}]", cfg.proc_name));
     if let Err(e) = prepare_process(cfg, master_pid) {
         crate::error!("Exception in worker process: {e}");
@@ -143,6 +164,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         }
     };
     crate::info!("Booting worker with pid: {pid}");
+    server_call("post_fork");
     install_traceback_dump(py);
 
     let loaded = match &cfg.preloaded_app {
@@ -159,9 +181,16 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             exit_child(py, if e.import_failed { WORKER_BOOT_ERROR } else { APP_LOAD_ERROR });
         }
     };
+    if let (true, Some(w)) = (crate::hooks::has(cfg, "post_worker_init"), &worker_obj) {
+        if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
+            crate::hooks::call(py, cfg, "post_worker_init", args);
+        }
+    }
+    let request_hooks = crate::hooks::has(cfg, "pre_request") || crate::hooks::has(cfg, "post_request");
+    let hook_worker = if request_hooks { worker_obj.as_ref().map(|w| w.clone_ref(py)) } else { None };
     let boot = || -> Result<_, String> {
         let base = EnvironBase::new(py, cfg.threads > 1, cfg.workers > 1).map_err(|e| e.to_string())?;
-        let ctx = Arc::new(AppContext { app, base, slot });
+        let ctx = Arc::new(AppContext { app, base, slot, hook_worker, cfg_objects: cfg.objects.clone() });
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.worker_connections.max(1));
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let threads = executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?;
@@ -197,6 +226,13 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     slot.set_state(SlotState::Serving);
     let how = py.detach(|| io.run());
     slot.set_state(SlotState::Retiring);
+    if how == LoopExit::Fast {
+        if let (true, Some(w)) = (crate::hooks::has(cfg, "worker_int"), &worker_obj) {
+            if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
+                crate::hooks::call(py, cfg, "worker_int", args);
+            }
+        }
+    }
     if how == LoopExit::Graceful {
         // Closing the channel lets each executor finish its request and stop.
         drop(io);
@@ -207,5 +243,6 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         });
     }
     crate::info!("Worker exiting (pid: {pid})");
+    server_call("worker_exit");
     exit_child(py, 0);
 }

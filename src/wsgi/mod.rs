@@ -24,4 +24,9 @@ pub struct AppContext {
     /// The worker's scoreboard slot: a retiring worker answers with
     /// `Connection: close`.
     pub slot: crate::scoreboard::SlotHandle,
+    /// The `worker` object for `pre_request` / `post_request`, when either
+    /// hook is set.
+    pub hook_worker: Option<Py<PyAny>>,
+    /// The hooks themselves.
+    pub cfg_objects: std::sync::Arc<crate::config::PyObjects>,
 }

@@ -19,7 +19,9 @@ use crate::worker::executor::Job;
 /// Serve `job` with the app. Never raises: every failure ends as an error
 /// response or a closed connection, with the traceback in the error log.
 pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
-    let Job { head, exchange, peer, server, proxy } = job;
+    let Job { head, exchange, peer, server, proxy, started } = job;
+    let mut access_env: Vec<(String, String)> = Vec::new();
+    let mut hook_req: Option<(Py<PyAny>, Py<pyo3::types::PyDict>)> = None;
     let facts = RequestFacts { version: head.version, is_head: head.is_head(), close: head.close };
     let writer = ResponseWriter::new(exchange.clone(), facts, ctx.slot);
     let start_response = match Py::new(py, StartResponse { writer }) {
@@ -39,6 +41,20 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
             Ok(env) => env,
             Err(http_err) => return Ok(Some(http_err)),
         };
+        if let Some(log) = crate::access_log::get() {
+            for var in log.format.environ_vars() {
+                if let Ok(Some(v)) = env.get_item(&var) {
+                    access_env.push((var.to_ascii_lowercase(), v.str().map(|s| s.to_string()).unwrap_or_default()));
+                }
+            }
+        }
+        if let Some(w) = &ctx.hook_worker {
+            let req = hook_request(py, &head, peer, env.get_item("wsgi.url_scheme").ok().flatten())?;
+            if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone(), req.clone()]) {
+                crate::hooks::call_in(py, &ctx.cfg_objects, "pre_request", args);
+            }
+            hook_req = Some((req.unbind(), env.clone().unbind()));
+        }
         let result = ctx.app.bind(py).call1((env, sr))?;
         let sent = send_iterable(py, sr, &result);
         // close() on every path, even when iteration failed.
@@ -61,6 +77,46 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
             w.fail(py, http_err.status(), &http_err.to_string());
         }
         Err(err) => report(py, &head.method, &head.target, &err, w),
+    }
+    if let (Some(hw), Some((req, env))) = (&ctx.hook_worker, hook_req) {
+        let headers: Vec<(String, String)> = w_headers(&w.headers.encoded);
+        let (status, sent) = (w.final_status.clone(), w.sent);
+        let w = hw;
+        let resp = py.import("rsgi._hooks").and_then(|m| m.getattr("Response")).and_then(|c| c.call1((status, headers, sent)));
+        if let Ok(resp) = resp {
+            if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone(), req.into_bound(py), env.into_bound(py).into_any(), resp]) {
+                crate::hooks::call_in(py, &ctx.cfg_objects, "post_request", args);
+            }
+        }
+    }
+    if let Some(log) = crate::access_log::get() {
+        let remote = match (&proxy, peer) {
+            (Some(p), _) if p.client.is_some() => p.client.map(|(ip, _)| ip.to_string()).unwrap_or_default(),
+            (_, environ::Peer::Tcp(a)) => a.ip().to_string(),
+            (_, environ::Peer::Unix) => String::new(),
+        };
+        let path_info: String = environ::percent_decode(&head.path).iter().map(|&b| b as char).collect();
+        let protocol = format!("HTTP/{}.{}", head.version.major, head.version.minor);
+        let (status, sent, response_headers) = (w.final_status.clone(), w.sent, w.headers.encoded.clone());
+        let duration = started.elapsed();
+        py.detach(|| {
+            log.write(&crate::access_log::Entry {
+                remote_addr: &remote,
+                method: &head.method,
+                raw_uri: &head.target,
+                protocol: &protocol,
+                path_info: &path_info,
+                query: &head.query,
+                status: &status,
+                sent,
+                request_headers: &head.headers,
+                response_headers: &response_headers,
+                environ: &access_env,
+                duration,
+                time: &crate::access_log::now_atom(),
+                pid: std::process::id(),
+            })
+        });
     }
 }
 
@@ -114,4 +170,44 @@ fn send_iterable(py: Python<'_>, sr: &Bound<'_, StartResponse>, result: &Bound<'
         }
     }
     Ok(())
+}
+
+/// The `req` object for `pre_request` / `post_request`.
+fn hook_request<'py>(
+    py: Python<'py>,
+    head: &crate::http::RequestHead,
+    peer: environ::Peer,
+    scheme: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let headers: Vec<(String, String)> =
+        head.headers.iter().map(|(n, v)| (n.clone(), v.iter().map(|&b| b as char).collect())).collect();
+    let remote = match peer {
+        environ::Peer::Tcp(a) => (a.ip().to_string(), a.port()).into_pyobject(py)?.into_any(),
+        environ::Peer::Unix => "".into_pyobject(py)?.into_any(),
+    };
+    py.import("rsgi._hooks")?.getattr("Request")?.call1((
+        &head.method,
+        &head.target,
+        &head.path,
+        &head.query,
+        &head.fragment,
+        (head.version.major, head.version.minor),
+        headers,
+        remote,
+        scheme,
+    ))
+}
+
+/// The response headers as (name, value) pairs, from their encoding.
+fn w_headers(encoded: &[u8]) -> Vec<(String, String)> {
+    encoded
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name: String = line[..colon].iter().map(|&b| b as char).collect();
+            let value: String = line[colon + 1..].iter().map(|&b| b as char).collect();
+            Some((name, value.trim().to_owned()))
+        })
+        .collect()
 }

@@ -41,16 +41,18 @@ pub struct ResponseWriter {
     /// The status code parsed from `status`.
     code: u16,
     /// The app's headers, validated and encoded.
-    headers: AppHeaders,
+    pub headers: AppHeaders,
     /// The head has been handed to the loop; status and headers are final.
     pub headers_sent: bool,
     framing: BodyFraming,
     /// The connection closes after this response.
     close: bool,
     /// Body bytes sent so far (after truncation).
-    sent: u64,
+    pub sent: u64,
     /// The client went away; nothing more is sent.
     pub client_gone: bool,
+    /// The status line that went out (for the access log).
+    pub final_status: String,
     /// The worker's slot: once it retires, responses close the connection.
     slot: SlotHandle,
 }
@@ -68,6 +70,7 @@ impl ResponseWriter {
             close: facts.close,
             sent: 0,
             client_gone: false,
+            final_status: String::new(),
             slot,
         }
     }
@@ -140,6 +143,7 @@ impl ResponseWriter {
         self.framing = framing;
         self.close = self.close || close;
         response::encode_head(out, self.facts.version, status, &http_date(), self.close, framing, &self.headers, self.code);
+        self.final_status = status.to_owned();
         self.headers_sent = true;
         Ok(())
     }
@@ -244,6 +248,8 @@ impl ResponseWriter {
     pub fn fail(&mut self, py: Python<'_>, code: u16, mesg: &str) {
         if !self.headers_sent {
             let page = response::error_response(code, mesg, &http_date(), !self.facts.is_head);
+            self.final_status = format!("{code} {}", response::reason_phrase(code));
+            self.headers = AppHeaders::default();
             self.headers_sent = true;
             self.push(py, OutChunk::Bytes(page));
         }
