@@ -34,27 +34,13 @@ pub mod worker;
 pub mod wsgi;
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 
-use config::{ConfigError, Overrides, Values};
+use config::ConfigError;
 
 /// Exit status for command-line mistakes (argparse's).
 const USAGE_ERROR: i32 = 2;
 /// Exit status for invalid configuration values (gunicorn's).
 const CONFIG_ERROR: i32 = 1;
-
-/// Parse one environment variable of extra arguments.
-fn env_overrides(var: &str) -> Result<(Option<String>, Overrides), ConfigError> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => {
-            let words = cli::split_shell_words(&v)
-                .map_err(|e| ConfigError::Usage(format!("{var}: {e}")))?;
-            let parsed = cli::parse(&words, true).map_err(|e| ConfigError::Usage(format!("{var}: {e}")))?;
-            Ok((parsed.app, parsed.overrides))
-        }
-        _ => Ok((None, Overrides::new())),
-    }
-}
 
 /// Print a configuration error as one line and give its exit status.
 fn report(err: ConfigError) -> i32 {
@@ -68,30 +54,6 @@ fn report(err: ConfigError) -> i32 {
             CONFIG_ERROR
         }
     }
-}
-
-/// Apply `--chdir` and `--pythonpath` to the interpreter, as gunicorn does
-/// before loading the app. Called in the master.
-fn prepare_python(py: Python<'_>, cfg: &config::Config) -> Result<(), String> {
-    std::env::set_current_dir(&cfg.chdir).map_err(|e| format!("can't chdir to {:?}: {e}", cfg.chdir))?;
-    let sys = py.import("sys").map_err(|e| e.to_string())?;
-    // -e NAME=VALUE: into the environment the app (and os.environ) sees.
-    let os = py.import("os").map_err(|e| e.to_string())?;
-    let environ = os.getattr("environ").map_err(|e| e.to_string())?;
-    for (k, v) in &cfg.raw_env {
-        environ.set_item(k, v).map_err(|e| format!("cannot set {k} in the environment: {e}"))?;
-    }
-    let path = sys.getattr("path").and_then(|p| p.cast_into::<PyList>().map_err(Into::into)).map_err(|e| e.to_string())?;
-    let chdir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| cfg.chdir.clone());
-    if !path.contains(&chdir).unwrap_or(false) {
-        path.insert(0, &chdir).map_err(|e| e.to_string())?;
-    }
-    for p in cfg.pythonpath.iter().rev() {
-        if !path.contains(p).unwrap_or(false) {
-            path.insert(0, p).map_err(|e| e.to_string())?;
-        }
-    }
-    Ok(())
 }
 
 /// `--print-config`: every setting as `name = value`, sorted, aligned, as
@@ -148,43 +110,10 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         println!("rsgi (version {})", env!("CARGO_PKG_VERSION"));
         return 0;
     }
-    let (gunicorn_app, gunicorn_env) = match env_overrides("GUNICORN_CMD_ARGS") {
-        Ok(v) => v,
+    let config::Resolved { mut cfg, warnings, print_config, check_config } = match config::resolve(py, &cli) {
+        Ok(r) => r,
         Err(e) => return report(e),
     };
-    let (rsgi_app, rsgi_env) = match env_overrides("RSGI_CMD_ARGS") {
-        Ok(v) => v,
-        Err(e) => return report(e),
-    };
-    // The configuration file: -c from the command line or the environment
-    // variables, else ./gunicorn.conf.py or ./rsgi.conf.py if present.
-    let config_spec = [&cli.overrides, &rsgi_env, &gunicorn_env]
-        .iter()
-        .find_map(|o| o.get("config").and_then(|v| v.last()).cloned());
-    let file = match config::pyfile::load(py, config_spec.as_deref()) {
-        Ok(f) => f,
-        Err(e) => return report(e),
-    };
-    let file_app = file.overrides.get("wsgi_app").and_then(|v| v.last()).cloned();
-    let Some(app) = cli.app.clone().or(rsgi_app).or(gunicorn_app).or(file_app) else {
-        return report(ConfigError::Usage("No application module specified.".into()));
-    };
-    let values = match Values::merge(&[&file.overrides, &gunicorn_env, &rsgi_env, &cli.overrides]) {
-        Ok(v) => v,
-        Err(e) => return report(e),
-    };
-    let objects = config::PyObjects { map: file.objects };
-    let warnings = match config::check_support(&values, &objects) {
-        Ok(w) => w,
-        Err(e) => return report(e),
-    };
-    let print_config = matches!(values.get("print_config"), config::Value::Bool(true));
-    let check_config = matches!(values.get("check_config"), config::Value::Bool(true));
-    let mut cfg = match config::Config::new(app, values) {
-        Ok(c) => c,
-        Err(e) => return report(e),
-    };
-    cfg.objects = std::sync::Arc::new(objects);
     if print_config {
         print!("{}", print_config_text(&cfg));
         return 0;
@@ -213,7 +142,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
             return CONFIG_ERROR;
         }
     }
-    if let Err(e) = prepare_python(py, &cfg) {
+    if let Err(e) = config::apply_to_python(py, &cfg) {
         eprintln!("Error: {e}");
         return CONFIG_ERROR;
     }
@@ -236,7 +165,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
             return CONFIG_ERROR;
         }
     }
-    master::run(py, cfg, start_dir)
+    master::run(py, cfg, start_dir, args.to_vec())
 }
 
 /// The private extension module behind the `rsgi` package.

@@ -569,3 +569,84 @@ mod tests {
         assert_eq!(c.limits.forwarder_headers, vec!["A_B", "REMOTE_USER"]);
     }
 }
+
+/// The configuration as resolved from every source.
+pub struct Resolved {
+    pub cfg: Config,
+    /// One line per unsupported setting given a value.
+    pub warnings: Vec<String>,
+    pub print_config: bool,
+    pub check_config: bool,
+}
+
+/// Parse one environment variable of extra arguments (`GUNICORN_CMD_ARGS`,
+/// `RSGI_CMD_ARGS`).
+fn env_overrides(var: &str) -> Result<(Option<String>, Overrides), ConfigError> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => {
+            let words = crate::cli::split_shell_words(&v).map_err(|e| ConfigError::Usage(format!("{var}: {e}")))?;
+            let parsed = crate::cli::parse(&words, true).map_err(|e| ConfigError::Usage(format!("{var}: {e}")))?;
+            Ok((parsed.app, parsed.overrides))
+        }
+        _ => Ok((None, Overrides::new())),
+    }
+}
+
+/// Resolve the configuration from every source, in gunicorn's precedence:
+/// the command line, `RSGI_CMD_ARGS`, `GUNICORN_CMD_ARGS`, the
+/// configuration file, the defaults. Called in the master at startup and
+/// again on HUP, with the GIL held.
+pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, ConfigError> {
+    let (gunicorn_app, gunicorn_env) = env_overrides("GUNICORN_CMD_ARGS")?;
+    let (rsgi_app, rsgi_env) = env_overrides("RSGI_CMD_ARGS")?;
+    // -c from the command line or the environment variables, else
+    // ./gunicorn.conf.py or ./rsgi.conf.py if present.
+    let config_spec = [&cli.overrides, &rsgi_env, &gunicorn_env]
+        .iter()
+        .find_map(|o| o.get("config").and_then(|v| v.last()).cloned());
+    let file = pyfile::load(py, config_spec.as_deref())?;
+    let file_app = file.overrides.get("wsgi_app").and_then(|v| v.last()).cloned();
+    let app = cli
+        .app
+        .clone()
+        .or(rsgi_app)
+        .or(gunicorn_app)
+        .or(file_app)
+        .ok_or_else(|| ConfigError::Usage("No application module specified.".into()))?;
+    let values = Values::merge(&[&file.overrides, &gunicorn_env, &rsgi_env, &cli.overrides])?;
+    let objects = PyObjects { map: file.objects };
+    let warnings = check_support(&values, &objects)?;
+    let print_config = matches!(values.get("print_config"), Value::Bool(true));
+    let check_config = matches!(values.get("check_config"), Value::Bool(true));
+    let mut cfg = Config::new(app, values)?;
+    cfg.objects = std::sync::Arc::new(objects);
+    Ok(Resolved { cfg, warnings, print_config, check_config })
+}
+
+/// Apply `--chdir`, `--pythonpath` and `-e` to the interpreter, as gunicorn
+/// does before loading the app. Called in the master (at startup and on
+/// HUP) with the GIL held.
+pub fn apply_to_python(py: pyo3::Python<'_>, cfg: &Config) -> Result<(), String> {
+    use pyo3::prelude::*;
+    std::env::set_current_dir(&cfg.chdir).map_err(|e| format!("can't chdir to {:?}: {e}", cfg.chdir))?;
+    let os = py.import("os").map_err(|e| e.to_string())?;
+    let environ = os.getattr("environ").map_err(|e| e.to_string())?;
+    for (k, v) in &cfg.raw_env {
+        environ.set_item(k, v).map_err(|e| format!("cannot set {k} in the environment: {e}"))?;
+    }
+    let sys = py.import("sys").map_err(|e| e.to_string())?;
+    let path = sys
+        .getattr("path")
+        .and_then(|p| p.cast_into::<pyo3::types::PyList>().map_err(Into::into))
+        .map_err(|e| e.to_string())?;
+    let chdir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| cfg.chdir.clone());
+    if !path.contains(&chdir).unwrap_or(false) {
+        path.insert(0, &chdir).map_err(|e| e.to_string())?;
+    }
+    for p in cfg.pythonpath.iter().rev() {
+        if !path.contains(p).unwrap_or(false) {
+            path.insert(0, p).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}

@@ -379,7 +379,7 @@ pub fn long_flags() -> impl Iterator<Item = (&'static str, &'static Setting)> {
 /// The settings list for the README, generated from this table so the two
 /// cannot drift (a test compares them).
 pub fn markdown_table() -> String {
-    let mut out = String::from("| Setting | Flags | Default | Meaning |\n|---|---|---|---|\n");
+    let mut out = String::from("| Setting | Flags | Default | Meaning | In rsgi |\n|---|---|---|---|---|\n");
     for s in SETTINGS {
         let flags = if s.flags.is_empty() {
             "(config file only)".to_owned()
@@ -392,8 +392,13 @@ pub fn markdown_table() -> String {
             Default::CurrentDir => "the current directory".to_owned(),
             Default::None => "none".to_owned(),
         };
-        let own = if s.rsgi_only { " *(rsgi only)*" } else { "" };
-        out.push_str(&format!("| `{}` | {flags} | {default} | {}{own} |\n", s.name, s.help.replace('|', "\\|")));
+        let support = match (s.rsgi_only, s.support) {
+            (true, _) => "rsgi's own".to_owned(),
+            (false, Support::Full) => "as gunicorn".to_owned(),
+            (false, Support::Ignored(why)) => format!("accepted, with a warning: {why}"),
+            (false, Support::Refused(why)) => format!("refused unless default: {why}"),
+        };
+        out.push_str(&format!("| `{}` | {flags} | {default} | {} | {support} |\n", s.name, s.help.replace('|', "\\|")));
     }
     out
 }

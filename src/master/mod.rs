@@ -74,12 +74,14 @@ pub struct Arbiter {
     master_name: &'static str,
     /// The directory rsgi was started in (a re-exec starts there).
     start_dir: String,
+    /// The command-line arguments, to resolve the configuration again on HUP.
+    args: Vec<String>,
 }
 
 /// Run the server: bind (or inherit) the listeners, fork, supervise.
 /// Returns the process exit status. Called from `main` in the master with
 /// the GIL held.
-pub fn run(py: Python<'_>, cfg: Config, start_dir: String) -> i32 {
+pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) -> i32 {
     let pid = std::process::id();
     crate::info!("Starting rsgi {}", env!("CARGO_PKG_VERSION"));
     let master_pid = reexec::parent_master().unwrap_or(0);
@@ -163,6 +165,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String) -> i32 {
         master_pid,
         master_name: if master_pid != 0 { "Master.2" } else { "Master" },
         start_dir,
+        args,
     };
     py.detach(|| arbiter.run_loop())
 }
@@ -292,6 +295,97 @@ impl Arbiter {
         }
     }
 
+    /// Resolve the configuration again; on error keep the old one.
+    fn reload_config(&mut self) {
+        let cli = match crate::cli::parse(&self.args, true) {
+            Ok(c) => c,
+            Err(e) => {
+                crate::error!("Reload failed, keeping the old configuration: {e}");
+                return;
+            }
+        };
+        let start_dir = self.start_dir.clone();
+        let resolved = Python::attach(|py| {
+            let _ = std::env::set_current_dir(&start_dir);
+            let r = crate::config::resolve(py, &cli);
+            if let Ok(r) = &r {
+                if let Err(e) = crate::config::apply_to_python(py, &r.cfg) {
+                    return Err(crate::config::ConfigError::Usage(e));
+                }
+            } else {
+                let _ = std::env::set_current_dir(&self.cfg.chdir);
+            }
+            r
+        });
+        let mut new = match resolved {
+            Ok(r) => {
+                for w in &r.warnings {
+                    crate::warn!("{w}");
+                }
+                r.cfg
+            }
+            Err(e) => {
+                crate::error!("Reload failed, keeping the old configuration: {e}");
+                return;
+            }
+        };
+        if self.cfg.preload_app {
+            // As gunicorn: a preloaded app is not imported again on HUP.
+            new.preloaded_app = self.cfg.preloaded_app.take();
+        }
+        let _ = crate::log::init(crate::log::Level::parse(&new.loglevel), &new.errorlog);
+        if new.bind != self.cfg.bind {
+            // Keep the sockets of addresses still wanted, bind the new ones,
+            // close the rest; on a failure, change nothing.
+            let mut old: Vec<(String, Listener)> = self.cfg.bind.iter().cloned().zip(self.listeners.drain(..)).collect();
+            let mut next: Vec<(String, Listener, bool)> = Vec::new();
+            let mut failed = None;
+            for spec in &new.bind {
+                if let Some(i) = old.iter().position(|(s, _)| s == spec) {
+                    let (s, l) = old.remove(i);
+                    next.push((s, l, false));
+                    continue;
+                }
+                match listen::bind(spec, new.backlog) {
+                    Ok(l) => next.push((spec.clone(), l, true)),
+                    Err(msg) => {
+                        failed = Some(msg);
+                        break;
+                    }
+                }
+            }
+            if let Some(msg) = failed {
+                crate::error!("Reload failed, keeping the old addresses: {msg}");
+                for (s, l, fresh) in next {
+                    if fresh {
+                        l.unlink();
+                    } else {
+                        old.push((s, l));
+                    }
+                }
+                for spec in &self.cfg.bind {
+                    if let Some(i) = old.iter().position(|(s, _)| s == spec) {
+                        self.listeners.push(old.remove(i).1);
+                    }
+                }
+                new.bind = self.cfg.bind.clone();
+            } else {
+                for (_, l) in &old {
+                    l.unlink();
+                }
+                for (_, l, fresh) in next {
+                    if fresh {
+                        crate::info!("Listening at: {} ({})", l.url(), std::process::id());
+                    }
+                    self.listeners.push(l);
+                }
+            }
+        }
+        let workers = new.workers;
+        self.cfg = new;
+        self.set_num_workers(workers);
+    }
+
     /// Change the target worker count, telling `nworkers_changed`.
     fn set_num_workers(&mut self, n: u32) {
         let old = self.num_workers;
@@ -304,9 +398,12 @@ impl Arbiter {
         }
     }
 
-    /// HUP: start fresh workers, then gracefully stop the old ones.
+    /// HUP: read the configuration again (file, environment, command
+    /// line), rebind if the addresses changed, start fresh workers with the
+    /// new settings, then gracefully stop the old ones.
     fn reload(&mut self) {
         crate::hooks::master_call(&self.cfg, "on_reload", self.num_workers, |_| Vec::new());
+        self.reload_config();
         let old: Vec<i32> = self.workers.iter().filter(|(_, w)| !w.retiring).map(|(p, _)| *p).collect();
         for _ in 0..self.num_workers {
             if self.spawn_worker().is_err() {
