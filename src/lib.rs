@@ -30,6 +30,7 @@ pub mod master;
 pub mod proctitle;
 pub mod scoreboard;
 pub mod signals;
+pub mod statsd;
 pub mod worker;
 pub mod wsgi;
 
@@ -136,6 +137,20 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     for w in &warnings {
         crate::warn!("{w}");
     }
+    if let Some(host) = &cfg.statsd_host {
+        if let Err(e) = statsd::init(host, &cfg.statsd_prefix, &cfg.dogstatsd_tags) {
+            eprintln!("Error: cannot reach statsd at {host:?}: {e}");
+            return CONFIG_ERROR;
+        }
+    }
+    if cfg.capture_output && cfg.errorlog != "-" {
+        // The app's print() and stray writes go to the error log too.
+        // SAFETY: duplicating the log's descriptor over stdout and stderr.
+        unsafe {
+            libc::dup2(log::fd(), 1);
+            libc::dup2(log::fd(), 2);
+        }
+    }
     if let Some(target) = &cfg.accesslog {
         if let Err(e) = access_log::init(target, &cfg.access_log_format) {
             eprintln!("Error: cannot open access log {target:?}: {e}");
@@ -147,7 +162,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         return CONFIG_ERROR;
     }
     if check_config || cfg.preload_app {
-        match wsgi::app::load_app(py, &cfg.app) {
+        match wsgi::app::load_app_with(py, &cfg.app, &cfg.paste_global_conf) {
             Ok(app) if check_config => {
                 drop(app);
                 return 0;

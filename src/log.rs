@@ -119,6 +119,12 @@ pub fn write_raw(text: &[u8]) {
 /// Log one message in gunicorn's format. Multi-line messages (tracebacks)
 /// keep their lines after the first.
 pub fn log(level: Level, msg: &str) {
+    match level {
+        Level::Critical => crate::statsd::increment("gunicorn.log.critical", 1),
+        Level::Error => crate::statsd::increment("gunicorn.log.error", 1),
+        Level::Warning => crate::statsd::increment("gunicorn.log.warning", 1),
+        _ => {}
+    }
     if !enabled(level) {
         return;
     }

@@ -352,6 +352,14 @@ pub struct Config {
     pub access_log_format: String,
     /// Hooks and other Python objects from the configuration file.
     pub objects: std::sync::Arc<PyObjects>,
+    /// `--statsd-host`, when metrics are sent.
+    pub statsd_host: Option<String>,
+    pub statsd_prefix: String,
+    pub dogstatsd_tags: String,
+    /// `--capture-output`: stdout/stderr into the error log.
+    pub capture_output: bool,
+    /// `--paste-global NAME=VALUE` defaults for a PasteDeploy app.
+    pub paste_global_conf: Vec<(String, String)>,
     /// The app, when `--preload` loaded it in the master.
     pub preloaded_app: Option<pyo3::Py<pyo3::PyAny>>,
     /// Everything the HTTP parser needs.
@@ -483,6 +491,15 @@ impl Config {
             access_log_format: values.string("access_log_format"),
             objects: std::sync::Arc::new(PyObjects::default()),
             preloaded_app: None,
+            statsd_host: optional("statsd_host"),
+            statsd_prefix: values.string("statsd_prefix"),
+            dogstatsd_tags: values.string("dogstatsd_tags"),
+            capture_output: values.flag("capture_output"),
+            paste_global_conf: values
+                .list("raw_paste_global_conf")
+                .iter()
+                .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .collect(),
             app,
             limits,
             forwarded_allow: allow("forwarded_allow_ips"),
@@ -606,9 +623,24 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
         .find_map(|o| o.get("config").and_then(|v| v.last()).cloned());
     let file = pyfile::load(py, config_spec.as_deref())?;
     let file_app = file.overrides.get("wsgi_app").and_then(|v| v.last()).cloned();
-    let app = cli
-        .app
-        .clone()
+    // --paste FILE[#name] names a PasteDeploy app instead of module:callable.
+    let paste = [&cli.overrides, &rsgi_env, &gunicorn_env, &file.overrides]
+        .iter()
+        .find_map(|o| o.get("paste").and_then(|v| v.last()).cloned());
+    let paste_app = match paste {
+        Some(p) => {
+            let (file, name) = p.split_once('#').map(|(f, n)| (f.to_owned(), Some(n.to_owned()))).unwrap_or((p.clone(), None));
+            let abs = std::fs::canonicalize(&file).map_err(|_| ConfigError::Invalid {
+                name: "paste",
+                value: p.clone(),
+                reason: "not found".into(),
+            })?;
+            Some(format!("config:{}{}", abs.display(), name.map(|n| format!("#{n}")).unwrap_or_default()))
+        }
+        None => None,
+    };
+    let app = paste_app
+        .or(cli.app.clone())
         .or(rsgi_app)
         .or(gunicorn_app)
         .or(file_app)

@@ -210,6 +210,7 @@ impl Arbiter {
             }
             self.maybe_promote_master();
             self.murder_lazy_workers();
+            crate::statsd::gauge("gunicorn.workers", self.workers.len() as u64);
             if let Err(halt) = self.manage_workers() {
                 return self.halt(halt);
             }

@@ -169,7 +169,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
 
     let loaded = match &cfg.preloaded_app {
         Some(app) => Ok(app.clone_ref(py)),
-        None => crate::wsgi::app::load_app(py, &cfg.app),
+        None => crate::wsgi::app::load_app_with(py, &cfg.app, &cfg.paste_global_conf),
     };
     let app = match loaded {
         Ok(app) => app,

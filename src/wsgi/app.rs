@@ -66,6 +66,35 @@ pub fn describe_exception(py: Python<'_>, err: &PyErr) -> (String, String) {
     (line, full)
 }
 
+/// Load a PasteDeploy app (`config:/abs/path.ini[#name]`), as gunicorn's
+/// `--paste` does.
+fn load_paste_app(py: Python<'_>, uri: &str, defaults: &[(String, String)]) -> Result<Py<PyAny>, AppLoadError> {
+    let run = || -> PyResult<Py<PyAny>> {
+        let loadapp = py.import("paste.deploy")?.getattr("loadapp")?;
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("relative_to", std::env::current_dir()?.display().to_string())?;
+        let global = PyDict::new(py);
+        for (k, v) in defaults {
+            global.set_item(k, v)?;
+        }
+        kwargs.set_item("global_conf", global)?;
+        Ok(loadapp.call((uri,), Some(&kwargs))?.unbind())
+    };
+    run().map_err(|err| {
+        let (line, tb) = describe_exception(py, &err);
+        AppLoadError { message: format!("Failed to load the PasteDeploy app {uri:?}: {line}"), traceback: Some(tb), import_failed: true }
+    })
+}
+
+/// Import the module and resolve the callable (or load a PasteDeploy app
+/// for `config:` specs). Called with the GIL held.
+pub fn load_app_with<'py>(py: Python<'py>, spec: &str, paste_defaults: &[(String, String)]) -> Result<Py<PyAny>, AppLoadError> {
+    if spec.starts_with("config:") {
+        return load_paste_app(py, spec, paste_defaults);
+    }
+    load_app(py, spec)
+}
+
 /// Import the module and resolve the callable. Called with the GIL held.
 pub fn load_app<'py>(py: Python<'py>, spec: &str) -> Result<Py<PyAny>, AppLoadError> {
     let (module, expr) = split_app_spec(spec);

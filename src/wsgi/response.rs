@@ -89,6 +89,11 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
             }
         }
     }
+    if crate::statsd::enabled() {
+        let code = w.final_status.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        let elapsed = started.elapsed();
+        py.detach(|| crate::statsd::request(code, elapsed));
+    }
     if let Some(log) = crate::access_log::get() {
         let remote = match (&proxy, peer) {
             (Some(p), _) if p.client.is_some() => p.client.map(|(ip, _)| ip.to_string()).unwrap_or_default(),
