@@ -227,24 +227,32 @@ pub fn now_atom() -> String {
     }
 }
 
+/// Where access lines are written (besides syslog).
+enum Sink {
+    Stdout,
+    File(String),
+    /// Only syslog (`--log-syslog` without `--access-logfile`).
+    None,
+}
+
 /// The configured access log.
 pub struct AccessLog {
     pub format: Format,
-    /// `None`: stdout.
-    path: Option<String>,
+    sink: Sink,
     file: Mutex<Option<File>>,
 }
 
 static ACCESS_LOG: OnceLock<AccessLog> = OnceLock::new();
 
-/// Configure the access log (`--access-logfile`). Called in the master.
-pub fn init(target: &str, format: &str) -> std::io::Result<()> {
-    let (path, file) = if target == "-" {
-        (None, None)
-    } else {
-        (Some(target.to_owned()), Some(OpenOptions::new().create(true).append(true).open(target)?))
+/// Configure the access log: `--access-logfile` (`-` is stdout), or
+/// `None` when only syslog receives the lines. Called in the master.
+pub fn init(target: Option<&str>, format: &str) -> std::io::Result<()> {
+    let (sink, file) = match target {
+        Some("-") => (Sink::Stdout, None),
+        Some(path) => (Sink::File(path.to_owned()), Some(OpenOptions::new().create(true).append(true).open(path)?)),
+        None => (Sink::None, None),
     };
-    let _ = ACCESS_LOG.set(AccessLog { format: Format::parse(format), path, file: Mutex::new(file) });
+    let _ = ACCESS_LOG.set(AccessLog { format: Format::parse(format), sink, file: Mutex::new(file) });
     Ok(())
 }
 
@@ -257,15 +265,19 @@ impl AccessLog {
     /// Write one line.
     pub fn write(&self, entry: &Entry<'_>) {
         let mut line = self.format.render(entry);
+        crate::syslog::access_line(&line);
         line.push('\n');
-        let guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some(f) => {
-                let _ = (&*f).write_all(line.as_bytes());
-            }
-            None => {
+        match self.sink {
+            Sink::Stdout => {
                 let _ = std::io::stdout().lock().write_all(line.as_bytes());
             }
+            Sink::File(_) => {
+                let guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(f) = guard.as_ref() {
+                    let _ = (&*f).write_all(line.as_bytes());
+                }
+            }
+            Sink::None => {}
         }
     }
 }
@@ -273,7 +285,7 @@ impl AccessLog {
 /// Reopen the access log file (USR1).
 pub fn reopen() {
     if let Some(log) = ACCESS_LOG.get() {
-        if let Some(path) = &log.path {
+        if let Sink::File(path) = &log.sink {
             if let Ok(f) = OpenOptions::new().create(true).append(true).open(path) {
                 *log.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
             }

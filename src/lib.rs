@@ -31,6 +31,7 @@ pub mod proctitle;
 pub mod scoreboard;
 pub mod signals;
 pub mod statsd;
+pub mod syslog;
 pub mod worker;
 pub mod wsgi;
 
@@ -137,6 +138,13 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     for w in &warnings {
         crate::warn!("{w}");
     }
+    if cfg.syslog {
+        let prefix = cfg.syslog_prefix.clone().unwrap_or_else(|| cfg.proc_name.replace(':', "."));
+        if let Err(e) = syslog::init(&cfg.syslog_addr, &cfg.syslog_facility, &prefix, !cfg.disable_redirect_access_to_syslog) {
+            eprintln!("Error: cannot log to syslog: {e}");
+            return CONFIG_ERROR;
+        }
+    }
     if let Some(host) = &cfg.statsd_host {
         if let Err(e) = statsd::init(host, &cfg.statsd_prefix, &cfg.dogstatsd_tags) {
             eprintln!("Error: cannot reach statsd at {host:?}: {e}");
@@ -151,9 +159,10 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
             libc::dup2(log::fd(), 2);
         }
     }
-    if let Some(target) = &cfg.accesslog {
-        if let Err(e) = access_log::init(target, &cfg.access_log_format) {
-            eprintln!("Error: cannot open access log {target:?}: {e}");
+    let syslog_access = cfg.syslog && !cfg.disable_redirect_access_to_syslog;
+    if cfg.accesslog.is_some() || syslog_access {
+        if let Err(e) = access_log::init(cfg.accesslog.as_deref(), &cfg.access_log_format) {
+            eprintln!("Error: cannot open access log {:?}: {e}", cfg.accesslog);
             return CONFIG_ERROR;
         }
     }

@@ -128,6 +128,7 @@ pub fn log(level: Level, msg: &str) {
     if !enabled(level) {
         return;
     }
+    crate::syslog::error_line(level, msg);
     let line = format!("[{}] [{}] [{}] {}\n", timestamp(), std::process::id(), level.label(), msg.trim_end_matches('\n'));
     write_raw(line.as_bytes());
 }

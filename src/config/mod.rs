@@ -356,6 +356,12 @@ pub struct Config {
     pub statsd_host: Option<String>,
     pub statsd_prefix: String,
     pub dogstatsd_tags: String,
+    /// `--log-syslog` and its companions.
+    pub syslog: bool,
+    pub syslog_addr: String,
+    pub syslog_prefix: Option<String>,
+    pub syslog_facility: String,
+    pub disable_redirect_access_to_syslog: bool,
     /// `--capture-output`: stdout/stderr into the error log.
     pub capture_output: bool,
     /// `--paste-global NAME=VALUE` defaults for a PasteDeploy app.
@@ -495,6 +501,11 @@ impl Config {
             statsd_prefix: values.string("statsd_prefix"),
             dogstatsd_tags: values.string("dogstatsd_tags"),
             capture_output: values.flag("capture_output"),
+            syslog: values.flag("syslog"),
+            syslog_addr: values.string("syslog_addr"),
+            syslog_prefix: optional("syslog_prefix"),
+            syslog_facility: values.string("syslog_facility"),
+            disable_redirect_access_to_syslog: values.flag("disable_redirect_access_to_syslog"),
             paste_global_conf: values
                 .list("raw_paste_global_conf")
                 .iter()
