@@ -266,6 +266,7 @@ impl AccessLog {
     pub fn write(&self, entry: &Entry<'_>) {
         let mut line = self.format.render(entry);
         crate::syslog::access_line(&line);
+        crate::pylog::log(true, 20, &line);
         line.push('\n');
         match self.sink {
             Sink::Stdout => {

@@ -28,6 +28,7 @@ pub mod listen;
 pub mod log;
 pub mod master;
 pub mod proctitle;
+pub mod pylog;
 pub mod scoreboard;
 pub mod signals;
 pub mod statsd;
@@ -138,6 +139,10 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     for w in &warnings {
         crate::warn!("{w}");
     }
+    if let Err(e) = pylog::configure(py, &cfg) {
+        eprintln!("Error: cannot configure logging: {e}");
+        return CONFIG_ERROR;
+    }
     if cfg.syslog {
         let prefix = cfg.syslog_prefix.clone().unwrap_or_else(|| cfg.proc_name.replace(':', "."));
         if let Err(e) = syslog::init(&cfg.syslog_addr, &cfg.syslog_facility, &prefix, !cfg.disable_redirect_access_to_syslog) {
@@ -160,7 +165,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         }
     }
     let syslog_access = cfg.syslog && !cfg.disable_redirect_access_to_syslog;
-    if cfg.accesslog.is_some() || syslog_access {
+    if cfg.accesslog.is_some() || syslog_access || pylog::enabled() {
         if let Err(e) = access_log::init(cfg.accesslog.as_deref(), &cfg.access_log_format) {
             eprintln!("Error: cannot open access log {:?}: {e}", cfg.accesslog);
             return CONFIG_ERROR;

@@ -33,6 +33,17 @@ impl Level {
         }
     }
 
+    /// Python's numeric level.
+    pub fn python(self) -> i32 {
+        match self {
+            Level::Debug => 10,
+            Level::Info => 20,
+            Level::Warning => 30,
+            Level::Error => 40,
+            Level::Critical => 50,
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Level::Debug => "DEBUG",
@@ -129,6 +140,9 @@ pub fn log(level: Level, msg: &str) {
         return;
     }
     crate::syslog::error_line(level, msg);
+    if crate::pylog::log(false, level.python(), msg) {
+        return;
+    }
     let line = format!("[{}] [{}] [{}] {}\n", timestamp(), std::process::id(), level.label(), msg.trim_end_matches('\n'));
     write_raw(line.as_bytes());
 }

@@ -356,6 +356,10 @@ pub struct Config {
     pub statsd_host: Option<String>,
     pub statsd_prefix: String,
     pub dogstatsd_tags: String,
+    /// `--log-config` (an ini file for `logging.config.fileConfig`).
+    pub logconfig: Option<String>,
+    /// `--log-config-json`.
+    pub logconfig_json: Option<String>,
     /// `--log-syslog` and its companions.
     pub syslog: bool,
     pub syslog_addr: String,
@@ -501,6 +505,8 @@ impl Config {
             statsd_prefix: values.string("statsd_prefix"),
             dogstatsd_tags: values.string("dogstatsd_tags"),
             capture_output: values.flag("capture_output"),
+            logconfig: optional("logconfig"),
+            logconfig_json: optional("logconfig_json"),
             syslog: values.flag("syslog"),
             syslog_addr: values.string("syslog_addr"),
             syslog_prefix: optional("syslog_prefix"),

@@ -32,6 +32,7 @@ pub const APP_LOAD_ERROR: i32 = 4;
 /// Flush Python's stdio and leave the process without unwinding into the
 /// master's stack frames (which the child inherited but does not own).
 pub fn exit_child(py: Python<'_>, code: i32) -> ! {
+    py.detach(crate::pylog::shutdown);
     let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
     // SAFETY: _exit ends the process at once; nothing after it runs.
     unsafe { libc::_exit(code) }
@@ -152,6 +153,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         }
     };
     crate::proctitle::set(&format!("rsgi: worker [{}]", cfg.proc_name));
+    crate::pylog::start_forwarder();
     if let Err(e) = prepare_process(cfg, master_pid) {
         crate::error!("Exception in worker process: {e}");
         exit_child(py, WORKER_BOOT_ERROR);

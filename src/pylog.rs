@@ -1,0 +1,106 @@
+//! Logging through Python's `logging` module, when the configuration sets
+//! `logconfig`, `logconfig_dict` or `logconfig_json` (as gunicorn does):
+//! error lines go to the `gunicorn.error` logger, access lines to
+//! `gunicorn.access` (see `rsgi._logging`).
+//!
+//! In the master, a line is handed to Python directly (the master attaches
+//! briefly). In a worker, lines travel over a channel to one forwarder
+//! thread that holds a Python thread state, so the I/O thread never takes
+//! the GIL.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+use pyo3::prelude::*;
+
+use crate::config::Config;
+
+/// Python logging is configured and receives every line.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// One line for Python.
+struct Line {
+    access: bool,
+    /// Python's numeric level.
+    level: i32,
+    text: String,
+}
+
+/// In a worker: the forwarder's channel and thread.
+static FORWARDER: Mutex<Option<(Sender<Line>, JoinHandle<()>)>> = Mutex::new(None);
+
+/// True when lines go to Python's logging.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// Configure Python's logging from the settings, if any asks for it.
+/// Called in the master with the GIL held.
+pub fn configure(py: Python<'_>, cfg: &Config) -> Result<(), String> {
+    let dict = cfg.objects.get("logconfig_dict").map(|d| d.clone_ref(py));
+    let ini = cfg.logconfig.clone();
+    let json = cfg.logconfig_json.clone();
+    let has_dict = dict.as_ref().is_some_and(|d| d.bind(py).is_truthy().unwrap_or(false));
+    if !has_dict && ini.is_none() && json.is_none() {
+        return Ok(());
+    }
+    py.import("rsgi._logging")
+        .and_then(|m| m.call_method1("configure", (ini, dict, json)))
+        .map_err(|e| crate::wsgi::app::describe_exception(py, &e).0)?;
+    ENABLED.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+fn emit(py: Python<'_>, line: &Line) {
+    let _ = py.import("rsgi._logging").and_then(|m| m.call_method1("emit", (line.access, line.level, &line.text)));
+}
+
+/// Start the forwarder thread. Called in a worker after fork.
+pub fn start_forwarder() {
+    if !enabled() {
+        return;
+    }
+    let (tx, rx): (Sender<Line>, Receiver<Line>) = crossbeam_channel::unbounded();
+    let handle = std::thread::Builder::new().name("rsgi-log".into()).spawn(move || {
+        Python::attach(|py| loop {
+            match py.detach(|| rx.recv()) {
+                Ok(line) => emit(py, &line),
+                Err(_) => break,
+            }
+        })
+    });
+    if let Ok(h) = handle {
+        *FORWARDER.lock().unwrap_or_else(|e| e.into_inner()) = Some((tx, h));
+    }
+}
+
+/// Hand a line to Python. Returns false when Python logging is off.
+pub fn log(access: bool, level: i32, text: &str) -> bool {
+    if !enabled() {
+        return false;
+    }
+    let line = Line { access, level, text: text.to_owned() };
+    let guard = FORWARDER.lock().unwrap_or_else(|e| e.into_inner());
+    match guard.as_ref() {
+        Some((tx, _)) => {
+            let _ = tx.send(line);
+        }
+        None => {
+            drop(guard);
+            Python::attach(|py| emit(py, &line));
+        }
+    }
+    true
+}
+
+/// Let the forwarder write what is queued, then stop it. Called in a worker
+/// just before it exits, with the GIL released.
+pub fn shutdown() {
+    let taken = FORWARDER.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some((tx, handle)) = taken {
+        drop(tx);
+        let _ = handle.join();
+    }
+}
