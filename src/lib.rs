@@ -197,11 +197,31 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     master::run(py, cfg, start_dir, args.to_vec())
 }
 
+/// `rsgi._rsgi.settings_table()`: every setting as
+/// `(name, flags, support, rsgi_only)`, where support is `full`,
+/// `ignored: WHY` or `refused: WHY` (used by the test that checks the table
+/// against gunicorn's own list).
+#[pyfunction]
+fn settings_table() -> Vec<(String, Vec<String>, String, bool)> {
+    config::settings::SETTINGS
+        .iter()
+        .map(|s| {
+            let support = match s.support {
+                config::settings::Support::Full => "full".to_owned(),
+                config::settings::Support::Ignored(why) => format!("ignored: {why}"),
+                config::settings::Support::Refused(why) => format!("refused: {why}"),
+            };
+            (s.name.to_owned(), s.flags.iter().map(|f| f.to_string()).collect(), support, s.rsgi_only)
+        })
+        .collect()
+}
+
 /// The private extension module behind the `rsgi` package.
 #[pymodule]
 fn _rsgi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(main, m)?)?;
     m.add_function(wrap_pyfunction!(hooks::_log, m)?)?;
+    m.add_function(wrap_pyfunction!(settings_table, m)?)?;
     m.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     m.add_class::<wsgi::input::Input>()?;
     m.add_class::<wsgi::errors::ErrorStream>()?;

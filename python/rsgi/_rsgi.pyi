@@ -2,11 +2,12 @@ from typing import Any, Iterator, Optional, final
 
 from typing_extensions import Self
 
-__all__ = ["main", "_log", "FileWrapper", "Input", "ErrorStream", "__version__"]
+__all__ = ["main", "_log", "settings_table", "FileWrapper", "Input", "ErrorStream", "__version__"]
 __version__: str
 
 def main(argv: list[str]) -> int: ...
 def _log(level: int, message: str) -> None: ...
+def settings_table() -> list[tuple[str, list[str], str, bool]]: ...
 
 @final
 class Input:
