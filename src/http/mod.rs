@@ -141,6 +141,11 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 
+/// True when `s` is a non-empty RFC 9110 token (for names given as text).
+pub fn is_token_str(s: &str) -> bool {
+    is_token(s.as_bytes())
+}
+
 /// RFC 9110 §5.5 field-value bytes: HTAB, SP, VCHAR and obs-text.
 pub(crate) const fn is_field_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)

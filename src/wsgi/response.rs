@@ -41,6 +41,7 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
             Ok(env) => env,
             Err(http_err) => return Ok(Some(http_err)),
         };
+        env.set_item(pyo3::intern!(py, "wsgi.early_hints"), sr.getattr(pyo3::intern!(py, "early_hints"))?)?;
         if let Some(log) = crate::access_log::get() {
             for var in log.format.environ_vars() {
                 if let Ok(Some(v)) = env.get_item(&var) {

@@ -148,6 +148,32 @@ impl ResponseWriter {
         Ok(())
     }
 
+    /// `wsgi.early_hints(headers)`: a `103 Early Hints` interim response,
+    /// only to HTTP/1.1 clients and only before the final response starts
+    /// (silently ignored otherwise, as gunicorn does).
+    pub fn early_hints(&mut self, py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut out = b"HTTP/1.1 103 Early Hints\r\n".to_vec();
+        for item in headers.try_iter()? {
+            let (name, value): (String, String) = item?.extract()?;
+            if !crate::http::is_token_str(&name) {
+                return Err(PyValueError::new_err(format!("Invalid response header name from the application: {name:?}")));
+            }
+            if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c)) {
+                return Err(PyValueError::new_err(format!("Invalid response header from the application: {name:?}")));
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend(value.trim_matches(|c| c == ' ' || c == '\t').chars().map(|c| c as u32 as u8));
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        if self.headers_sent || !self.facts.version.at_least_11() {
+            return Ok(());
+        }
+        self.push(py, OutChunk::Bytes(out));
+        Ok(())
+    }
+
     /// Write body bytes (sending the head first if needed). Returns false
     /// when the client is gone.
     pub fn write_body(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<bool> {
@@ -274,6 +300,11 @@ impl StartResponse {
     ) -> PyResult<Bound<'py, PyAny>> {
         slf.borrow_mut().writer.start(status, headers, exc_info)?;
         slf.getattr("write")
+    }
+
+    /// The `wsgi.early_hints` callable (gunicorn's environ key).
+    fn early_hints(&mut self, py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.writer.early_hints(py, headers)
     }
 
     /// The legacy `write(data)` callable.
