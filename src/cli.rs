@@ -84,11 +84,11 @@ pub fn parse(args: &[String], allow_app: bool) -> Result<Cli, ConfigError> {
             (setting, if rest.is_empty() { None } else { Some(rest.to_owned()) })
         };
         let value = match setting.kind {
-            Kind::Flag => {
+            Kind::Flag | Kind::FlagFalse => {
                 if let Some(v) = attached {
                     return Err(usage(format!("argument {arg}: ignored explicit argument {v:?}")));
                 }
-                "true".to_owned()
+                if setting.kind == Kind::FlagFalse { "false" } else { "true" }.to_owned()
             }
             Kind::OptionalChoice { choices, implied } => match attached {
                 Some(v) => v,

@@ -63,12 +63,13 @@ fn config_view<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, PyAny>
     py.import("rsgi._hooks")?.getattr("Config")?.call1((d,))
 }
 
-/// The `server` argument (the master).
-pub fn server<'py>(py: Python<'py>, cfg: &Config, num_workers: u32) -> PyResult<Bound<'py, PyAny>> {
+/// The `server` argument (the master). `master_pid` is the master's pid
+/// (hooks that run in a worker still see the master's).
+pub fn server<'py>(py: Python<'py>, cfg: &Config, num_workers: u32, master_pid: u32) -> PyResult<Bound<'py, PyAny>> {
     let view = config_view(py, cfg)?;
     py.import("rsgi._hooks")?
         .getattr("Server")?
-        .call1((view, std::process::id(), num_workers, &cfg.proc_name, &cfg.app))
+        .call1((view, master_pid, num_workers, &cfg.proc_name, &cfg.app))
 }
 
 /// A `worker` argument. `pid` is `None` before the fork (`pre_fork`).
@@ -84,7 +85,7 @@ pub fn master_call(cfg: &Config, name: &str, num_workers: u32, extra: impl for<'
         return;
     }
     Python::attach(|py| {
-        let server = match server(py, cfg, num_workers) {
+        let server = match server(py, cfg, num_workers, std::process::id()) {
             Ok(s) => s,
             Err(e) => {
                 crate::error!("Cannot build the server object for the {name} hook: {e}");

@@ -87,7 +87,16 @@ fn print_config_text(cfg: &config::Config) -> String {
                 // SAFETY: geteuid/getegid have no preconditions.
                 "user" => cfg.user.as_ref().map(|u| u.0).unwrap_or_else(|| unsafe { libc::geteuid() }).to_string(),
                 "group" => cfg.group.unwrap_or_else(|| unsafe { libc::getegid() }).to_string(),
-                "default_proc_name" => cfg.app.clone(),
+                "default_proc_name" => if cfg.app_from_command_line { cfg.app.clone() } else { "gunicorn".to_owned() },
+                "statsd_host" => match &cfg.statsd_host {
+                    // gunicorn keeps the address as a (host, port) tuple.
+                    Some(h) if !h.starts_with("unix:") => match h.rsplit_once(':') {
+                        Some((host, port)) => format!("('{}', {port})", host.trim_matches(|c| c == '[' || c == ']')),
+                        None => format!("('{h}', 8125)"),
+                    },
+                    Some(h) => h.trim_start_matches("unix:").to_owned(),
+                    None => "None".to_owned(),
+                },
                 "control_socket" => cfg.values.python_str(name).replacen('~', &std::env::var("HOME").unwrap_or_default(), 1),
                 _ => cfg.values.python_str(name),
             }
@@ -119,7 +128,8 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     };
     if print_config {
         print!("{}", print_config_text(&cfg));
-        return 0;
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
     }
     let start_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
     // SAFETY: umask only sets this process's file creation mask.
@@ -175,16 +185,19 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         eprintln!("Error: {e}");
         return CONFIG_ERROR;
     }
-    if check_config || cfg.preload_app {
+    // --check-config and --print-config load the app and stop there, as
+    // gunicorn does; --preload keeps it for the workers.
+    let load_only = check_config || print_config;
+    if load_only || cfg.preload_app {
         match wsgi::app::load_app_with(py, &cfg.app, &cfg.paste_global_conf) {
-            Ok(app) if check_config => {
+            Ok(app) if load_only => {
                 drop(app);
                 return 0;
             }
             Ok(app) => cfg.preloaded_app = Some(app),
             Err(e) => {
                 eprintln!("Error while loading the application: {}", e.message);
-                return if check_config { CONFIG_ERROR } else if e.import_failed { 3 } else { 4 };
+                return if load_only { CONFIG_ERROR } else if e.import_failed { 3 } else { 4 };
             }
         }
     }

@@ -59,7 +59,7 @@ pub fn validate(setting: &'static Setting, raw: &[String]) -> Result<Value, Conf
         }
         Kind::Str => Value::Str(last.to_owned()),
         Kind::AutoInt => Value::Int(parse_auto_int(last).ok_or_else(|| invalid(last, "not an integer"))?),
-        Kind::Flag => match last.to_ascii_lowercase().as_str() {
+        Kind::Flag | Kind::FlagFalse => match last.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" | "on" => Value::Bool(true),
             "false" | "0" | "no" | "n" | "off" => Value::Bool(false),
             _ => return Err(invalid(last, "not a boolean")),
@@ -314,6 +314,10 @@ pub fn check_support(values: &Values, objects: &PyObjects) -> Result<Vec<String>
 pub struct Config {
     /// The WSGI app, `module:callable` as given.
     pub app: String,
+    /// The app came from the APP argument (not `wsgi_app` or `--paste`).
+    pub app_from_command_line: bool,
+    /// The worker class asked for is gthread (gunicorn logs it so).
+    pub gthread: bool,
     /// Addresses to bind, as given.
     pub bind: Vec<String>,
     pub backlog: u32,
@@ -484,6 +488,8 @@ impl Config {
             umask: values.int("umask") as u32,
             initgroups: values.flag("initgroups"),
             proc_name: optional("proc_name").unwrap_or_else(|| app.clone()),
+            app_from_command_line: true,
+            gthread: matches!(values.get("worker_class"), Value::Str(k) if k.contains("gthread") || k.contains("ThreadWorker")),
             preload_app: values.flag("preload_app"),
             raw_env: values
                 .list("raw_env")
@@ -656,6 +662,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
         }
         None => None,
     };
+    let from_command_line = paste_app.is_none() && cli.app.is_some();
     let app = paste_app
         .or(cli.app.clone())
         .or(rsgi_app)
@@ -668,6 +675,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
     let print_config = matches!(values.get("print_config"), Value::Bool(true));
     let check_config = matches!(values.get("check_config"), Value::Bool(true));
     let mut cfg = Config::new(app, values)?;
+    cfg.app_from_command_line = from_command_line;
     cfg.objects = std::sync::Arc::new(objects);
     Ok(Resolved { cfg, warnings, print_config, check_config })
 }

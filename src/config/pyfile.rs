@@ -80,7 +80,7 @@ fn convert(
             out.objects.insert(name, v.clone().unbind());
             return Ok(());
         }
-        Kind::Flag => {
+        Kind::Flag | Kind::FlagFalse => {
             if let Ok(b) = v.cast::<PyBool>() {
                 vec![b.is_true().to_string()]
             } else {
@@ -97,7 +97,24 @@ fn convert(
                 vec![text(name, v)?]
             }
         }
-        Kind::Str | Kind::Choice(_) | Kind::OptionalChoice { .. } => vec![text(name, v)?],
+        Kind::OptionalChoice { implied, .. } if v.is_instance_of::<PyBool>() => {
+            // gunicorn: proxy_protocol = True means auto, False means off.
+            vec![if v.is_truthy().unwrap_or(false) { implied.to_owned() } else { "off".to_owned() }]
+        }
+        Kind::Str | Kind::Choice(_) | Kind::OptionalChoice { .. } => {
+            if v.is_instance_of::<PyString>() {
+                vec![text(name, v)?]
+            } else if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() && matches!(name, "user" | "group") {
+                // A uid or gid.
+                vec![v.to_string()]
+            } else if setting.support != settings::Support::Full {
+                // A setting rsgi does not act on (e.g. ssl_version =
+                // ssl.PROTOCOL_TLS_CLIENT): keep its text for the warning.
+                vec![v.str().map(|s| s.to_string()).unwrap_or_default()]
+            } else {
+                return Err(invalid(name, v, "not a string"));
+            }
+        }
         Kind::List => strings(name, v)?,
         Kind::CommaList | Kind::AddrList => vec![strings(name, v)?.join(",")],
         Kind::Dict => {
@@ -123,7 +140,15 @@ pub fn load(py: Python<'_>, spec: Option<&str>) -> Result<FileConfig, ConfigErro
             None => return Ok(FileConfig::default()),
         },
     };
+    let source = source.strip_prefix("file:").map(str::to_owned).unwrap_or(source);
     let namespace = if let Some(module) = source.strip_prefix("python:") {
+        // As gunicorn: the current directory is importable.
+        if let Ok(cwd) = std::env::current_dir() {
+            let _ = py
+                .import("sys")
+                .and_then(|sys| sys.getattr("path"))
+                .and_then(|p| p.call_method1("insert", (0, cwd.display().to_string())));
+        }
         py.import("importlib")
             .and_then(|m| m.call_method1("import_module", (module,)))
             .and_then(|m| m.getattr("__dict__"))

@@ -14,6 +14,8 @@ pub enum Kind {
     Str,
     /// A flag that takes no value on the command line (`store_true`).
     Flag,
+    /// A flag that stores false (`--no-sendfile`, gunicorn's `store_const`).
+    FlagFalse,
     /// Repeatable option; each use appends one string (`append`).
     List,
     /// A comma-separated list of strings.
@@ -173,7 +175,7 @@ pub static SETTINGS: &[Setting] = &[
       "Print the configuration as name = value lines, then exit."),
     s("preload_app", &["--preload"], "", Flag, Literal("false"), "Server Mechanics",
       "Load the app in the master before forking the workers."),
-    ignored(s("sendfile", &["--no-sendfile"], "", Flag, Default::None, "Server Mechanics",
+    ignored(s("sendfile", &["--no-sendfile"], "", FlagFalse, Default::None, "Server Mechanics",
       "Disable sendfile() for wsgi.file_wrapper."), "rsgi always uses sendfile for real files"),
     ignored(s("reuse_port", &["--reuse-port"], "", Flag, Literal("false"), "Server Mechanics",
       "Set SO_REUSEPORT on the listening sockets."), "workers share the master's sockets; SO_REUSEPORT is not set"),

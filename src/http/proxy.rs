@@ -45,8 +45,17 @@ pub enum ProxyParsed {
     Incomplete,
 }
 
-/// True when the buffer starts with a PROXY header of an accepted version,
-/// or could still turn out to (the caller must then wait for more bytes).
+/// True when the buffer starts with a complete PROXY signature (v1's
+/// `PROXY ` or v2's 12 bytes) of an accepted version: the peer must then be
+/// allowed before the rest is even parsed (gunicorn answers 403 first).
+pub fn has_signature(buf: &[u8], mode: ProxyMode) -> bool {
+    let v2 = matches!(mode, ProxyMode::V2 | ProxyMode::Auto);
+    let v1 = matches!(mode, ProxyMode::V1 | ProxyMode::Auto);
+    (v2 && buf.starts_with(V2_SIGNATURE)) || (v1 && buf.starts_with(b"PROXY "))
+}
+
+/// Parse a PROXY header at the start of the buffer, if there is one of an
+/// accepted version; `Incomplete` while more bytes could still make one.
 pub fn parse(buf: &[u8], mode: ProxyMode) -> Result<ProxyParsed, HttpError> {
     if mode == ProxyMode::Off {
         return Ok(ProxyParsed::Absent);
@@ -181,6 +190,9 @@ mod tests {
         assert!(parse(b"PROXY TCP6 1.2.3.4 5.6.7.8 1 2\r\n", ProxyMode::V1).is_err());
         assert_eq!(parse(b"GET / HTTP/1.1\r\n", ProxyMode::Auto), Ok(ProxyParsed::Absent));
         assert_eq!(parse(buf, ProxyMode::V2), Ok(ProxyParsed::Absent));
+        assert!(has_signature(b"PROXY UNKNOWN\r\n", ProxyMode::V1));
+        assert!(!has_signature(b"PROXY UNKNOWN\r\n", ProxyMode::V2));
+        assert!(!has_signature(b"PROX", ProxyMode::Auto));
     }
 
     #[test]

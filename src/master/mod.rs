@@ -85,6 +85,10 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
     let pid = std::process::id();
     crate::info!("Starting rsgi {}", env!("CARGO_PKG_VERSION"));
     let master_pid = reexec::parent_master().unwrap_or(0);
+    // gunicorn's arbiter sets its worker count (old value None) first.
+    crate::hooks::master_call(&cfg, "nworkers_changed", cfg.workers, |py| {
+        vec![cfg.workers.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py)), py.None().into_bound(py)]
+    });
     crate::hooks::master_call(&cfg, "on_starting", cfg.workers, |_| Vec::new());
     let mut listeners = Vec::new();
     if let Some(fds) = reexec::inherited_fds() {
@@ -133,7 +137,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
     for l in &listeners {
         crate::info!("Listening at: {} ({pid})", l.url());
     }
-    crate::info!("Using worker: {}", if cfg.threads > 1 { "gthread" } else { "sync" });
+    crate::info!("Using worker: {}", if cfg.threads > 1 || cfg.gthread { "gthread" } else { "sync" });
     let suffix = if master_pid != 0 { ".2" } else { "" };
     crate::proctitle::set(&format!("rsgi: master [{}{suffix}]", cfg.proc_name));
     let signals = match SignalPipe::install(&MASTER_SIGNALS) {
@@ -391,7 +395,7 @@ impl Arbiter {
     fn set_num_workers(&mut self, n: u32) {
         let old = self.num_workers;
         self.num_workers = n;
-        if n != old {
+        {
             crate::hooks::master_call(&self.cfg, "nworkers_changed", n, |py| {
                 vec![n.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py)),
                      old.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py))]

@@ -40,6 +40,11 @@ const CONN_BASE: usize = 1024;
 /// How often timeouts and the parent are checked.
 const TICK: Duration = Duration::from_millis(500);
 
+/// A request running longer than this on every executor makes the worker
+/// stop accepting new connections until one finishes (see `has_capacity`).
+const BUSY_ACCEPT_MS: u64 = 20;
+
+
 /// What the loop needs from the configuration.
 pub struct LoopConfig {
     pub limits: Limits,
@@ -93,8 +98,12 @@ struct Ctx<'a> {
     token: usize,
     draining: bool,
     now: Instant,
-    /// Requests this step completed (for the scoreboard and max-requests).
+    /// Requests this step completed (for the scoreboard).
     completed: std::cell::Cell<u64>,
+    /// Requests this worker may still start under `--max-requests`
+    /// (`u64::MAX` when unlimited); the one that reaches zero is answered
+    /// with `Connection: close` and retires the worker, as in gunicorn.
+    requests_left: &'a std::cell::Cell<u64>,
 }
 
 /// What one step of a connection's state machine asks for next.
@@ -124,6 +133,8 @@ pub struct IoLoop {
     drain_deadline: Option<Instant>,
     /// Accepting paused at the connection limit.
     accept_paused: bool,
+    /// Requests left before `--max-requests` retires the worker.
+    requests_left: std::cell::Cell<u64>,
 }
 
 impl IoLoop {
@@ -148,6 +159,7 @@ impl IoLoop {
             }
         }
         poll.registry().register(&mut SourceFd(&signals.fd()), SIGNALS, Interest::READABLE)?;
+        let cfg_max = cfg.max_requests;
         Ok(IoLoop {
             poll,
             listeners,
@@ -161,6 +173,7 @@ impl IoLoop {
             cfg,
             drain_deadline: None,
             accept_paused: false,
+            requests_left: std::cell::Cell::new(if cfg_max == 0 { u64::MAX } else { cfg_max }),
         })
     }
 
@@ -174,6 +187,13 @@ impl IoLoop {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     crate::error!("poll failed: {e}");
                     return LoopExit::Fast;
+                }
+            }
+            // New clients first: an executor that just freed up takes a
+            // waiting connection before the next queued request.
+            if self.accept_paused && self.has_capacity() {
+                for i in 0..self.listeners.len() {
+                    self.accept(i);
                 }
             }
             for ev in events.iter() {
@@ -302,11 +322,21 @@ impl IoLoop {
         }
     }
 
-    /// True when an executor is free: only then does this worker take new
-    /// connections, so a worker whose executors are all busy (or stuck)
-    /// leaves them to the other workers.
+    /// True when this worker should take new connections: an executor is
+    /// free, or every busy executor started its request only just now. A
+    /// worker whose executors are all held by slow or stuck requests leaves
+    /// new connections to the other workers (and takes them again as soon
+    /// as a request finishes: paused accepts are retried first thing after
+    /// every wake-up), while a worker that is merely saturated with quick
+    /// requests keeps accepting, so a new client is answered promptly.
     fn has_capacity(&self) -> bool {
-        self.cfg.in_flight.load(Ordering::Acquire) < self.cfg.threads
+        if self.cfg.in_flight.load(Ordering::Acquire) < self.cfg.threads {
+            return true;
+        }
+        match self.cfg.slot.oldest_busy_ms() {
+            Some(since) => crate::scoreboard::now_ms().saturating_sub(since) < BUSY_ACCEPT_MS,
+            None => true,
+        }
     }
 
     fn accept(&mut self, index: usize) {
@@ -362,10 +392,7 @@ impl IoLoop {
 
     /// After a request completes: retire at `--max-requests`.
     fn check_max_requests(&mut self) {
-        if self.cfg.max_requests > 0
-            && self.drain_deadline.is_none()
-            && self.cfg.slot.requests.load(std::sync::atomic::Ordering::Relaxed) >= self.cfg.max_requests
-        {
+        if self.requests_left.get() == 0 && self.drain_deadline.is_none() {
             crate::info!("Autorestarting worker after current request.");
             self.begin_drain();
         }
@@ -386,12 +413,13 @@ impl IoLoop {
                 draining,
                 now: Instant::now(),
                 completed: std::cell::Cell::new(0),
+                requests_left: &self.requests_left,
             };
             let step = advance(conn, &ctx);
             if ctx.completed.get() > 0 {
                 self.cfg.slot.requests.fetch_add(ctx.completed.get(), std::sync::atomic::Ordering::Relaxed);
-                self.check_max_requests();
             }
+            self.check_max_requests();
             match step {
                 Step::Again => continue,
                 Step::Wait => return,
@@ -528,6 +556,13 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         return if conn.read_closed { Step::Close } else { Step::Wait };
     }
     if conn.served == 0 && conn.proxy.is_none() && ctx.cfg.proxy_mode != ProxyMode::Off && conn.scanned == 0 {
+        if proxy::has_signature(&conn.rbuf, ctx.cfg.proxy_mode) {
+            if let Some(ip) = peer_ip(conn.peer) {
+                if !ctx.cfg.proxy_allow.allows(ip) {
+                    return refuse(conn, &HttpError::ForbiddenProxy(ip.to_string()), ctx);
+                }
+            }
+        }
         match proxy::parse(&conn.rbuf, ctx.cfg.proxy_mode) {
             Ok(ProxyParsed::Incomplete) => {
                 return if conn.read_closed { Step::Close } else { Step::Wait };
@@ -709,7 +744,15 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
     if a.job.is_some() {
         let ready = a.decoder.is_none() || a.exchange.lock().body.len() >= BODY_BUFFER;
         if ready {
-            if let Some(job) = a.job.take() {
+            if let Some(mut job) = a.job.take() {
+                let left = ctx.requests_left.get();
+                if left != u64::MAX {
+                    if left <= 1 {
+                        job.head.close = true;
+                        a.close = true;
+                    }
+                    ctx.requests_left.set(left.saturating_sub(1));
+                }
                 ctx.in_flight.fetch_add(1, Ordering::AcqRel);
                 match ctx.jobs.try_send(job) {
                     Ok(()) => {
@@ -720,6 +763,9 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                     }
                     Err(TrySendError::Full(job)) => {
                         ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        if left != u64::MAX {
+                            ctx.requests_left.set(left);
+                        }
                         a.job = Some(job);
                     }
                     Err(TrySendError::Disconnected(_)) => {

@@ -145,7 +145,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     };
     let server_call = |name: &str| {
         if let (true, Some(w)) = (crate::hooks::has(cfg, name), &worker_obj) {
-            if let Ok(server) = crate::hooks::server(py, cfg, cfg.workers) {
+            if let Ok(server) = crate::hooks::server(py, cfg, cfg.workers, master_pid as u32) {
                 if let Ok(args) = pyo3::types::PyTuple::new(py, [server, w.bind(py).clone()]) {
                     crate::hooks::call(py, cfg, name, args);
                 }

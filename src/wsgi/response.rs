@@ -43,18 +43,29 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
         };
         env.set_item(pyo3::intern!(py, "wsgi.early_hints"), sr.getattr(pyo3::intern!(py, "early_hints"))?)?;
         if let Some(log) = crate::access_log::get() {
-            for var in log.format.environ_vars() {
-                if let Ok(Some(v)) = env.get_item(&var) {
-                    access_env.push((var.to_ascii_lowercase(), v.str().map(|s| s.to_string()).unwrap_or_default()));
+            // {var}e atoms match environ keys without regard to case.
+            let wanted: Vec<String> = log.format.environ_vars().iter().map(|v| v.to_ascii_lowercase()).collect();
+            if !wanted.is_empty() {
+                for (k, v) in env.iter() {
+                    let key = k.str().map(|s| s.to_string().to_ascii_lowercase()).unwrap_or_default();
+                    if wanted.contains(&key) {
+                        access_env.push((key, v.str().map(|s| s.to_string()).unwrap_or_default()));
+                    }
                 }
             }
         }
         if let Some(w) = &ctx.hook_worker {
             let req = hook_request(py, &head, peer, env.get_item("wsgi.url_scheme").ok().flatten())?;
-            if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone(), req.clone()]) {
-                crate::hooks::call_in(py, &ctx.cfg_objects, "pre_request", args);
+            // post_request runs even when pre_request raises (gunicorn's
+            // `finally`), and the exception fails the request.
+            hook_req = Some((req.clone().unbind(), env.clone().unbind()));
+            if let Some(hook) = ctx.cfg_objects.get("pre_request") {
+                if let Err(err) = hook.bind(py).call1((w.bind(py).clone(), req)) {
+                    let (_, traceback) = describe_exception(py, &err);
+                    crate::error!("Exception in pre_request hook\n{traceback}");
+                    return Err(err);
+                }
             }
-            hook_req = Some((req.unbind(), env.clone().unbind()));
         }
         let result = ctx.app.bind(py).call1((env, sr))?;
         let sent = send_iterable(py, sr, &result);

@@ -1,0 +1,1 @@
+proc_name = "from-rsgi-conf"

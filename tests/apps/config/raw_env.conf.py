@@ -1,0 +1,1 @@
+raw_env = ["FROM_FILE=file value", "SECOND=a=b"]

@@ -1,0 +1,3 @@
+"""reload cannot work in rsgi: accepted with one warning line."""
+
+reload = True
