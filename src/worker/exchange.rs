@@ -78,6 +78,8 @@ pub struct ExchangeState {
     pub client_gone: bool,
     /// A wake-up for the loop is already on its way.
     pub loop_notified: bool,
+    /// The executor is waiting on `executor_wake` (so a wake-up is needed).
+    pub executor_waiting: bool,
 }
 
 /// A wake-up for the I/O loop about one connection.
@@ -97,6 +99,23 @@ pub struct LoopHandle {
     pub notices: Sender<Notice>,
     /// Wakes the loop's poll.
     pub waker: Arc<mio::Waker>,
+    /// The loop is (about to be) blocked in its poll: only then does a
+    /// notice need the waker's system call.
+    pub sleeping: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl LoopHandle {
+    /// Wake the loop if it sleeps. Pairs with the loop's
+    /// set-sleeping-then-check-notices sequence (both SeqCst), so a notice
+    /// is never left unseen.
+    pub fn wake(&self) {
+        // The notice was queued before this fence; the loop fences between
+        // announcing its sleep and looking at the queue.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        if self.sleeping.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.waker.wake();
+        }
+    }
 }
 
 /// One request's shared state between the loop and an executor.
@@ -123,21 +142,33 @@ impl Exchange {
     }
 
     /// Wait on the condition for at most `timeout` (guards against lost
-    /// wake-ups; callers loop on their condition).
-    pub fn wait<'a>(&self, guard: MutexGuard<'a, ExchangeState>, timeout: Duration) -> MutexGuard<'a, ExchangeState> {
-        match self.executor_wake.wait_timeout(guard, timeout) {
+    /// wake-ups; callers loop on their condition). Called by the executor.
+    pub fn wait<'a>(&self, mut guard: MutexGuard<'a, ExchangeState>, timeout: Duration) -> MutexGuard<'a, ExchangeState> {
+        guard.executor_waiting = true;
+        let mut guard = match self.executor_wake.wait_timeout(guard, timeout) {
             Ok((g, _)) => g,
             Err(e) => e.into_inner().0,
+        };
+        guard.executor_waiting = false;
+        guard
+    }
+
+    /// Wake the executor if it waits (called by the loop with the state
+    /// locked: no system call when nobody waits).
+    pub fn wake_executor(&self, state: &ExchangeState) {
+        if state.executor_waiting {
+            self.executor_wake.notify_all();
         }
     }
 
     /// Tell the loop this connection needs attention (called by the
-    /// executor with the state locked; sends at most one pending wake-up).
+    /// executor with the state locked; sends at most one pending wake-up,
+    /// and wakes the poller only if the loop is asleep in it).
     pub fn notify_loop(&self, state: &mut ExchangeState) {
         if !state.loop_notified {
             state.loop_notified = true;
             let _ = self.handle.notices.send(self.notice);
-            let _ = self.handle.waker.wake();
+            self.handle.wake();
         }
     }
 

@@ -78,7 +78,7 @@ fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize
                 // The loop stops accepting while every executor is busy:
                 // wake it when this one frees up.
                 if in_flight.fetch_sub(1, Ordering::AcqRel) >= threads {
-                    let _ = exchange.handle.waker.wake();
+                    exchange.handle.wake();
                 }
             }
             Err(_) => break,

@@ -168,7 +168,7 @@ impl IoLoop {
             next_serial: 0,
             jobs,
             notices,
-            handle: LoopHandle { notices: tx, waker },
+            handle: LoopHandle { notices: tx, waker, sleeping: Arc::new(std::sync::atomic::AtomicBool::new(false)) },
             signals,
             cfg,
             drain_deadline: None,
@@ -182,8 +182,17 @@ impl IoLoop {
         let mut events = Events::with_capacity(1024);
         let mut next_tick = Instant::now() + TICK;
         loop {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+            let mut timeout = next_tick.saturating_duration_since(Instant::now());
+            // Announce the sleep, then look for notices sent before it: an
+            // executor that saw `sleeping` false left its notice queued.
+            self.handle.sleeping.store(true, Ordering::SeqCst);
+            std::sync::atomic::fence(Ordering::SeqCst);
+            if !self.notices.is_empty() || (self.accept_paused && self.has_capacity()) {
+                timeout = Duration::ZERO;
+            }
+            let polled = self.poll.poll(&mut events, Some(timeout));
+            self.handle.sleeping.store(false, Ordering::SeqCst);
+            if let Err(e) = polled {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     crate::error!("poll failed: {e}");
                     return LoopExit::Fast;
@@ -441,8 +450,7 @@ impl IoLoop {
         if let Phase::Exchange(a) = &conn.phase {
             let mut st = a.exchange.lock();
             st.client_gone = true;
-            drop(st);
-            a.exchange.executor_wake.notify_all();
+            a.exchange.wake_executor(&st);
         }
         let _ = self.poll.registry().deregister(conn.stream.source());
         if self.accept_paused && self.drain_deadline.is_none() {
@@ -479,7 +487,7 @@ fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                         let mut st = a.exchange.lock();
                         st.out_pending = st.out_pending.saturating_sub(counted);
                         if st.out_pending < OUT_HIGH_WATER {
-                            a.exchange.executor_wake.notify_all();
+                            a.exchange.wake_executor(&st);
                         }
                     }
                 }
@@ -708,7 +716,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                             a.decoder = None;
                         }
                         if changed {
-                            a.exchange.executor_wake.notify_all();
+                            a.exchange.wake_executor(&st);
                         }
                     }
                     Err(e) => {
@@ -719,7 +727,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                         st.body_error = Some(e);
                         a.decoder = None;
                         a.close = true;
-                        a.exchange.executor_wake.notify_all();
+                        a.exchange.wake_executor(&st);
                         changed = true;
                     }
                 }
@@ -732,7 +740,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
             }
             let mut st = a.exchange.lock();
             st.client_gone = true;
-            a.exchange.executor_wake.notify_all();
+            a.exchange.wake_executor(&st);
             a.decoder = None;
             a.close = true;
             changed = true;
