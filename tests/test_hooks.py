@@ -24,7 +24,7 @@ import signal
 import pytest
 
 import conftest
-from _rawhttp import get, wait_for
+from _rawhttp import ResponseError, get, wait_for
 from test_master import booted_pids, log_records, wait_booted
 from test_signals import children, read_pid, wait_gone, wait_worker_count
 from test_signals import leftovers  # noqa: F401  (the fixture)
@@ -281,14 +281,18 @@ def test_usr2_calls_pre_exec(start_server, tmp_path, leftovers):  # noqa: F811
     assert wait_calls(hook_log, "on_exit", pid=new_master, timeout=30)
 
 
-@pytest.mark.skipif(GUNICORN, reason="gunicorn calls worker_abort")
-def test_worker_abort_is_accepted_with_one_warning(start_server, tmp_path):
-    srv, hook_log = hooked(start_server, tmp_path, "-w", "1")
+def test_worker_abort_is_called_when_a_request_times_out(start_server, tmp_path):
+    srv, hook_log = hooked(start_server, tmp_path, "-w", "1", "--timeout", "2")
     assert wait_booted(srv, 1)
-    warnings = [(lvl, msg) for _, lvl, msg in log_records(srv) if "worker_abort" in msg]
-    assert len(warnings) == 1, srv.log()
-    assert warnings[0][0] == "WARNING"
-    assert warnings[0][1].startswith("Setting worker_abort is not supported: ")
+    worker = booted_pids(srv)[0]
+    with pytest.raises((OSError, ResponseError)):
+        resp = get(srv, "/hang", timeout=30)
+        if resp.status == 500:
+            raise ResponseError("500")
+    (abort,) = wait_calls(hook_log, "worker_abort", timeout=30)
+    assert abort["pid"] == abort["worker_pid"] == worker
+    assert wait_booted(srv, 2)  # replaced
+    assert get(srv, "/").status == 200
 
 
 # -- hooks that raise ------------------------------------------------------------

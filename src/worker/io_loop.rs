@@ -86,6 +86,9 @@ pub enum LoopExit {
     Graceful,
     /// INT or QUIT: leave at once.
     Fast,
+    /// ABRT from the master (a timeout): dump tracebacks, call the
+    /// `worker_abort` hook, die by SIGABRT.
+    Abort,
 }
 
 /// Everything `advance` needs besides the connection.
@@ -213,6 +216,7 @@ impl IoLoop {
                             match sig {
                                 Signal::Term => self.begin_drain(),
                                 Signal::Int | Signal::Quit => return LoopExit::Fast,
+                                Signal::Abrt => return LoopExit::Abort,
                                 Signal::Usr1 => {
                                     crate::log::reopen();
                                     crate::access_log::reopen();

@@ -111,13 +111,16 @@ fn prepare_process(cfg: &Config, master_pid: i32) -> Result<(), String> {
     Ok(())
 }
 
-/// Dump every thread's Python traceback to the error log on SIGABRT (the
-/// master's timeout), even while another thread holds the GIL, then die by
-/// the signal. faulthandler's fatal-signal handler does exactly that (and
-/// also covers crashes: SIGSEGV, SIGBUS, SIGFPE, SIGILL).
+/// The signal that makes faulthandler write every thread's Python
+/// traceback to the error log (from the signal handler, without the GIL, so
+/// it works while the app spins holding it). Raised by the worker itself
+/// when the master sends SIGABRT for a timeout.
+const TRACEBACK_SIGNAL: i32 = libc::SIGUSR2;
+
+/// Install the traceback dump on `TRACEBACK_SIGNAL`.
 fn install_traceback_dump(py: Python<'_>) {
     let code = format!(
-        "import faulthandler\nfaulthandler.enable(file={}, all_threads=True)\n",
+        "import faulthandler\nfaulthandler.register({TRACEBACK_SIGNAL}, file={}, all_threads=True, chain=False)\n",
         crate::log::fd()
     );
     if let Ok(code) = std::ffi::CString::new(code) {
@@ -135,6 +138,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     let worker_obj = if crate::hooks::has(cfg, "post_fork")
         || crate::hooks::has(cfg, "post_worker_init")
         || crate::hooks::has(cfg, "worker_int")
+        || crate::hooks::has(cfg, "worker_abort")
         || crate::hooks::has(cfg, "worker_exit")
         || crate::hooks::has(cfg, "pre_request")
         || crate::hooks::has(cfg, "post_request")
@@ -158,7 +162,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         crate::error!("Exception in worker process: {e}");
         exit_child(py, WORKER_BOOT_ERROR);
     }
-    let signals = match SignalPipe::install(&[Signal::Term, Signal::Int, Signal::Quit, Signal::Usr1]) {
+    let signals = match SignalPipe::install(&[Signal::Term, Signal::Int, Signal::Quit, Signal::Usr1, Signal::Abrt]) {
         Ok(s) => s,
         Err(e) => {
             crate::error!("Exception in worker process: cannot install signal handlers: {e}");
@@ -228,6 +232,28 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     slot.set_state(SlotState::Serving);
     let how = py.detach(|| io.run());
     slot.set_state(SlotState::Retiring);
+    if how == LoopExit::Abort {
+        // The master timed this worker out: every thread's traceback to the
+        // log, then the worker_abort hook (as gunicorn), then die by SIGABRT
+        // so the master reports it. If the GIL never comes back (the app is
+        // stuck in C), the master's SIGKILL follows after a grace period.
+        // SAFETY: raising signals at our own process; the traceback handler
+        // is faulthandler's, and SIGABRT is reset to its default first.
+        unsafe { libc::raise(TRACEBACK_SIGNAL) };
+        if let (true, Some(w)) = (crate::hooks::has(cfg, "worker_abort"), &worker_obj) {
+            if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
+                crate::hooks::call(py, cfg, "worker_abort", args);
+            }
+        }
+        py.detach(crate::pylog::shutdown);
+        // SAFETY: restoring SIGABRT's default action, then raising it: the
+        // process ends here.
+        unsafe {
+            libc::signal(libc::SIGABRT, libc::SIG_DFL);
+            libc::raise(libc::SIGABRT);
+            libc::_exit(1);
+        }
+    }
     if how == LoopExit::Fast {
         if let (true, Some(w)) = (crate::hooks::has(cfg, "worker_int"), &worker_obj) {
             if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {

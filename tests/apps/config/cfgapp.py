@@ -5,6 +5,7 @@ test_hooks.py, test_access_log.py).
                       for the comma-separated NAMEs in the query string
     cfgapp:routes     / and /a/b...: "hello world" (text/plain, X-Out: outval)
                       /slow          sleeps 0.3 s, then the same
+                      /hang          sleeps 30 s (for --timeout and worker_abort)
                       /stream        201, two chunks "abc" "defg", no Content-Length
                       /empty         204, no body
                       /missing       404 "nope"
@@ -51,6 +52,8 @@ def routes(environ, start_response):
         return [b"nope"]
     if path == "/slow":
         time.sleep(0.3)
+    if path == "/hang":
+        time.sleep(30)
     body = b"hello world"
     start_response("200 OK", [
         ("Content-Type", "text/plain"),
