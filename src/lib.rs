@@ -6,14 +6,22 @@
 //!
 //! # Layout
 //!
-//! - [`cli`] and [`config`]: the command line, environment variables and the
-//!   settings table, merged into a frozen `Config`.
+//! - [`cli`] and [`config`]: the command line, environment variables, the
+//!   Python configuration file and the settings table, merged into a frozen
+//!   `Config`.
 //! - [`listen`]: binding `--bind` addresses in the master.
 //! - [`master`]: the arbiter loop (signals, reaping, worker count) and the
 //!   fork protocol (`master::spawn`).
 //! - [`worker`]: a worker process: the mio I/O loop that owns every socket
-//!   and never takes the GIL (`io_loop`, `conn`), the executor threads that
-//!   run the app (`executor`), and the hand-off between them (`exchange`).
+//!   and never takes the GIL (`io_loop`, with each connection's
+//!   request/response cycle in `cycle` and its state in `conn`), the
+//!   executor threads that run the app (`executor`), and the hand-off between
+//!   them (`exchange`).
+//! - [`scoreboard`]: the shared page of worker heartbeats and request start
+//!   times the master uses for `--timeout` and recycling.
+//! - [`hooks`]: gunicorn's server hooks; [`access_log`], [`syslog`],
+//!   [`statsd`] and [`pylog`]: the other outputs besides the error log;
+//!   [`proctitle`]: process titles.
 //! - [`http`]: pure HTTP/1.1: parsing, framing, response heads; no I/O.
 //! - [`wsgi`]: PEP 3333: app loading, environ, `start_response`,
 //!   `wsgi.input`, the response driver.

@@ -7,6 +7,7 @@
 //! Everything here runs in the child, on its main thread.
 
 pub mod conn;
+pub mod cycle;
 pub mod exchange;
 pub mod executor;
 pub mod io_loop;

@@ -1,0 +1,405 @@
+//! The request/response cycle of one connection, one step at a time: move
+//! the executor's output to the socket, read, parse a head, decode a body,
+//! hand the request to an executor, and decide between the next request and
+//! closing. Each step is a plain function of the connection and a context;
+//! the I/O loop (`io_loop`) calls `advance` until it says to wait.
+//!
+//! Runs on the worker's I/O thread; never touches Python.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use super::conn::{Active, Conn, Phase};
+use super::exchange::{Exchange, ExchangeState, Finish, LoopHandle, Notice, BODY_BUFFER, OUT_HIGH_WATER};
+use super::executor::Job;
+use super::io_loop::LoopConfig;
+use crate::http::proxy::{self, ProxyMode, ProxyParsed};
+use crate::http::request::find_head_end;
+use crate::http::response::{error_response, CONTINUE};
+use crate::http::{parse_head, BodyDecoder, HttpError, Parsed};
+use crate::wsgi::environ::Peer;
+use crate::wsgi::start_response::http_date;
+
+/// Everything `advance` needs besides the connection.
+pub struct Ctx<'a> {
+    pub cfg: &'a LoopConfig,
+    pub jobs: &'a Sender<Job>,
+    pub handle: &'a LoopHandle,
+    pub in_flight: &'a AtomicUsize,
+    pub servers: &'a [Option<Arc<(String, String)>>],
+    pub token: usize,
+    pub draining: bool,
+    pub now: Instant,
+    /// Requests this step completed (for the scoreboard).
+    pub completed: std::cell::Cell<u64>,
+    /// Requests this worker may still start under `--max-requests`
+    /// (`u64::MAX` when unlimited); the one that reaches zero is answered
+    /// with `Connection: close` and retires the worker, as in gunicorn.
+    pub requests_left: &'a std::cell::Cell<u64>,
+}
+
+/// What one step of a connection's state machine asks for next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Something changed: step again.
+    Again,
+    /// Nothing to do until an event or notice arrives.
+    Wait,
+    /// Drop the connection.
+    Close,
+}
+
+/// One step of a connection: move output, write, read, and advance the
+/// request cycle.
+pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
+    // Take what the executor produced.
+    if let Phase::Exchange(a) = &mut conn.phase {
+        let mut st = a.exchange.lock();
+        st.loop_notified = false;
+        while let Some(chunk) = st.out.pop_front() {
+            conn.wq.push_back((chunk, true));
+        }
+        if a.finished.is_none() {
+            a.finished = st.finish;
+        }
+    }
+
+    // Write what is queued.
+    let mut progressed = false;
+    if !conn.wq.is_empty() && conn.writable {
+        match conn.flush() {
+            Ok(counted) => {
+                progressed = counted > 0;
+                if let Phase::Exchange(a) = &conn.phase {
+                    if counted > 0 {
+                        let mut st = a.exchange.lock();
+                        st.out_pending = st.out_pending.saturating_sub(counted);
+                        if st.out_pending < OUT_HIGH_WATER {
+                            a.exchange.wake_executor(&st);
+                        }
+                    }
+                }
+            }
+            Err(_) => return Step::Close,
+        }
+    }
+    if !conn.wq.is_empty() && (progressed || conn.deadline.is_none()) {
+        // A client that stops reading is dropped after io_timeout.
+        conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
+    }
+
+    match conn.phase {
+        Phase::Closing => {
+            if conn.wq.is_empty() {
+                conn.stream.shutdown_write();
+                Step::Close
+            } else {
+                if conn.deadline.is_none() {
+                    conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
+                }
+                Step::Wait
+            }
+        }
+        Phase::Head => head_step(conn, ctx),
+        Phase::Exchange(_) => {
+            let step = exchange_step(conn, ctx);
+            if step == Step::Wait && progressed {
+                Step::Again
+            } else {
+                step
+            }
+        }
+    }
+}
+
+/// Answer a bad request and close.
+fn refuse(conn: &mut Conn, err: &HttpError, ctx: &Ctx<'_>) -> Step {
+    let ip = match conn.peer {
+        Peer::Tcp(a) => a.ip().to_string(),
+        Peer::Unix => String::new(),
+    };
+    crate::warn!("Invalid request from ip={ip}: {err}");
+    conn.queue_own(error_response(err.status(), &err.to_string(), &http_date(), true));
+    conn.phase = Phase::Closing;
+    conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
+    Step::Again
+}
+
+fn peer_ip(peer: Peer) -> Option<IpAddr> {
+    match peer {
+        Peer::Tcp(a) => Some(a.ip()),
+        Peer::Unix => None,
+    }
+}
+
+/// Waiting for or reading a request head.
+fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
+    if ctx.draining && conn.rbuf.is_empty() {
+        // Keep the connection until its idle time runs out: a request
+        // already on its way is answered (with Connection: close).
+        let limit = ctx.now + ctx.cfg.keepalive;
+        if conn.deadline.is_none_or(|d| d > limit) {
+            conn.deadline = Some(limit);
+        }
+    }
+    let limits = &ctx.cfg.limits;
+    let cap = limits.effective_request_line() + limits.max_header_block() + 4096;
+    let before = conn.rbuf.len();
+    if conn.fill(cap).is_err() {
+        return Step::Close;
+    }
+    if conn.rbuf.is_empty() {
+        return if conn.read_closed { Step::Close } else { Step::Wait };
+    }
+    if conn.served == 0 && conn.proxy.is_none() && ctx.cfg.proxy_mode != ProxyMode::Off && conn.scanned == 0 {
+        if proxy::has_signature(&conn.rbuf, ctx.cfg.proxy_mode) {
+            if let Some(ip) = peer_ip(conn.peer) {
+                if !ctx.cfg.proxy_allow.allows(ip) {
+                    return refuse(conn, &HttpError::ForbiddenProxy(ip.to_string()), ctx);
+                }
+            }
+        }
+        match proxy::parse(&conn.rbuf, ctx.cfg.proxy_mode) {
+            Ok(ProxyParsed::Incomplete) => {
+                return if conn.read_closed { Step::Close } else { Step::Wait };
+            }
+            Ok(ProxyParsed::Header(info, used)) => {
+                if let Some(ip) = peer_ip(conn.peer) {
+                    if !ctx.cfg.proxy_allow.allows(ip) {
+                        return refuse(conn, &HttpError::ForbiddenProxy(ip.to_string()), ctx);
+                    }
+                }
+                conn.rbuf.drain(..used);
+                conn.proxy = Some(info);
+                return Step::Again;
+            }
+            Ok(ProxyParsed::Absent) => {}
+            Err(e) => return refuse(conn, &e, ctx),
+        }
+    }
+    let end = find_head_end(&conn.rbuf, conn.scanned);
+    let parsed = match end {
+        Some(end) => parse_head(&conn.rbuf[..end], limits, conn.trusted),
+        None => {
+            // Only re-run the full checks when the new bytes could fail
+            // them (a line feed, or past the request-line bound), so a
+            // client dribbling bytes costs a scan of its new bytes only.
+            let from = if conn.scanned == 0 { 0 } else { before.saturating_sub(1) };
+            let fresh = &conn.rbuf[from..];
+            let check = memchr::memchr(b'\n', fresh).is_some() || conn.rbuf.len() > limits.effective_request_line();
+            conn.scanned = conn.rbuf.len();
+            if check {
+                parse_head(&conn.rbuf, limits, conn.trusted)
+            } else {
+                Ok(Parsed::Incomplete)
+            }
+        }
+    };
+    match parsed {
+        Err(e) => refuse(conn, &e, ctx),
+        Ok(Parsed::Incomplete) => {
+            if conn.read_closed {
+                Step::Close
+            } else if conn.rbuf.len() > before {
+                Step::Again
+            } else {
+                Step::Wait
+            }
+        }
+        Ok(Parsed::Complete(head, used)) => {
+            conn.rbuf.drain(..used);
+            conn.scanned = 0;
+            let decoder = BodyDecoder::new(head.framing);
+            if head.expect_continue && decoder.is_some() && conn.rbuf.is_empty() {
+                conn.queue_own(CONTINUE.to_vec());
+            }
+            let state = ExchangeState { body_done: decoder.is_none(), ..ExchangeState::default() };
+            let notice = Notice { token: ctx.token, serial: conn.serial };
+            let exchange = Exchange::new(notice, ctx.handle.clone(), state);
+            let mut head = head;
+            if ctx.draining {
+                head.close = true;
+            }
+            let close = head.close;
+            let job = Job {
+                head,
+                exchange: exchange.clone(),
+                peer: conn.peer,
+                server: ctx.servers.get(conn.listener).cloned().flatten(),
+                proxy: conn.proxy.clone(),
+                started: ctx.now,
+            };
+            conn.deadline = if decoder.is_some() { Some(ctx.now + ctx.cfg.io_timeout) } else { None };
+            conn.phase = Phase::Exchange(Active { exchange, decoder, job: Some(job), finished: None, close });
+            Step::Again
+        }
+    }
+}
+
+/// Receiving a body, waiting for the app, and finishing the response.
+fn exchange_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
+    let Phase::Exchange(mut a) = std::mem::replace(&mut conn.phase, Phase::Closing) else {
+        return Step::Wait;
+    };
+    match exchange_next(conn, &mut a, ctx) {
+        Next::Stay(step) => {
+            conn.phase = Phase::Exchange(a);
+            step
+        }
+        Next::Refuse(err) => refuse(conn, &err, ctx),
+        Next::Close => Step::Close,
+        Next::NextRequest => {
+            conn.served += 1;
+            conn.phase = Phase::Head;
+            conn.deadline = Some(ctx.now + if conn.rbuf.is_empty() { ctx.cfg.keepalive } else { ctx.cfg.io_timeout });
+            Step::Again
+        }
+    }
+}
+
+/// Where an exchange goes after one step.
+enum Next {
+    Stay(Step),
+    Refuse(HttpError),
+    Close,
+    NextRequest,
+}
+
+fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
+    let mut changed = false;
+
+    // The body: read and decode while there is room (or discard it after
+    // the response, so the next request on the connection can be read).
+    if let Some(decoder) = a.decoder.as_mut() {
+        let discard = a.finished.is_some();
+        let buffered = if discard { 0 } else { a.exchange.lock().body.len() };
+        if buffered < BODY_BUFFER {
+            let before = conn.rbuf.len();
+            let limit = BODY_BUFFER.max(conn.rbuf.len() + 1);
+            if conn.readable && !conn.read_closed && conn.fill(limit).is_err() {
+                return Next::Close;
+            }
+            if conn.rbuf.len() > before {
+                conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
+            }
+        }
+        if !conn.rbuf.is_empty() {
+            let mut st = a.exchange.lock();
+            let mut scratch = Vec::new();
+            let (out, room) = if discard {
+                (&mut scratch, usize::MAX)
+            } else {
+                let room = BODY_BUFFER.saturating_sub(st.body.len());
+                (&mut st.body, room)
+            };
+            if room > 0 {
+                match decoder.decode(&conn.rbuf, out, room, &ctx.cfg.limits) {
+                    Ok(d) => {
+                        if d.consumed > 0 {
+                            conn.rbuf.drain(..d.consumed);
+                            changed = true;
+                        }
+                        if d.done {
+                            st.body_done = true;
+                            a.decoder = None;
+                        }
+                        if changed {
+                            a.exchange.wake_executor(&st);
+                        }
+                    }
+                    Err(e) => {
+                        if a.job.is_some() {
+                            return Next::Refuse(e);
+                        }
+                        crate::warn!("Invalid request body: {e}");
+                        st.body_error = Some(e);
+                        a.decoder = None;
+                        a.close = true;
+                        a.exchange.wake_executor(&st);
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if a.decoder.is_some() && conn.read_closed && conn.rbuf.is_empty() {
+            // The client stopped sending before the body ended.
+            if a.job.is_some() || a.finished.is_some() {
+                return Next::Close;
+            }
+            let mut st = a.exchange.lock();
+            st.client_gone = true;
+            a.exchange.wake_executor(&st);
+            a.decoder = None;
+            a.close = true;
+            changed = true;
+        }
+    }
+
+    // Hand the request to an executor once its body is in (or the buffer
+    // is full and the rest must stream).
+    if a.job.is_some() {
+        let ready = a.decoder.is_none() || a.exchange.lock().body.len() >= BODY_BUFFER;
+        if ready {
+            if let Some(mut job) = a.job.take() {
+                let left = ctx.requests_left.get();
+                if left != u64::MAX {
+                    if left <= 1 {
+                        job.head.close = true;
+                        a.close = true;
+                    }
+                    ctx.requests_left.set(left.saturating_sub(1));
+                }
+                ctx.in_flight.fetch_add(1, Ordering::AcqRel);
+                match ctx.jobs.try_send(job) {
+                    Ok(()) => {
+                        changed = true;
+                        if a.decoder.is_none() {
+                            conn.deadline = None;
+                        }
+                    }
+                    Err(TrySendError::Full(job)) => {
+                        ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        if left != u64::MAX {
+                            ctx.requests_left.set(left);
+                        }
+                        a.job = Some(job);
+                    }
+                    Err(TrySendError::Disconnected(_)) => {
+                        ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+                        return Next::Close;
+                    }
+                }
+            }
+        }
+    }
+
+    // The response is complete and written: next request, or close.
+    if let Some(finish) = a.finished {
+        if conn.wq.is_empty() {
+            if a.decoder.is_none() || finish == Finish::Close || a.close {
+                ctx.completed.set(ctx.completed.get() + 1);
+            }
+            let keep = finish == Finish::KeepAlive && !a.close;
+            if !keep {
+                conn.stream.shutdown_write();
+                return Next::Close;
+            }
+            if a.decoder.is_some() {
+                // Still discarding the unread body.
+                if conn.read_closed {
+                    return Next::Close;
+                }
+                return Next::Stay(if changed { Step::Again } else { Step::Wait });
+            }
+            return Next::NextRequest;
+        } else if conn.deadline.is_none() {
+            conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
+        }
+    }
+    Next::Stay(if changed { Step::Again } else { Step::Wait })
+}
+
