@@ -97,6 +97,34 @@ fn header_key(name: &str) -> String {
     key
 }
 
+/// Most `HTTP_*` keys kept per executor thread: the common headers repeat
+/// on every request, and a cached (interned) key saves building and hashing
+/// a new string each time.
+const KEY_CACHE_MAX: usize = 256;
+
+thread_local! {
+    static KEY_CACHE: std::cell::RefCell<std::collections::HashMap<String, Py<PyString>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The Python string for an environ key, from the thread's cache.
+fn key_string<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+    KEY_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if let Some(k) = cache.get(key) {
+            return k.bind(py).clone();
+        }
+        if cache.len() >= KEY_CACHE_MAX {
+            // A client inventing header names must not grow the cache (or
+            // the interpreter's interned strings).
+            return PyString::new(py, key);
+        }
+        let k = PyString::intern(py, key);
+        cache.insert(key.to_owned(), k.clone().unbind());
+        k
+    })
+}
+
 /// What the environ needs to know about the connection.
 pub struct ConnFacts<'a> {
     pub peer: Peer,
@@ -157,7 +185,7 @@ pub fn build<'py>(
         }
     }
     for (key, value) in fields {
-        env.set_item(key, latin1(py, &value))?;
+        env.set_item(key_string(py, &key), latin1(py, &value))?;
     }
 
     let https = conn.is_tls || head.forwarded_https == Some(true);
