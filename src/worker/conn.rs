@@ -161,26 +161,33 @@ impl Conn {
         let mut total = 0;
         while self.readable && !self.read_closed && self.rbuf.len() < limit {
             let len = self.rbuf.len();
-            let want = (limit - len).clamp(4096, 64 * 1024);
-            self.rbuf.resize(len + want, 0);
-            match self.stream.read(&mut self.rbuf[len..]) {
-                Ok(0) => {
-                    self.rbuf.truncate(len);
-                    self.read_closed = true;
-                }
-                Ok(n) => {
-                    self.rbuf.truncate(len + n);
-                    total += n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.rbuf.truncate(len);
-                    self.readable = false;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.rbuf.truncate(len),
-                Err(e) => {
-                    self.rbuf.truncate(len);
-                    return Err(e);
-                }
+            // Heads are small: read them in small steps, so thousands of
+            // idle connections cost little; bodies in large ones.
+            let step = if matches!(self.phase, Phase::Head) { 8 * 1024 } else { 64 * 1024 };
+            let want = (limit - len).clamp(4096, step);
+            self.rbuf.reserve(want);
+            let spare = self.rbuf.spare_capacity_mut();
+            let want = want.min(spare.len());
+            // SAFETY: read(2) writes at most `want` bytes into the vector's
+            // spare capacity; only the bytes it reports are made part of the
+            // vector. (Zero-filling the buffer first cost a fifth of the
+            // worker's time on small requests.)
+            let n = unsafe { libc::read(self.stream.fd(), spare.as_mut_ptr() as *mut libc::c_void, want) };
+            if n > 0 {
+                // SAFETY: the kernel initialised these `n` bytes.
+                unsafe { self.rbuf.set_len(len + n as usize) };
+                total += n as usize;
+                continue;
+            }
+            if n == 0 {
+                self.read_closed = true;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => self.readable = false,
+                io::ErrorKind::Interrupted => {}
+                _ => return Err(e),
             }
         }
         Ok(total)

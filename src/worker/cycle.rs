@@ -254,6 +254,10 @@ fn exchange_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         Next::Close => Step::Close,
         Next::NextRequest => {
             conn.served += 1;
+            if conn.rbuf.is_empty() && conn.rbuf.capacity() > 64 * 1024 {
+                // A large body grew the buffer: give it back while idle.
+                conn.rbuf = Vec::new();
+            }
             conn.phase = Phase::Head;
             conn.deadline = Some(ctx.now + if conn.rbuf.is_empty() { ctx.cfg.keepalive } else { ctx.cfg.io_timeout });
             Step::Again
