@@ -193,69 +193,103 @@ impl Conn {
         Ok(total)
     }
 
-    /// Write queued output while the socket takes it. Returns the number of
-    /// counted (exchange) bytes written.
+    /// Write queued output while the socket takes it: consecutive
+    /// in-memory chunks in one writev(2), file regions with sendfile(2).
+    /// Returns the number of counted (exchange) bytes written.
     pub fn flush(&mut self) -> io::Result<usize> {
+        /// Most chunks gathered into one writev.
+        const MAX_IOV: usize = 16;
         let mut counted = 0;
         while self.writable {
-            let Some((chunk, is_counted)) = self.wq.front_mut() else { break };
-            let n = match chunk {
-                OutChunk::Bytes(b) => {
-                    if self.wq_offset >= b.len() {
-                        0
-                    } else {
-                        match self.stream.write(&b[self.wq_offset..]) {
-                            Ok(n) => n,
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                                self.writable = false;
-                                break;
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            Err(e) => return Err(e),
+            let Some((front, _)) = self.wq.front_mut() else { break };
+            if let OutChunk::File { file, offset, remaining } = front {
+                let mut off = *offset as libc::off_t;
+                let count = (*remaining).min(1 << 30) as usize;
+                // SAFETY: sendfile between two descriptors we own; the
+                // offset pointer is a local.
+                let r = unsafe { libc::sendfile(self.stream.fd(), file.as_raw_fd(), &mut off, count) };
+                if r < 0 {
+                    let e = io::Error::last_os_error();
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => {
+                            self.writable = false;
+                            break;
                         }
+                        io::ErrorKind::Interrupted => continue,
+                        _ => return Err(e),
                     }
                 }
-                OutChunk::File { file, offset, remaining } => {
-                    let mut off = *offset as libc::off_t;
-                    let count = (*remaining).min(1 << 30) as usize;
-                    // SAFETY: sendfile between two descriptors we own; the
-                    // offset pointer is a local.
-                    let r = unsafe { libc::sendfile(self.stream.fd(), file.as_raw_fd(), &mut off, count) };
-                    if r < 0 {
-                        let e = io::Error::last_os_error();
-                        match e.kind() {
-                            io::ErrorKind::WouldBlock => {
-                                self.writable = false;
-                                break;
-                            }
-                            io::ErrorKind::Interrupted => continue,
-                            _ => return Err(e),
-                        }
-                    }
-                    if r == 0 {
-                        // The file is shorter than promised: nothing more to send.
-                        *remaining = 0;
-                        self.wq.pop_front();
-                        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank during sendfile"));
-                    }
-                    *offset = off as u64;
-                    *remaining -= r as u64;
-                    r as usize
+                if r == 0 {
+                    // The file is shorter than promised: nothing more to send.
+                    self.wq.pop_front();
+                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank during sendfile"));
                 }
-            };
-            if *is_counted {
-                counted += n;
+                *offset = off as u64;
+                *remaining -= r as u64;
+                let done = *remaining == 0;
+                if self.wq.front().is_some_and(|(_, c)| *c) {
+                    counted += r as usize;
+                }
+                if done {
+                    self.wq.pop_front();
+                }
+                continue;
             }
-            let done = match chunk {
-                OutChunk::Bytes(b) => {
-                    self.wq_offset += n;
-                    self.wq_offset >= b.len()
+            // Gather the in-memory chunks at the front.
+            let mut iov: [libc::iovec; MAX_IOV] = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOV];
+            let mut n_iov = 0;
+            for (i, (chunk, _)) in self.wq.iter().enumerate() {
+                let Some(bytes) = chunk.as_bytes() else { break };
+                let bytes = if i == 0 { &bytes[self.wq_offset.min(bytes.len())..] } else { bytes };
+                if bytes.is_empty() {
+                    continue;
                 }
-                OutChunk::File { remaining, .. } => *remaining == 0,
+                iov[n_iov] = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
+                n_iov += 1;
+                if n_iov == MAX_IOV {
+                    break;
+                }
+            }
+            let written = if n_iov == 0 {
+                0
+            } else {
+                // SAFETY: the iovecs point into chunks owned by `self.wq`,
+                // which is not touched until writev returns.
+                let r = unsafe { libc::writev(self.stream.fd(), iov.as_ptr(), n_iov as libc::c_int) };
+                if r < 0 {
+                    let e = io::Error::last_os_error();
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => {
+                            self.writable = false;
+                            break;
+                        }
+                        io::ErrorKind::Interrupted => continue,
+                        _ => return Err(e),
+                    }
+                }
+                r as usize
             };
-            if done {
-                self.wq.pop_front();
-                self.wq_offset = 0;
+            // Retire what was written.
+            let mut left = written;
+            while let Some((chunk, is_counted)) = self.wq.front() {
+                let Some(bytes) = chunk.as_bytes() else { break };
+                let remaining = bytes.len().saturating_sub(self.wq_offset);
+                let take = left.min(remaining);
+                if *is_counted {
+                    counted += take;
+                }
+                left -= take;
+                if take == remaining {
+                    self.wq.pop_front();
+                    self.wq_offset = 0;
+                } else {
+                    self.wq_offset += take;
+                    break;
+                }
+            }
+            if n_iov == 0 && self.wq.front().is_some_and(|(c, _)| c.as_bytes().is_some()) {
+                // Only empty chunks were queued; they are gone now.
+                continue;
             }
         }
         Ok(counted)
@@ -264,8 +298,10 @@ impl Conn {
     /// Bytes still queued for the socket that count toward back-pressure.
     pub fn queued_counted(&self) -> usize {
         let mut n: usize = self.wq.iter().filter(|(_, c)| *c).map(|(c, _)| c.len()).sum();
-        if let Some((OutChunk::Bytes(_), true)) = self.wq.front() {
-            n -= self.wq_offset;
+        if let Some((chunk, true)) = self.wq.front() {
+            if chunk.as_bytes().is_some() {
+                n -= self.wq_offset;
+            }
         }
         n
     }

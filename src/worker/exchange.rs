@@ -31,8 +31,46 @@ pub const OUT_HIGH_WATER: usize = 256 * 1024;
 pub enum OutChunk {
     /// Bytes (status line, headers, chunk framing and body).
     Bytes(Vec<u8>),
+    /// A large Python `bytes` object from the app, written from its own
+    /// memory without copying (and without the GIL: the object is immutable
+    /// and this reference keeps it alive).
+    Python(PyBytesRef),
     /// A file region, sent with sendfile(2).
     File { file: File, offset: u64, remaining: u64 },
+}
+
+/// A Python `bytes` object and the part of it to send.
+pub struct PyBytesRef {
+    /// Keeps the object alive until the bytes are written.
+    _object: pyo3::Py<pyo3::types::PyBytes>,
+    /// Its data (taken while the GIL was held).
+    ptr: *const u8,
+    len: usize,
+}
+
+// SAFETY: the pointed-to memory belongs to an immutable bytes object that
+// `_object` keeps alive; it is only read.
+unsafe impl Send for PyBytesRef {}
+
+impl PyBytesRef {
+    /// Hold the first `len` bytes of `object` for writing. Called with the
+    /// GIL held.
+    pub fn new(object: &pyo3::Bound<'_, pyo3::types::PyBytes>, len: usize) -> PyBytesRef {
+        use pyo3::types::PyBytesMethods;
+        let data = object.as_bytes();
+        PyBytesRef { ptr: data.as_ptr(), len: len.min(data.len()), _object: object.clone().unbind() }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: see the Send impl: valid, immutable, kept alive.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl std::fmt::Debug for PyBytesRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PyBytesRef({} bytes)", self.len)
+    }
 }
 
 impl OutChunk {
@@ -40,7 +78,17 @@ impl OutChunk {
     pub fn len(&self) -> usize {
         match self {
             OutChunk::Bytes(b) => b.len(),
+            OutChunk::Python(p) => p.len,
             OutChunk::File { remaining, .. } => (*remaining).min(usize::MAX as u64) as usize,
+        }
+    }
+
+    /// The bytes of an in-memory chunk (`None` for a file region).
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            OutChunk::Bytes(b) => Some(b),
+            OutChunk::Python(p) => Some(p.as_slice()),
+            OutChunk::File { .. } => None,
         }
     }
 

@@ -382,6 +382,8 @@ impl IoLoop {
     /// Step a connection's state machine until it has to wait.
     fn drive(&mut self, key: usize) {
         let draining = self.drain_deadline.is_some();
+        // One clock read per wake-up of the connection, not per step.
+        let now = Instant::now();
         for _ in 0..64 {
             let Some(conn) = self.conns.get_mut(key) else { return };
             let ctx = Ctx {
@@ -392,7 +394,7 @@ impl IoLoop {
                 servers: &self.servers,
                 token: CONN_BASE + key,
                 draining,
-                now: Instant::now(),
+                now,
                 completed: std::cell::Cell::new(0),
                 requests_left: &self.requests_left,
             };

@@ -181,7 +181,7 @@ fn send_iterable(py: Python<'_>, sr: &Bound<'_, StartResponse>, result: &Bound<'
             ))
         })?;
         let mut guard = sr.borrow_mut();
-        if !guard.writer.write_body(py, bytes.as_bytes())? {
+        if !guard.writer.write_object(py, bytes)? {
             // The client is gone: stop iterating (close() still runs).
             break;
         }

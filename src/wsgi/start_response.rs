@@ -17,7 +17,12 @@ use pyo3::types::PyBytes;
 use crate::http::date::DateCache;
 use crate::scoreboard::{SlotHandle, SlotState};
 use crate::http::response::{self, AppHeaders, BodyFraming, RequestFacts};
-use crate::worker::exchange::{Exchange, Finish, OutChunk};
+use crate::worker::exchange::{Exchange, Finish, OutChunk, PyBytesRef};
+
+/// Body items at least this large are written from the Python object
+/// itself instead of being copied (below it, one copy with the head is
+/// cheaper than another system call).
+const ZERO_COPY_MIN: usize = 64 * 1024;
 
 thread_local! {
     /// Each executor thread formats the Date header at most once a second.
@@ -174,6 +179,40 @@ impl ResponseWriter {
         Ok(())
     }
 
+    /// Write a `bytes` object from the app: large ones are sent from the
+    /// object's own memory (no copy), small ones go through `write_body`.
+    /// Returns false when the client is gone.
+    pub fn write_object(&mut self, py: Python<'_>, obj: &Bound<'_, PyBytes>) -> PyResult<bool> {
+        let data = obj.as_bytes();
+        if data.len() < ZERO_COPY_MIN {
+            return self.write_body(py, data);
+        }
+        let mut out = Vec::new();
+        self.head_into(&mut out)?;
+        let take = match self.framing {
+            BodyFraming::None => 0,
+            BodyFraming::Length(n) => n.saturating_sub(self.sent).min(data.len() as u64) as usize,
+            BodyFraming::Chunked | BodyFraming::UntilClose => data.len(),
+        };
+        if take > 0 && self.framing == BodyFraming::Chunked {
+            response::chunk_header(take, &mut out);
+        }
+        if !out.is_empty() && !self.push(py, OutChunk::Bytes(out)) {
+            return Ok(false);
+        }
+        if take == 0 {
+            return Ok(!self.client_gone);
+        }
+        if !self.push(py, OutChunk::Python(PyBytesRef::new(obj, take))) {
+            return Ok(false);
+        }
+        self.sent += take as u64;
+        if self.framing == BodyFraming::Chunked && !self.push(py, OutChunk::Bytes(b"\r\n".to_vec())) {
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
     /// Write body bytes (sending the head first if needed). Returns false
     /// when the client is gone.
     pub fn write_body(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<bool> {
@@ -312,7 +351,7 @@ impl StartResponse {
         let bytes = data
             .cast::<PyBytes>()
             .map_err(|_| PyTypeError::new_err(format!("{} is not a byte", data.repr().map(|r| r.to_string()).unwrap_or_default())))?;
-        if !self.writer.write_body(py, bytes.as_bytes())? {
+        if !self.writer.write_object(py, bytes)? {
             return Err(PyIOError::new_err("client disconnected"));
         }
         Ok(())
