@@ -209,15 +209,23 @@ impl Exchange {
         }
     }
 
-    /// Tell the loop this connection needs attention (called by the
-    /// executor with the state locked; sends at most one pending wake-up,
-    /// and wakes the poller only if the loop is asleep in it).
-    pub fn notify_loop(&self, state: &mut ExchangeState) {
-        if !state.loop_notified {
-            state.loop_notified = true;
-            let _ = self.handle.notices.send(self.notice);
-            self.handle.wake();
+    /// Mark that the loop must look at this connection (called by the
+    /// executor with the state locked). Returns true when the caller must
+    /// then send the notice, after unlocking (`send_notice`): at most one is
+    /// pending, and the lock is never held across the system call.
+    pub fn notify_loop(&self, state: &mut ExchangeState) -> bool {
+        if state.loop_notified {
+            return false;
         }
+        state.loop_notified = true;
+        true
+    }
+
+    /// Send the notice `notify_loop` asked for; wakes the poller only if the
+    /// loop is asleep in it.
+    pub fn send_notice(&self) {
+        let _ = self.handle.notices.send(self.notice);
+        self.handle.wake();
     }
 
     /// Queue response output, waiting while the client is behind. Returns
@@ -233,7 +241,11 @@ impl Exchange {
         }
         st.out_pending += chunk.len();
         st.out.push_back(chunk);
-        self.notify_loop(&mut st);
+        let send = self.notify_loop(&mut st);
+        drop(st);
+        if send {
+            self.send_notice();
+        }
         true
     }
 
@@ -241,7 +253,11 @@ impl Exchange {
     pub fn finish(&self, how: Finish) {
         let mut st = self.lock();
         st.finish = Some(how);
-        self.notify_loop(&mut st);
+        let send = self.notify_loop(&mut st);
+        drop(st);
+        if send {
+            self.send_notice();
+        }
     }
 }
 

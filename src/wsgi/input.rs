@@ -66,7 +66,10 @@ impl Input {
                         st.body.clear();
                     }
                     // The loop may have paused reading for lack of room.
-                    exchange.notify_loop(&mut st);
+                    if exchange.notify_loop(&mut st) {
+                        drop(st);
+                        exchange.send_notice();
+                    }
                     return Ok(true);
                 }
                 if let Some(err) = &st.body_error {
