@@ -56,7 +56,7 @@ def http_get(port, path="/", timeout=5.0):
 
 def run_wrk(port, app, duration, connections, core=None, timeout_s=5):
     """Run wrk for `duration` seconds; return its figures as a dict (raises on failure)."""
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"--timeout={timeout_s}s",
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", f"--timeout={timeout_s}s",
             "--latency", "-s", str(WRK_LUA), f"http://{HOST}:{port}/"]
     if core is not None:
         argv = ["taskset", "-c", str(core), *argv]
