@@ -1,4 +1,5 @@
-//! Request body framing: how the body is delimited ([`Framing`]) and the
+//! Request body framing: how the body is delimited ([`Framing`], decided
+//! from Content-Length / Transfer-Encoding by `framing`) and the
 //! decoder that turns received bytes into body bytes ([`BodyDecoder`]), with
 //! the chunked grammar of RFC 9112 §7.1 as a state machine.
 //!
@@ -6,9 +7,10 @@
 //! (which is how a full buffer applies back-pressure). Runs on the worker's
 //! I/O thread; never touches Python.
 
-use super::error::HttpError;
-use super::request::{parse_fields, HeaderMap};
-use super::Limits;
+use super::error::{lossy, HttpError};
+use super::fields::parse_fields;
+use super::request::{HeaderMap, Version};
+use super::{trim_ows, Limits};
 
 /// How a request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +21,82 @@ pub enum Framing {
     Length(u64),
     /// `Transfer-Encoding: chunked`.
     Chunked,
+}
+
+/// Body framing from Content-Length / Transfer-Encoding (RFC 9112 §6), with
+/// every ambiguity refused. The bool is true when a transfer coding other
+/// than chunked means the connection must close after the response.
+pub(crate) fn framing(headers: &HeaderMap, version: Version, limits: &Limits) -> Result<(Framing, bool), HttpError> {
+    let mut content_length: Option<&[u8]> = None;
+    let mut transfer_encoding = false;
+    let mut chunked = false;
+    let mut force_close = false;
+
+    for (name, value) in headers {
+        match name.as_str() {
+            "CONTENT-LENGTH" => {
+                if content_length.is_some() {
+                    return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
+                }
+                content_length = Some(value);
+            }
+            "TRANSFER-ENCODING" => {
+                transfer_encoding = true;
+                for coding in value.split(|&b| b == b',').map(trim_ows) {
+                    if coding.eq_ignore_ascii_case(b"chunked") {
+                        if chunked {
+                            return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
+                        }
+                        chunked = true;
+                    } else if coding.eq_ignore_ascii_case(b"identity") {
+                        if chunked {
+                            return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
+                        }
+                    } else if [&b"compress"[..], b"deflate", b"gzip"]
+                        .iter()
+                        .any(|c| coding.eq_ignore_ascii_case(c))
+                    {
+                        if chunked {
+                            return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
+                        }
+                        force_close = true;
+                    } else {
+                        return Err(HttpError::UnsupportedTransferCoding(lossy(value)));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    if transfer_encoding && !chunked {
+        return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
+    }
+    if chunked {
+        if !version.at_least_11() {
+            return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
+        }
+        if content_length.is_some() {
+            return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
+        }
+        return Ok((Framing::Chunked, force_close));
+    }
+    match content_length {
+        None => Ok((Framing::Empty, force_close)),
+        Some(v) => {
+            if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+                return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
+            }
+            let n: u64 = std::str::from_utf8(v)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| HttpError::InvalidHeader("CONTENT-LENGTH".into()))?;
+            if limits.request_body > 0 && n > limits.request_body {
+                return Err(HttpError::BodyTooLarge(limits.request_body));
+            }
+            Ok((if n == 0 { Framing::Empty } else { Framing::Length(n) }, force_close))
+        }
+    }
 }
 
 /// Longest chunk-size line (size, extensions) accepted, when
@@ -166,13 +244,13 @@ fn decode_chunked(
                         .ok_or_else(|| HttpError::InvalidChunkSize("chunk size overflows".into()))?;
                     *digits += 1;
                 } else if *digits == 0 {
-                    return Err(HttpError::InvalidChunkSize(super::error::lossy(&[b])));
+                    return Err(HttpError::InvalidChunkSize(lossy(&[b])));
                 } else {
                     match b {
                         b'\r' => *state = SizeLf { size: *size },
                         b' ' | b'\t' => *state = SizeWhitespace { size: *size, line: *line },
                         b';' => *state = Extension { size: *size, line: *line, at: ExtPos::BeforeName },
-                        _ => return Err(HttpError::InvalidChunkSize(super::error::lossy(&[b]))),
+                        _ => return Err(HttpError::InvalidChunkSize(lossy(&[b]))),
                     }
                 }
             }

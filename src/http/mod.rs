@@ -10,6 +10,7 @@
 pub mod body;
 pub mod date;
 pub mod error;
+pub mod fields;
 pub mod proxy;
 pub mod request;
 pub mod response;

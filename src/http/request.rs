@@ -1,6 +1,6 @@
-//! The request-head parser: request line, header fields, header policy and
-//! body framing, as gunicorn 27 reads them (with 414/431/501/505 where
-//! gunicorn's statuses are less precise).
+//! The request-head parser: request line, header fields (`fields`), header
+//! policy and body framing (`body::framing`), as gunicorn 27 reads them
+//! (with 414/431/501/505 where gunicorn's statuses are less precise).
 //!
 //! Pure: takes the bytes received so far and returns a [`RequestHead`] with
 //! the number of bytes it used, [`Parsed::Incomplete`], or an [`HttpError`].
@@ -12,7 +12,8 @@ use memchr::memmem;
 
 use super::body::Framing;
 use super::error::{lossy, HttpError};
-use super::{is_field_value_byte, is_token, trim_ows, HeaderMapPolicy, Limits};
+use super::fields::{has_bare_lf, parse_fields};
+use super::{is_token, trim_ows, HeaderMapPolicy, Limits};
 
 /// Header fields as parsed: names uppercased (gunicorn's convention), values
 /// with surrounding whitespace stripped, in arrival order, repeats kept.
@@ -87,13 +88,6 @@ pub enum Parsed {
 /// Fields that may appear only once (RFC 9110 §5.3). Content-Length is
 /// handled by the framing rules.
 const SINGLETON_FIELDS: [&str; 2] = ["HOST", "CONTENT-TYPE"];
-
-/// Fields a trailer section may not carry (RFC 9110 §6.5.1).
-const FORBIDDEN_TRAILERS: [&str; 6] =
-    ["HOST", "CONTENT-LENGTH", "TRANSFER-ENCODING", "TRAILER", "AUTHORIZATION", "TE"];
-
-/// Headers kept on the stack by `httparse` before falling back to the heap.
-const STACK_HEADERS: usize = 64;
 
 /// Cheap check for the end of a head, run before the full parse after each
 /// read: returns the length of the head (through the empty line) if the
@@ -173,11 +167,6 @@ pub fn parse_head(buf: &[u8], limits: &Limits, peer_trusted: bool) -> Result<Par
     let fields = parse_fields(&block[..block_len], limits, false)?;
     let head = apply_policy(line, fields, limits, peer_trusted)?;
     Ok(Parsed::Complete(head, block_start + block_len))
-}
-
-/// True when some LF in `data` is not preceded by CR.
-fn has_bare_lf(data: &[u8]) -> bool {
-    memchr::memchr_iter(b'\n', data).any(|i| i == 0 || data[i - 1] != b'\r')
 }
 
 /// The three parts of a request line, validated.
@@ -265,149 +254,6 @@ pub fn split_target(target: &str) -> (&str, &str, &str) {
     (path, query, fragment)
 }
 
-/// Tokenize a header block (ending in the empty line) into fields with
-/// `httparse`, after checking what httparse is lenient about (bare LF) and
-/// rewriting what gunicorn's flags permit (obs-fold, spaces before colons).
-pub(crate) fn parse_fields(block: &[u8], limits: &Limits, trailer: bool) -> Result<HeaderMap, HttpError> {
-    if block == b"\r\n" {
-        return Ok(Vec::new());
-    }
-    if has_bare_lf(block) {
-        return Err(HttpError::InvalidHeader("bare LF as line terminator".into()));
-    }
-    let normalized;
-    let block = if needs_normalizing(block) {
-        normalized = normalize(block, limits)?;
-        &normalized[..]
-    } else {
-        block
-    };
-
-    let line_count = memmem::find_iter(block, b"\r\n").count() - 1;
-    if line_count > limits.effective_fields() {
-        return Err(HttpError::TooManyHeaders);
-    }
-    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
-    let mut heap;
-    let slots: &mut [httparse::Header] = if line_count <= STACK_HEADERS {
-        &mut stack
-    } else {
-        heap = vec![httparse::EMPTY_HEADER; line_count];
-        &mut heap
-    };
-    let parsed = match httparse::parse_headers(block, slots) {
-        Ok(httparse::Status::Complete((_, h))) => h,
-        Ok(httparse::Status::Partial) => {
-            return Err(HttpError::InvalidHeader("incomplete header block".into()))
-        }
-        Err(e) => return Err(field_error(block, e)),
-    };
-
-    let field_size = limits.effective_field_size();
-    let mut out = Vec::with_capacity(parsed.len());
-    let base = block.as_ptr() as usize;
-    for (i, h) in parsed.iter().enumerate() {
-        let start = h.name.as_ptr() as usize - base;
-        let end = match parsed.get(i + 1) {
-            Some(next) => next.name.as_ptr() as usize - base,
-            None => block.len() - 2,
-        };
-        if end - start > field_size {
-            return Err(HttpError::HeaderFieldTooLarge);
-        }
-        let value = trim_ows(h.value);
-        if !value.iter().all(|&b| is_field_value_byte(b)) {
-            return Err(HttpError::InvalidHeader(h.name.to_ascii_uppercase()));
-        }
-        let name = h.name.to_ascii_uppercase();
-        if trailer && FORBIDDEN_TRAILERS.contains(&name.as_str()) {
-            return Err(HttpError::InvalidHeaderName(name));
-        }
-        out.push((name, value.to_vec()));
-    }
-    Ok(out)
-}
-
-/// Name the field whose line httparse refused, for the error message.
-fn field_error(block: &[u8], e: httparse::Error) -> HttpError {
-    // Find the first line that is not `token ":" field-value`.
-    for line in block.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        match memchr::memchr(b':', line) {
-            Some(c) if c > 0 && is_token(&line[..c]) => {
-                if !line[c + 1..].iter().all(|&b| is_field_value_byte(b)) {
-                    return HttpError::InvalidHeader(lossy(&line[..c]).to_ascii_uppercase());
-                }
-            }
-            Some(c) if c > 0 => return HttpError::InvalidHeaderName(lossy(&line[..c])),
-            _ => return HttpError::InvalidHeader(lossy(line)),
-        }
-    }
-    HttpError::InvalidHeader(e.to_string())
-}
-
-/// True when the block has an obs-fold line or whitespace before a colon,
-/// which httparse refuses and gunicorn's flags may permit.
-fn needs_normalizing(block: &[u8]) -> bool {
-    let folded = memmem::find(block, b"\r\n ").is_some() || memmem::find(block, b"\r\n\t").is_some();
-    folded || memmem::find(block, b" :").is_some() || memmem::find(block, b"\t:").is_some()
-}
-
-/// Rewrite obs-fold and `name :` per the permitting flags, or refuse them.
-/// Only the rare requests that carry either reach this copy.
-fn normalize(block: &[u8], limits: &Limits) -> Result<Vec<u8>, HttpError> {
-    let field_size = limits.effective_field_size();
-    let mut out: Vec<u8> = Vec::with_capacity(block.len());
-    let mut current_len = 0usize;
-    let mut last_name = String::new();
-    let lines: Vec<&[u8]> = block[..block.len() - 4].split(|&b| b == b'\n').collect();
-    for raw in lines {
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if matches!(line.first(), Some(b' ' | b'\t')) && !out.is_empty() {
-            if !limits.permit_obsolete_folding {
-                return Err(HttpError::ObsoleteFolding(last_name));
-            }
-            current_len += line.len() + 2;
-            if current_len > field_size {
-                return Err(HttpError::HeaderFieldTooLarge);
-            }
-            // Replace the previous CRLF with one space plus the folded text.
-            out.truncate(out.len() - 2);
-            while matches!(out.last(), Some(b' ' | b'\t')) {
-                out.pop();
-            }
-            out.push(b' ');
-            out.extend_from_slice(trim_ows(line));
-            out.extend_from_slice(b"\r\n");
-            continue;
-        }
-        current_len = line.len() + 2;
-        match memchr::memchr(b':', line) {
-            Some(c) if c > 0 => {
-                let mut name = &line[..c];
-                if limits.strip_header_spaces {
-                    while let [rest @ .., b' ' | b'\t'] = name {
-                        name = rest;
-                    }
-                }
-                if !is_token(name) {
-                    return Err(HttpError::InvalidHeaderName(lossy(name)));
-                }
-                last_name = lossy(name).to_ascii_uppercase();
-                out.extend_from_slice(name);
-                out.extend_from_slice(&line[c..]);
-            }
-            _ => return Err(HttpError::InvalidHeader(lossy(line))),
-        }
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    Ok(out)
-}
-
 /// gunicorn's per-field policy (`_apply_header_policy`) and body framing
 /// (`set_body_reader`), then the keep-alive decision.
 fn apply_policy(
@@ -461,7 +307,7 @@ fn apply_policy(
         headers.push((name, value));
     }
 
-    let (framing, coding_forces_close) = framing(&headers, line.version, limits)?;
+    let (framing, coding_forces_close) = super::body::framing(&headers, line.version, limits)?;
     let close = coding_forces_close || wants_close(&line.method, &headers, line.version);
     let (path, query, fragment) = split_target(&line.target);
     let (path, query, fragment) = (path.to_owned(), query.to_owned(), fragment.to_owned());
@@ -478,82 +324,6 @@ fn apply_policy(
         forwarded_https,
         close,
     })
-}
-
-/// Body framing from Content-Length / Transfer-Encoding (RFC 9112 §6), with
-/// every ambiguity refused. The bool is true when a transfer coding other
-/// than chunked means the connection must close after the response.
-fn framing(headers: &HeaderMap, version: Version, limits: &Limits) -> Result<(Framing, bool), HttpError> {
-    let mut content_length: Option<&[u8]> = None;
-    let mut transfer_encoding = false;
-    let mut chunked = false;
-    let mut force_close = false;
-
-    for (name, value) in headers {
-        match name.as_str() {
-            "CONTENT-LENGTH" => {
-                if content_length.is_some() {
-                    return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
-                }
-                content_length = Some(value);
-            }
-            "TRANSFER-ENCODING" => {
-                transfer_encoding = true;
-                for coding in value.split(|&b| b == b',').map(trim_ows) {
-                    if coding.eq_ignore_ascii_case(b"chunked") {
-                        if chunked {
-                            return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
-                        }
-                        chunked = true;
-                    } else if coding.eq_ignore_ascii_case(b"identity") {
-                        if chunked {
-                            return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
-                        }
-                    } else if [&b"compress"[..], b"deflate", b"gzip"]
-                        .iter()
-                        .any(|c| coding.eq_ignore_ascii_case(c))
-                    {
-                        if chunked {
-                            return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
-                        }
-                        force_close = true;
-                    } else {
-                        return Err(HttpError::UnsupportedTransferCoding(lossy(value)));
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    if transfer_encoding && !chunked {
-        return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
-    }
-    if chunked {
-        if !version.at_least_11() {
-            return Err(HttpError::InvalidHeader("TRANSFER-ENCODING".into()));
-        }
-        if content_length.is_some() {
-            return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
-        }
-        return Ok((Framing::Chunked, force_close));
-    }
-    match content_length {
-        None => Ok((Framing::Empty, force_close)),
-        Some(v) => {
-            if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
-                return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
-            }
-            let n: u64 = std::str::from_utf8(v)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| HttpError::InvalidHeader("CONTENT-LENGTH".into()))?;
-            if limits.request_body > 0 && n > limits.request_body {
-                return Err(HttpError::BodyTooLarge(limits.request_body));
-            }
-            Ok((if n == 0 { Framing::Empty } else { Framing::Length(n) }, force_close))
-        }
-    }
 }
 
 /// gunicorn's `Message.should_close`: the first Connection header decides;

@@ -5,7 +5,7 @@
 //! Runs on the worker's I/O thread; never touches Python.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,6 +19,28 @@ use crate::http::proxy::ProxyInfo;
 use crate::http::BodyDecoder;
 use crate::wsgi::environ::Peer;
 
+/// What a failed write system call (-1) asks of `Conn::flush`.
+enum Retry {
+    /// The socket is full: wait for it to be writable.
+    Blocked,
+    /// Interrupted by a signal: try again at once.
+    Now,
+}
+
+/// Classify the error of a write system call that returned -1; a real
+/// failure is returned as the error.
+fn write_failed(writable: &mut bool) -> io::Result<Retry> {
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock => {
+            *writable = false;
+            Ok(Retry::Blocked)
+        }
+        io::ErrorKind::Interrupted => Ok(Retry::Now),
+        _ => Err(e),
+    }
+}
+
 /// The socket of a connection.
 pub enum Stream {
     Tcp(TcpStream),
@@ -30,20 +52,6 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s,
             Stream::Unix(s) => s,
-        }
-    }
-
-    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-
-    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
         }
     }
 
@@ -209,14 +217,9 @@ impl Conn {
                 // offset pointer is a local.
                 let r = unsafe { libc::sendfile(self.stream.fd(), file.as_raw_fd(), &mut off, count) };
                 if r < 0 {
-                    let e = io::Error::last_os_error();
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => {
-                            self.writable = false;
-                            break;
-                        }
-                        io::ErrorKind::Interrupted => continue,
-                        _ => return Err(e),
+                    match write_failed(&mut self.writable)? {
+                        Retry::Blocked => break,
+                        Retry::Now => continue,
                     }
                 }
                 if r == 0 {
@@ -257,14 +260,9 @@ impl Conn {
                 // which is not touched until writev returns.
                 let r = unsafe { libc::writev(self.stream.fd(), iov.as_ptr(), n_iov as libc::c_int) };
                 if r < 0 {
-                    let e = io::Error::last_os_error();
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock => {
-                            self.writable = false;
-                            break;
-                        }
-                        io::ErrorKind::Interrupted => continue,
-                        _ => return Err(e),
+                    match write_failed(&mut self.writable)? {
+                        Retry::Blocked => break,
+                        Retry::Now => continue,
                     }
                 }
                 r as usize

@@ -1,0 +1,197 @@
+//! Header fields: a header block (or a chunked body's trailer section)
+//! tokenized by `httparse` into (NAME, value) pairs, after the checks
+//! httparse is lenient about (bare LF) and the rewrites gunicorn's flags
+//! permit (obs-fold, whitespace before the colon), with the per-line size
+//! limit.
+//!
+//! Pure: bytes in, fields or an `HttpError` out. Used by `request` for heads
+//! and by `body` for trailers, on the worker's I/O thread.
+
+use memchr::memmem;
+
+use super::error::{lossy, HttpError};
+use super::request::HeaderMap;
+use super::{is_field_value_byte, is_token, trim_ows, Limits};
+
+/// Fields a trailer section may not carry (RFC 9110 §6.5.1).
+const FORBIDDEN_TRAILERS: [&str; 6] =
+    ["HOST", "CONTENT-LENGTH", "TRANSFER-ENCODING", "TRAILER", "AUTHORIZATION", "TE"];
+
+/// Headers kept on the stack by `httparse` before falling back to the heap.
+const STACK_HEADERS: usize = 64;
+
+/// True when some LF in `data` is not preceded by CR.
+pub(crate) fn has_bare_lf(data: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', data).any(|i| i == 0 || data[i - 1] != b'\r')
+}
+
+/// Tokenize a header block (ending in the empty line) into fields with
+/// `httparse`, after checking what httparse is lenient about (bare LF) and
+/// rewriting what gunicorn's flags permit (obs-fold, spaces before colons).
+pub(crate) fn parse_fields(block: &[u8], limits: &Limits, trailer: bool) -> Result<HeaderMap, HttpError> {
+    if block == b"\r\n" {
+        return Ok(Vec::new());
+    }
+    if has_bare_lf(block) {
+        return Err(HttpError::InvalidHeader("bare LF as line terminator".into()));
+    }
+    let normalized;
+    let block = if needs_normalizing(block) {
+        normalized = normalize(block, limits)?;
+        &normalized[..]
+    } else {
+        block
+    };
+
+    let line_count = memmem::find_iter(block, b"\r\n").count() - 1;
+    if line_count > limits.effective_fields() {
+        return Err(HttpError::TooManyHeaders);
+    }
+    let mut stack = [httparse::EMPTY_HEADER; STACK_HEADERS];
+    let mut heap;
+    let slots: &mut [httparse::Header] = if line_count <= STACK_HEADERS {
+        &mut stack
+    } else {
+        heap = vec![httparse::EMPTY_HEADER; line_count];
+        &mut heap
+    };
+    let parsed = match httparse::parse_headers(block, slots) {
+        Ok(httparse::Status::Complete((_, h))) => h,
+        Ok(httparse::Status::Partial) => {
+            return Err(HttpError::InvalidHeader("incomplete header block".into()))
+        }
+        Err(e) => return Err(field_error(block, e)),
+    };
+
+    let field_size = limits.effective_field_size();
+    let mut out = Vec::with_capacity(parsed.len());
+    let base = block.as_ptr() as usize;
+    for (i, h) in parsed.iter().enumerate() {
+        let start = h.name.as_ptr() as usize - base;
+        let end = match parsed.get(i + 1) {
+            Some(next) => next.name.as_ptr() as usize - base,
+            None => block.len() - 2,
+        };
+        if end - start > field_size {
+            return Err(HttpError::HeaderFieldTooLarge);
+        }
+        let value = trim_ows(h.value);
+        if !value.iter().all(|&b| is_field_value_byte(b)) {
+            return Err(HttpError::InvalidHeader(h.name.to_ascii_uppercase()));
+        }
+        let name = h.name.to_ascii_uppercase();
+        if trailer && FORBIDDEN_TRAILERS.contains(&name.as_str()) {
+            return Err(HttpError::InvalidHeaderName(name));
+        }
+        out.push((name, value.to_vec()));
+    }
+    Ok(out)
+}
+
+/// Name the field whose line httparse refused, for the error message.
+fn field_error(block: &[u8], e: httparse::Error) -> HttpError {
+    // Find the first line that is not `token ":" field-value`.
+    for line in block.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        match memchr::memchr(b':', line) {
+            Some(c) if c > 0 && is_token(&line[..c]) => {
+                if !line[c + 1..].iter().all(|&b| is_field_value_byte(b)) {
+                    return HttpError::InvalidHeader(lossy(&line[..c]).to_ascii_uppercase());
+                }
+            }
+            Some(c) if c > 0 => return HttpError::InvalidHeaderName(lossy(&line[..c])),
+            _ => return HttpError::InvalidHeader(lossy(line)),
+        }
+    }
+    HttpError::InvalidHeader(e.to_string())
+}
+
+/// True when the block has an obs-fold line or whitespace before a colon,
+/// which httparse refuses and gunicorn's flags may permit.
+fn needs_normalizing(block: &[u8]) -> bool {
+    let folded = memmem::find(block, b"\r\n ").is_some() || memmem::find(block, b"\r\n\t").is_some();
+    folded || memmem::find(block, b" :").is_some() || memmem::find(block, b"\t:").is_some()
+}
+
+/// Rewrite obs-fold and `name :` per the permitting flags, or refuse them.
+/// Only the rare requests that carry either reach this copy.
+fn normalize(block: &[u8], limits: &Limits) -> Result<Vec<u8>, HttpError> {
+    let field_size = limits.effective_field_size();
+    let mut out: Vec<u8> = Vec::with_capacity(block.len());
+    let mut current_len = 0usize;
+    let mut last_name = String::new();
+    let lines: Vec<&[u8]> = block[..block.len() - 4].split(|&b| b == b'\n').collect();
+    for raw in lines {
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if matches!(line.first(), Some(b' ' | b'\t')) && !out.is_empty() {
+            if !limits.permit_obsolete_folding {
+                return Err(HttpError::ObsoleteFolding(last_name));
+            }
+            current_len += line.len() + 2;
+            if current_len > field_size {
+                return Err(HttpError::HeaderFieldTooLarge);
+            }
+            // Replace the previous CRLF with one space plus the folded text.
+            out.truncate(out.len() - 2);
+            while matches!(out.last(), Some(b' ' | b'\t')) {
+                out.pop();
+            }
+            out.push(b' ');
+            out.extend_from_slice(trim_ows(line));
+            out.extend_from_slice(b"\r\n");
+            continue;
+        }
+        current_len = line.len() + 2;
+        match memchr::memchr(b':', line) {
+            Some(c) if c > 0 => {
+                let mut name = &line[..c];
+                if limits.strip_header_spaces {
+                    while let [rest @ .., b' ' | b'\t'] = name {
+                        name = rest;
+                    }
+                }
+                if !is_token(name) {
+                    return Err(HttpError::InvalidHeaderName(lossy(name)));
+                }
+                last_name = lossy(name).to_ascii_uppercase();
+                out.extend_from_slice(name);
+                out.extend_from_slice(&line[c..]);
+            }
+            _ => return Err(HttpError::InvalidHeader(lossy(line))),
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_and_trailers() {
+        let limits = Limits::default();
+        let f = parse_fields(b"A: 1\r\nB:  two \r\n\r\n", &limits, false).unwrap();
+        assert_eq!(f, vec![("A".to_string(), b"1".to_vec()), ("B".to_string(), b"two".to_vec())]);
+        assert!(parse_fields(b"\r\n", &limits, false).unwrap().is_empty());
+        assert_eq!(parse_fields(b"Host: x\r\n\r\n", &limits, true).unwrap_err().status(), 400);
+        assert_eq!(parse_fields(b"A: 1\nB: 2\r\n\r\n", &limits, false).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn normalizing_needs_the_flags() {
+        let mut limits = Limits::default();
+        let folded = b"A: 1\r\n 2\r\nB : 3\r\n\r\n";
+        assert!(needs_normalizing(folded));
+        assert_eq!(normalize(folded, &limits).unwrap_err(), HttpError::ObsoleteFolding("A".into()));
+        limits.permit_obsolete_folding = true;
+        limits.strip_header_spaces = true;
+        assert_eq!(normalize(folded, &limits).unwrap(), b"A: 1 2\r\nB: 3\r\n\r\n");
+        assert!(has_bare_lf(b"a\nb"));
+        assert!(!has_bare_lf(b"a\r\nb"));
+    }
+}
