@@ -101,12 +101,16 @@ class Server:
     build: object  # (App, port) -> argv
     note: str
     default: bool = True  # measured unless --servers names the set
+    env: tuple = ()  # extra environment variables, as (name, value) pairs
 
 
 SERVERS = {
     s.name: s
     for s in [
         Server("rsgi", "rsgi", _rsgi, "-w 1 (threads 1)"),
+        Server("rsgi-handoff", "rsgi", _rsgi,
+               "-w 1, RSGI_INLINE=0: every request handed to the executor thread",
+               default=False, env=(("RSGI_INLINE", "0"),)),
         Server("gunicorn-sync", "gunicorn", _gunicorn_sync, "-w 1 -k sync"),
         Server("gunicorn-gthread", "gunicorn", _gunicorn_gthread, "-w 1 -k gthread --threads 4"),
         Server("granian", "granian", _granian, "--interface wsgi --workers 1"),
@@ -234,6 +238,8 @@ class RunningServer:
         self._log = open(self.log_path, "ab")
         self._log.write(f"\n==== {time.strftime('%H:%M:%S')} {' '.join(argv)}\n".encode())
         self._log.flush()
+        if server.env:
+            env = {**(env if env is not None else os.environ), **dict(server.env)}
         self.proc = subprocess.Popen(
             argv, cwd=APPS_DIR, env=env, stdin=subprocess.DEVNULL,
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,

@@ -201,96 +201,10 @@ impl Conn {
         Ok(total)
     }
 
-    /// Write queued output while the socket takes it: consecutive
-    /// in-memory chunks in one writev(2), file regions with sendfile(2).
+    /// Write queued output while the socket takes it (see [`write_queue`]).
     /// Returns the number of counted (exchange) bytes written.
     pub fn flush(&mut self) -> io::Result<usize> {
-        /// Most chunks gathered into one writev.
-        const MAX_IOV: usize = 16;
-        let mut counted = 0;
-        while self.writable {
-            let Some((front, _)) = self.wq.front_mut() else { break };
-            if let OutChunk::File { file, offset, remaining } = front {
-                let mut off = *offset as libc::off_t;
-                let count = (*remaining).min(1 << 30) as usize;
-                // SAFETY: sendfile between two descriptors we own; the
-                // offset pointer is a local.
-                let r = unsafe { libc::sendfile(self.stream.fd(), file.as_raw_fd(), &mut off, count) };
-                if r < 0 {
-                    match write_failed(&mut self.writable)? {
-                        Retry::Blocked => break,
-                        Retry::Now => continue,
-                    }
-                }
-                if r == 0 {
-                    // The file is shorter than promised: nothing more to send.
-                    self.wq.pop_front();
-                    return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank during sendfile"));
-                }
-                *offset = off as u64;
-                *remaining -= r as u64;
-                let done = *remaining == 0;
-                if self.wq.front().is_some_and(|(_, c)| *c) {
-                    counted += r as usize;
-                }
-                if done {
-                    self.wq.pop_front();
-                }
-                continue;
-            }
-            // Gather the in-memory chunks at the front.
-            let mut iov: [libc::iovec; MAX_IOV] = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOV];
-            let mut n_iov = 0;
-            for (i, (chunk, _)) in self.wq.iter().enumerate() {
-                let Some(bytes) = chunk.as_bytes() else { break };
-                let bytes = if i == 0 { &bytes[self.wq_offset.min(bytes.len())..] } else { bytes };
-                if bytes.is_empty() {
-                    continue;
-                }
-                iov[n_iov] = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
-                n_iov += 1;
-                if n_iov == MAX_IOV {
-                    break;
-                }
-            }
-            let written = if n_iov == 0 {
-                0
-            } else {
-                // SAFETY: the iovecs point into chunks owned by `self.wq`,
-                // which is not touched until writev returns.
-                let r = unsafe { libc::writev(self.stream.fd(), iov.as_ptr(), n_iov as libc::c_int) };
-                if r < 0 {
-                    match write_failed(&mut self.writable)? {
-                        Retry::Blocked => break,
-                        Retry::Now => continue,
-                    }
-                }
-                r as usize
-            };
-            // Retire what was written.
-            let mut left = written;
-            while let Some((chunk, is_counted)) = self.wq.front() {
-                let Some(bytes) = chunk.as_bytes() else { break };
-                let remaining = bytes.len().saturating_sub(self.wq_offset);
-                let take = left.min(remaining);
-                if *is_counted {
-                    counted += take;
-                }
-                left -= take;
-                if take == remaining {
-                    self.wq.pop_front();
-                    self.wq_offset = 0;
-                } else {
-                    self.wq_offset += take;
-                    break;
-                }
-            }
-            if n_iov == 0 && self.wq.front().is_some_and(|(c, _)| c.as_bytes().is_some()) {
-                // Only empty chunks were queued; they are gone now.
-                continue;
-            }
-        }
-        Ok(counted)
+        write_queue(self.stream.fd(), &mut self.wq, &mut self.wq_offset, &mut self.writable)
     }
 
     /// Bytes still queued for the socket that count toward back-pressure.
@@ -303,4 +217,99 @@ impl Conn {
         }
         n
     }
+}
+
+/// Write `wq` to `fd` while the socket takes it: consecutive in-memory
+/// chunks in one writev(2), file regions with sendfile(2). `front_written` is how
+/// much of the front chunk is already written; `writable` turns false when
+/// the socket is full. Returns the number of counted (exchange) bytes
+/// written. Used by the loop, and by an app run on the loop thread that
+/// must wait for its client (`Exchange::push_output`).
+pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written: &mut usize, writable: &mut bool) -> io::Result<usize> {
+    /// Most chunks gathered into one writev.
+    const MAX_IOV: usize = 16;
+    let mut counted = 0;
+    while *writable {
+        let Some((front, _)) = wq.front_mut() else { break };
+        if let OutChunk::File { file, offset, remaining } = front {
+            let mut off = *offset as libc::off_t;
+            let count = (*remaining).min(1 << 30) as usize;
+            // SAFETY: sendfile between two descriptors we own; the
+            // offset pointer is a local.
+            let r = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut off, count) };
+            if r < 0 {
+                match write_failed(writable)? {
+                    Retry::Blocked => break,
+                    Retry::Now => continue,
+                }
+            }
+            if r == 0 {
+                // The file is shorter than promised: nothing more to send.
+                wq.pop_front();
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank during sendfile"));
+            }
+            *offset = off as u64;
+            *remaining -= r as u64;
+            let done = *remaining == 0;
+            if wq.front().is_some_and(|(_, c)| *c) {
+                counted += r as usize;
+            }
+            if done {
+                wq.pop_front();
+            }
+            continue;
+        }
+        // Gather the in-memory chunks at the front.
+        let mut iov: [libc::iovec; MAX_IOV] = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOV];
+        let mut n_iov = 0;
+        for (i, (chunk, _)) in wq.iter().enumerate() {
+            let Some(bytes) = chunk.as_bytes() else { break };
+            let bytes = if i == 0 { &bytes[(*front_written).min(bytes.len())..] } else { bytes };
+            if bytes.is_empty() {
+                continue;
+            }
+            iov[n_iov] = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
+            n_iov += 1;
+            if n_iov == MAX_IOV {
+                break;
+            }
+        }
+        let written = if n_iov == 0 {
+            0
+        } else {
+            // SAFETY: the iovecs point into chunks owned by `wq`,
+            // which is not touched until writev returns.
+            let r = unsafe { libc::writev(fd, iov.as_ptr(), n_iov as libc::c_int) };
+            if r < 0 {
+                match write_failed(writable)? {
+                    Retry::Blocked => break,
+                    Retry::Now => continue,
+                }
+            }
+            r as usize
+        };
+        // Retire what was written.
+        let mut left = written;
+        while let Some((chunk, is_counted)) = wq.front() {
+            let Some(bytes) = chunk.as_bytes() else { break };
+            let remaining = bytes.len().saturating_sub(*front_written);
+            let take = left.min(remaining);
+            if *is_counted {
+                counted += take;
+            }
+            left -= take;
+            if take == remaining {
+                wq.pop_front();
+                *front_written = 0;
+            } else {
+                *front_written += take;
+                break;
+            }
+        }
+        if n_iov == 0 && wq.front().is_some_and(|(c, _)| c.as_bytes().is_some()) {
+            // Only empty chunks were queued; they are gone now.
+            continue;
+        }
+    }
+    Ok(counted)
 }

@@ -14,8 +14,8 @@ use std::time::Instant;
 use crossbeam_channel::{Sender, TrySendError};
 
 use super::conn::{Active, Conn, Phase};
-use super::exchange::{Exchange, ExchangeState, Finish, LoopHandle, Notice, BODY_BUFFER, OUT_HIGH_WATER};
-use super::executor::Job;
+use super::exchange::{Exchange, ExchangeState, Finish, InlineOut, LoopHandle, Notice, BODY_BUFFER, OUT_HIGH_WATER};
+use super::executor::{Inline, Job};
 use super::io_loop::LoopConfig;
 use crate::http::proxy::{self, ProxyMode, ProxyParsed};
 use crate::http::request::find_head_end;
@@ -40,6 +40,12 @@ pub struct Ctx<'a> {
     /// (`u64::MAX` when unlimited); the one that reaches zero is answered
     /// with `Connection: close` and retires the worker, as in gunicorn.
     pub requests_left: &'a std::cell::Cell<u64>,
+    /// Runs the app on this thread when the worker has one executor and
+    /// it is idle (`None`: always hand requests over).
+    pub inline: Option<&'a Inline>,
+    /// Set when this step ran the app inline (time has passed: the caller
+    /// reads the clock again).
+    pub ran_inline: std::cell::Cell<bool>,
 }
 
 /// What one step of a connection's state machine asks for next.
@@ -356,6 +362,26 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                         a.close = true;
                     }
                     ctx.requests_left.set(left.saturating_sub(1));
+                }
+                // With the body in, nothing queued for the socket and the
+                // executor idle, the loop thread may run the app itself.
+                let inline = ctx.inline.filter(|_| {
+                    a.decoder.is_none() && conn.wq.is_empty() && ctx.in_flight.load(Ordering::Acquire) == 0
+                });
+                if let Some(inline) = inline {
+                    {
+                        let mut st = a.exchange.lock();
+                        st.inline = Some(InlineOut { fd: conn.stream.fd(), timeout: ctx.cfg.io_timeout });
+                        // The loop is right here: no notices needed.
+                        st.loop_notified = true;
+                    }
+                    ctx.in_flight.fetch_add(1, Ordering::AcqRel);
+                    inline.serve(job);
+                    ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+                    a.exchange.lock().inline = None;
+                    ctx.ran_inline.set(true);
+                    conn.deadline = None;
+                    return Next::Stay(Step::Again);
                 }
                 ctx.in_flight.fetch_add(1, Ordering::AcqRel);
                 match ctx.jobs.try_send(job) {

@@ -128,6 +128,17 @@ pub struct ExchangeState {
     pub loop_notified: bool,
     /// The executor is waiting on `executor_wake` (so a wake-up is needed).
     pub executor_waiting: bool,
+    /// Set while the app runs on the loop thread itself: nobody else drains
+    /// the output, so a full window is written to the socket directly.
+    pub inline: Option<InlineOut>,
+}
+
+/// The socket of a request whose app runs on the loop thread, and how long
+/// its client may take to accept output.
+#[derive(Debug, Clone, Copy)]
+pub struct InlineOut {
+    pub fd: std::os::unix::io::RawFd,
+    pub timeout: Duration,
 }
 
 /// A wake-up for the I/O loop about one connection.
@@ -234,7 +245,10 @@ impl Exchange {
     pub fn push_output(&self, chunk: OutChunk) -> bool {
         let mut st = self.lock();
         while st.out_pending >= OUT_HIGH_WATER && !st.client_gone {
-            st = self.wait(st, Duration::from_millis(500));
+            match st.inline {
+                Some(inline) => write_inline(&mut st, inline),
+                None => st = self.wait(st, Duration::from_millis(500)),
+            }
         }
         if st.client_gone {
             return false;
@@ -257,6 +271,36 @@ impl Exchange {
         drop(st);
         if send {
             self.send_notice();
+        }
+    }
+}
+
+/// The app runs on the loop thread and filled its output window: write
+/// everything queued to the socket here, waiting for it with poll(2), since
+/// no loop is there to drain it. A client that takes nothing for the
+/// timeout, or whose socket fails, is gone. Called with the GIL released.
+fn write_inline(st: &mut ExchangeState, inline: InlineOut) {
+    let mut queue: VecDeque<(OutChunk, bool)> = st.out.drain(..).map(|c| (c, true)).collect();
+    let (mut front_written, mut writable) = (0, true);
+    let timeout_ms = inline.timeout.as_millis().min(i32::MAX as u128) as i32;
+    while !queue.is_empty() {
+        match super::conn::write_queue(inline.fd, &mut queue, &mut front_written, &mut writable) {
+            Ok(n) => st.out_pending = st.out_pending.saturating_sub(n),
+            Err(_) => {
+                st.client_gone = true;
+                return;
+            }
+        }
+        if !queue.is_empty() {
+            let mut pfd = libc::pollfd { fd: inline.fd, events: libc::POLLOUT, revents: 0 };
+            // SAFETY: polls one descriptor the loop owns and keeps open
+            // while the app runs.
+            let ready = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+            if ready == 0 || (ready < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted) {
+                st.client_gone = true;
+                return;
+            }
+            writable = true;
         }
     }
 }

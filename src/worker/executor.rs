@@ -65,16 +65,7 @@ fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize
         match job {
             Ok(job) => {
                 let exchange = job.exchange.clone();
-                slot.set_busy(index, true);
-                // A bug here must cost one request, not the executor thread.
-                let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    crate::wsgi::response::serve(py, &ctx, job)
-                }));
-                slot.set_busy(index, false);
-                if served.is_err() {
-                    crate::error!("Internal error while serving a request; closing its connection");
-                    exchange.finish(super::exchange::Finish::Close);
-                }
+                serve_job(py, &ctx, slot, index, job);
                 // The loop stops accepting while every executor is busy:
                 // wake it when this one frees up.
                 if in_flight.fetch_sub(1, Ordering::AcqRel) >= threads {
@@ -84,4 +75,42 @@ fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize
             Err(_) => break,
         }
     });
+}
+
+/// Serve one job on the calling thread (executor `index`), publishing when
+/// it started in the scoreboard. A bug in rsgi costs the request, never the
+/// thread.
+fn serve_job(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, job: Job) {
+    let exchange = job.exchange.clone();
+    slot.set_busy(index, true);
+    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::wsgi::response::serve(py, ctx, job)));
+    slot.set_busy(index, false);
+    if served.is_err() {
+        crate::error!("Internal error while serving a request; closing its connection");
+        exchange.finish(super::exchange::Finish::Close);
+    }
+}
+
+/// Runs the app on the I/O loop's own thread, for a worker with one
+/// executor thread: a request whose body is complete is served right where
+/// it was parsed, without the two thread hand-offs (loop to executor and
+/// back) that otherwise cost more than the server's own work on a small
+/// request (bench/PROFILE.md). Requests that must stream their body still
+/// go to the executor thread.
+pub struct Inline {
+    ctx: Arc<AppContext>,
+    slot: SlotHandle,
+}
+
+impl Inline {
+    pub fn new(ctx: Arc<AppContext>, slot: SlotHandle) -> Inline {
+        Inline { ctx, slot }
+    }
+
+    /// Serve `job` now, on this thread. Called by the loop with the GIL
+    /// released; the loop only calls it while the executor is idle, as
+    /// executor 0 (the only one) in the scoreboard.
+    pub fn serve(&self, job: Job) {
+        Python::attach(|py| serve_job(py, &self.ctx, self.slot, 0, job));
+    }
 }

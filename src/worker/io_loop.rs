@@ -20,7 +20,7 @@ use slab::Slab;
 use super::conn::{Conn, Phase, Stream};
 use super::cycle::{advance, Ctx, Step};
 use super::exchange::{LoopHandle, Notice};
-use super::executor::Job;
+use super::executor::{Inline, Job};
 use crate::http::proxy::ProxyMode;
 use crate::http::trust::AllowList;
 use crate::http::Limits;
@@ -83,9 +83,6 @@ pub enum LoopExit {
     Graceful,
     /// INT or QUIT: leave at once.
     Fast,
-    /// ABRT from the master (a timeout): dump tracebacks, call the
-    /// `worker_abort` hook, die by SIGABRT.
-    Abort,
 }
 
 pub struct IoLoop {
@@ -106,6 +103,8 @@ pub struct IoLoop {
     accept_paused: bool,
     /// Requests left before `--max-requests` retires the worker.
     requests_left: std::cell::Cell<u64>,
+    /// Runs the app on this thread when the worker has one executor.
+    inline: Option<Inline>,
 }
 
 impl IoLoop {
@@ -117,6 +116,7 @@ impl IoLoop {
         jobs: Sender<Job>,
         signals: SignalPipe,
         cfg: LoopConfig,
+        inline: Option<Inline>,
     ) -> std::io::Result<IoLoop> {
         let poll = Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
@@ -145,6 +145,7 @@ impl IoLoop {
             drain_deadline: None,
             accept_paused: false,
             requests_left: std::cell::Cell::new(if cfg_max == 0 { u64::MAX } else { cfg_max }),
+            inline,
         })
     }
 
@@ -184,7 +185,6 @@ impl IoLoop {
                             match sig {
                                 Signal::Term => self.begin_drain(),
                                 Signal::Int | Signal::Quit => return LoopExit::Fast,
-                                Signal::Abrt => return LoopExit::Abort,
                                 Signal::Usr1 => {
                                     crate::log::reopen();
                                     crate::access_log::reopen();
@@ -382,8 +382,9 @@ impl IoLoop {
     /// Step a connection's state machine until it has to wait.
     fn drive(&mut self, key: usize) {
         let draining = self.drain_deadline.is_some();
-        // One clock read per wake-up of the connection, not per step.
-        let now = Instant::now();
+        // One clock read per wake-up of the connection, not per step (and
+        // one after the app ran on this thread).
+        let mut now = Instant::now();
         for _ in 0..64 {
             let Some(conn) = self.conns.get_mut(key) else { return };
             let ctx = Ctx {
@@ -397,8 +398,13 @@ impl IoLoop {
                 now,
                 completed: std::cell::Cell::new(0),
                 requests_left: &self.requests_left,
+                inline: self.inline.as_ref(),
+                ran_inline: std::cell::Cell::new(false),
             };
             let step = advance(conn, &ctx);
+            if ctx.ran_inline.get() {
+                now = Instant::now();
+            }
             if ctx.completed.get() > 0 {
                 self.cfg.slot.requests.fetch_add(ctx.completed.get(), std::sync::atomic::Ordering::Relaxed);
             }

@@ -131,6 +131,39 @@ fn install_traceback_dump(py: Python<'_>) {
     }
 }
 
+/// Answer the master's SIGABRT (a request ran past `--timeout`) on a thread
+/// of its own, so it works wherever the app is stuck, even on the loop
+/// thread: every thread's traceback to the log, then the `worker_abort`
+/// hook (as gunicorn; it gets the GIL at the next switch interval even
+/// while the app spins), then death by SIGABRT so the master reports it.
+/// If the GIL never comes back (the app is stuck in C), the master's
+/// SIGKILL follows after a grace period.
+fn start_abort_watch(objects: Arc<crate::config::PyObjects>, worker: Option<Py<PyAny>>) -> std::io::Result<()> {
+    let pipe = SignalPipe::install(&[Signal::Abrt])?;
+    std::thread::Builder::new().name("rsgi-timeout".into()).spawn(move || {
+        while !pipe.wait(-1).contains(&Signal::Abrt) {}
+        // SAFETY: raising a signal at our own process; its handler is
+        // faulthandler's traceback dump.
+        unsafe { libc::raise(TRACEBACK_SIGNAL) };
+        Python::attach(|py| {
+            if let Some(w) = &worker {
+                if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
+                    crate::hooks::call_in(py, &objects, "worker_abort", args);
+                }
+            }
+            py.detach(crate::pylog::shutdown);
+        });
+        // SAFETY: restoring SIGABRT's default action, then raising it: the
+        // process ends here.
+        unsafe {
+            libc::signal(libc::SIGABRT, libc::SIG_DFL);
+            libc::raise(libc::SIGABRT);
+            libc::_exit(1);
+        }
+    })?;
+    Ok(())
+}
+
 /// The worker's whole life. Called in the child right after fork, with the
 /// GIL held; never returns.
 pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32, slot: SlotHandle, age: u64) -> ! {
@@ -163,7 +196,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         crate::error!("Exception in worker process: {e}");
         exit_child(py, WORKER_BOOT_ERROR);
     }
-    let signals = match SignalPipe::install(&[Signal::Term, Signal::Int, Signal::Quit, Signal::Usr1, Signal::Abrt]) {
+    let signals = match SignalPipe::install(&[Signal::Term, Signal::Int, Signal::Quit, Signal::Usr1]) {
         Ok(s) => s,
         Err(e) => {
             crate::error!("Exception in worker process: cannot install signal handlers: {e}");
@@ -173,6 +206,11 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     crate::info!("Booting worker with pid: {pid}");
     server_call("post_fork");
     install_traceback_dump(py);
+    let abort_worker = worker_obj.as_ref().filter(|_| crate::hooks::has(cfg, "worker_abort")).map(|w| w.clone_ref(py));
+    if let Err(e) = start_abort_watch(cfg.objects.clone(), abort_worker) {
+        crate::error!("Exception in worker process: cannot install the timeout handler: {e}");
+        exit_child(py, WORKER_BOOT_ERROR);
+    }
 
     let loaded = match &cfg.preloaded_app {
         Some(app) => Ok(app.clone_ref(py)),
@@ -200,6 +238,10 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         let ctx = Arc::new(AppContext { app, base, slot, hook_worker, cfg_objects: cfg.objects.clone() });
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.worker_connections.max(1));
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // One executor: the loop thread runs the app itself when it can
+        // (RSGI_INLINE=0 turns that off, for measuring the difference).
+        let inline = (cfg.threads == 1 && std::env::var_os("RSGI_INLINE").is_none_or(|v| v != "0"))
+            .then(|| executor::Inline::new(ctx.clone(), slot));
         let threads = executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?;
         let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;
         let servers = listeners.iter().map(|l| l.server_name_port().map(Arc::new)).collect();
@@ -219,7 +261,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             in_flight,
             threads: cfg.threads as usize,
         };
-        let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg).map_err(|e| e.to_string())?;
+        let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, inline).map_err(|e| e.to_string())?;
         Ok((io, threads))
     };
     let (mut io, threads) = match boot() {
@@ -233,28 +275,6 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     slot.set_state(SlotState::Serving);
     let how = py.detach(|| io.run());
     slot.set_state(SlotState::Retiring);
-    if how == LoopExit::Abort {
-        // The master timed this worker out: every thread's traceback to the
-        // log, then the worker_abort hook (as gunicorn), then die by SIGABRT
-        // so the master reports it. If the GIL never comes back (the app is
-        // stuck in C), the master's SIGKILL follows after a grace period.
-        // SAFETY: raising signals at our own process; the traceback handler
-        // is faulthandler's, and SIGABRT is reset to its default first.
-        unsafe { libc::raise(TRACEBACK_SIGNAL) };
-        if let (true, Some(w)) = (crate::hooks::has(cfg, "worker_abort"), &worker_obj) {
-            if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
-                crate::hooks::call(py, cfg, "worker_abort", args);
-            }
-        }
-        py.detach(crate::pylog::shutdown);
-        // SAFETY: restoring SIGABRT's default action, then raising it: the
-        // process ends here.
-        unsafe {
-            libc::signal(libc::SIGABRT, libc::SIG_DFL);
-            libc::raise(libc::SIGABRT);
-            libc::_exit(1);
-        }
-    }
     if how == LoopExit::Fast {
         if let (true, Some(w)) = (crate::hooks::has(cfg, "worker_int"), &worker_obj) {
             if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
