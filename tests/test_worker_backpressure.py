@@ -63,3 +63,72 @@ def test_stalled_reader_stops_the_app(start_server):
     assert got >= 8 * 1024 * 1024
     stalled.close()
     assert _produced(server) > second
+
+
+def _small_answer(server, path):
+    s = _get(server, path)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(4096)
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
+    while len(body) < length:
+        body += s.recv(4096)
+    s.close()
+    return body
+
+
+def _read_head(sock):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, data
+        data += chunk
+    return data.split(b"\r\n\r\n", 1)
+
+
+@pytest.mark.timeout(60)
+def test_paused_reader_gets_the_whole_response_with_one_thread(start_server):
+    # With one executor the app runs on the loop thread, which then writes a
+    # full output window to the socket itself: a reader that pauses and
+    # resumes must still get every byte, in order.
+    server = start_server("stream_apps:app", "-w", "1", "--threads", "1")
+    n = 160  # 10 MiB, far past the output window and the socket buffers
+    s = _get(server, f"/pattern?n={n}", rcvbuf=65536)
+    head, body = _read_head(s)
+    assert head.startswith(b"HTTP/1.1 200")
+    while len(body) < 1 << 20:
+        body += s.recv(65536)
+    time.sleep(1.5)
+    s.settimeout(20)
+    while len(body) < n * CHUNK:
+        chunk = s.recv(1 << 20)
+        assert chunk, len(body)
+        body += chunk
+    s.close()
+    assert len(body) == n * CHUNK
+    for i in range(n):
+        part = body[i * CHUNK:(i + 1) * CHUNK]
+        assert part == bytes([i % 251]) * CHUNK, i
+    # The worker goes on serving, and close() ran.
+    assert int(_small_answer(server, "/closed")) >= 1
+
+
+@pytest.mark.timeout(60)
+def test_reader_leaving_mid_response_stops_the_app_with_one_thread(start_server):
+    server = start_server("stream_apps:app", "-w", "1", "--threads", "1")
+    before = int(_small_answer(server, "/closed"))
+    s = _get(server, "/pattern?n=4000", rcvbuf=65536)  # 250 MiB
+    head, body = _read_head(s)
+    assert head.startswith(b"HTTP/1.1 200")
+    while len(body) < 1 << 20:
+        body += s.recv(65536)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()  # reset: the server's next write fails
+    # The app is stopped and closed, and the worker serves the next client.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if int(_small_answer(server, "/closed")) > before:
+            break
+        time.sleep(0.1)
+    assert int(_small_answer(server, "/closed")) == before + 1

@@ -123,6 +123,9 @@ pub struct Conn {
     pub writable: bool,
     /// The client closed its sending side.
     pub read_closed: bool,
+    /// The poller reported the peer's end (or an error): read to the end
+    /// of the stream rather than stopping at a short read.
+    pub hup_seen: bool,
     pub phase: Phase,
     /// When the connection times out, if it can.
     pub deadline: Option<Instant>,
@@ -146,6 +149,7 @@ impl Conn {
             readable: false,
             writable: false,
             read_closed: false,
+            hup_seen: false,
             phase: Phase::Head,
             deadline: None,
             served: 0,
@@ -185,6 +189,13 @@ impl Conn {
                 // SAFETY: the kernel initialised these `n` bytes.
                 unsafe { self.rbuf.set_len(len + n as usize) };
                 total += n as usize;
+                if (n as usize) < want && !self.hup_seen {
+                    // A short read emptied the socket: bytes arriving from
+                    // now on raise a new edge in the poller, so the read
+                    // that would only say EAGAIN (a third of the worker's
+                    // system calls on small requests) is skipped.
+                    self.readable = false;
+                }
                 continue;
             }
             if n == 0 {

@@ -200,6 +200,9 @@ impl IoLoop {
                             if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                                 conn.readable = true;
                             }
+                            if ev.is_read_closed() || ev.is_error() {
+                                conn.hup_seen = true;
+                            }
                             if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
                                 conn.writable = true;
                             }

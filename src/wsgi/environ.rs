@@ -37,7 +37,7 @@ pub struct EnvironBase {
 impl EnvironBase {
     /// Build the constant part once per worker.
     pub fn new(py: Python<'_>, multithread: bool, multiprocess: bool) -> PyResult<EnvironBase> {
-        let d = PyDict::new(py);
+        let d = presized_dict(py, ENVIRON_ROOM);
         d.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
         d.set_item(intern!(py, "wsgi.errors"), Py::new(py, ErrorStream)?)?;
         d.set_item(intern!(py, "wsgi.multithread"), PyBool::new(py, multithread))?;
@@ -49,6 +49,32 @@ impl EnvironBase {
         let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
         Ok(EnvironBase { dict: d.unbind(), script_name })
     }
+}
+
+/// Entries the base dict has room for, so that a request's environ (a copy
+/// that keeps the base's table size) takes its CGI keys and a browser's
+/// headers without growing its table two or three times.
+const ENVIRON_ROOM: isize = 40;
+
+/// An empty dict whose table already holds `n` entries, through CPython's
+/// `_PyDict_NewPresized` when the interpreter exports it (looked up at run
+/// time: it is not part of the stable API), else a plain dict.
+fn presized_dict(py: Python<'_>, n: isize) -> Bound<'_, PyDict> {
+    type NewPresized = unsafe extern "C" fn(ffi::Py_ssize_t) -> *mut ffi::PyObject;
+    // SAFETY: dlsym only looks a name up; the symbol, when present, has
+    // this signature in every CPython 3.x that exports it.
+    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_PyDict_NewPresized".as_ptr()) };
+    if !sym.is_null() {
+        // SAFETY: see above; called with the GIL held. A null result is an
+        // error left set, cleared by falling back.
+        let ptr = unsafe { std::mem::transmute::<*mut libc::c_void, NewPresized>(sym)(n) };
+        if !ptr.is_null() {
+            // SAFETY: a new reference to a dict.
+            return unsafe { Bound::from_owned_ptr(py, ptr).cast_into_unchecked() };
+        }
+        PyErr::take(py);
+    }
+    PyDict::new(py)
 }
 
 /// A Python `str` from bytes read as latin-1 (WSGI's "bytes as str").
@@ -107,22 +133,63 @@ thread_local! {
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-/// The Python string for an environ key, from the thread's cache.
-fn key_string<'py>(py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+/// True when two (uppercased) header names give the same environ key.
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y || (x == b'-' && y == b'_') || (x == b'_' && y == b'-'))
+}
+
+/// The Python string for a header's `HTTP_*` key, from the thread's cache
+/// (keyed by the header name as it came, uppercased).
+fn header_key_string<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyString> {
     KEY_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        if let Some(k) = cache.get(key) {
+        if let Some(k) = cache.get(name) {
             return k.bind(py).clone();
         }
+        let key = header_key(name);
         if cache.len() >= KEY_CACHE_MAX {
             // A client inventing header names must not grow the cache (or
             // the interpreter's interned strings).
-            return PyString::new(py, key);
+            return PyString::new(py, &key);
         }
-        let k = PyString::intern(py, key);
-        cache.insert(key.to_owned(), k.clone().unbind());
+        let k = PyString::intern(py, &key);
+        cache.insert(name.to_owned(), k.clone().unbind());
         k
     })
+}
+
+/// `REMOTE_ADDR` as a Python string; the thread keeps the last one, since
+/// consecutive requests mostly come from the same address.
+fn remote_addr_string<'py>(py: Python<'py>, ip: std::net::IpAddr) -> Bound<'py, PyString> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(std::net::IpAddr, Py<PyString>)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((cached, s)) = last.as_ref() {
+            if *cached == ip {
+                return s.bind(py).clone();
+            }
+        }
+        let s = PyString::new(py, &ip.to_string());
+        *last = Some((ip, s.clone().unbind()));
+        s
+    })
+}
+
+/// Decimal digits of `n`, written into `buf`.
+fn itoa_u16(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 /// What the environ needs to know about the connection.
@@ -157,10 +224,13 @@ pub fn build<'py>(
 
     let mut host: Option<&[u8]> = None;
     let mut script_name: Option<String> = None;
-    // Headers by environ key, in arrival order; names that map to the same
-    // key (repeats, or `X-A` and `X_A` under header_map=dangerous) are
-    // joined as gunicorn joins them: "," (cookies: "; ").
-    let mut fields: Vec<(String, Vec<u8>)> = Vec::with_capacity(head.headers.len());
+    // Names that map to the same key (repeats, or `X-A` and `X_A` under
+    // header_map=dangerous) are joined as gunicorn joins them: ","
+    // (cookies: "; "). Most requests have none, and take the direct path.
+    let repeated = head.headers.iter().enumerate().any(|(i, (a, _))| {
+        head.headers[..i].iter().any(|(b, _)| same_key(a, b))
+    });
+    let mut joined: Vec<(&str, Vec<u8>)> = Vec::new();
     for (name, value) in &head.headers {
         match name.as_str() {
             "CONTENT-TYPE" => {
@@ -175,17 +245,20 @@ pub fn build<'py>(
             "SCRIPT_NAME" => script_name = Some(String::from_utf8_lossy(value).into_owned()),
             _ => {}
         }
-        let key = header_key(name);
-        match fields.iter_mut().find(|(k, _)| *k == key) {
-            Some((k, joined)) => {
-                joined.extend_from_slice(if k == "HTTP_COOKIE" { b"; " } else { b"," });
-                joined.extend_from_slice(value);
+        if !repeated {
+            env.set_item(header_key_string(py, name), latin1(py, value))?;
+            continue;
+        }
+        match joined.iter_mut().find(|(k, _)| same_key(k, name)) {
+            Some((k, so_far)) => {
+                so_far.extend_from_slice(if *k == "COOKIE" { b"; " } else { b"," });
+                so_far.extend_from_slice(value);
             }
-            None => fields.push((key, value.clone())),
+            None => joined.push((name, value.clone())),
         }
     }
-    for (key, value) in fields {
-        env.set_item(key_string(py, &key), latin1(py, &value))?;
+    for (name, value) in joined {
+        env.set_item(header_key_string(py, name), latin1(py, &value))?;
     }
 
     let https = conn.is_tls || head.forwarded_https == Some(true);
@@ -194,39 +267,45 @@ pub fn build<'py>(
 
     match conn.peer {
         Peer::Tcp(addr) => {
-            env.set_item(intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
-            env.set_item(intern!(py, "REMOTE_PORT"), addr.port().to_string())?;
+            env.set_item(intern!(py, "REMOTE_ADDR"), remote_addr_string(py, addr.ip()))?;
+            env.set_item(intern!(py, "REMOTE_PORT"), PyString::new(py, itoa_u16(addr.port(), &mut [0; 5])))?;
         }
         Peer::Unix => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
     }
 
-    let (server_name, server_port) = match conn.server {
-        Some((n, p)) => (n.clone(), p.clone()),
-        None => match host {
-            Some(h) => {
-                let h = String::from_utf8_lossy(h).into_owned();
-                match h.split_once(':') {
-                    Some((n, p)) => (n.to_owned(), p.to_owned()),
-                    None => (h, if https { "443".into() } else { "80".into() }),
+    match conn.server {
+        Some((n, p)) => {
+            env.set_item(intern!(py, "SERVER_NAME"), n.as_str())?;
+            env.set_item(intern!(py, "SERVER_PORT"), p.as_str())?;
+        }
+        None => {
+            let (name, port) = match host {
+                Some(h) => {
+                    let h = String::from_utf8_lossy(h).into_owned();
+                    match h.split_once(':') {
+                        Some((n, p)) => (n.to_owned(), p.to_owned()),
+                        None => (h, if https { "443".into() } else { "80".into() }),
+                    }
                 }
-            }
-            None => (String::new(), String::new()),
-        },
-    };
-    env.set_item(intern!(py, "SERVER_NAME"), server_name)?;
-    env.set_item(intern!(py, "SERVER_PORT"), server_port)?;
+                None => (String::new(), String::new()),
+            };
+            env.set_item(intern!(py, "SERVER_NAME"), name)?;
+            env.set_item(intern!(py, "SERVER_PORT"), port)?;
+        }
+    }
 
-    let script_name = script_name.unwrap_or_else(|| base.script_name.clone());
+    let script_name: &str = script_name.as_deref().unwrap_or(&base.script_name);
     let mut path = head.path.as_str();
     if !script_name.is_empty() {
-        match path.strip_prefix(script_name.as_str()) {
+        match path.strip_prefix(script_name) {
             Some(rest) => path = rest,
             None => {
-                return Ok(Err(HttpError::ScriptNameMismatch { path: path.to_owned(), script_name }));
+                return Ok(Err(HttpError::ScriptNameMismatch { path: path.to_owned(), script_name: script_name.to_owned() }));
             }
         }
     }
-    env.set_item(intern!(py, "PATH_INFO"), latin1(py, &percent_decode(path)))?;
+    let path_info = if path.contains('%') { latin1(py, &percent_decode(path)) } else { latin1(py, path.as_bytes()) };
+    env.set_item(intern!(py, "PATH_INFO"), path_info)?;
     env.set_item(intern!(py, "SCRIPT_NAME"), script_name)?;
 
     if let Some(p) = conn.proxy {
@@ -253,6 +332,22 @@ mod tests {
         assert_eq!(percent_decode("/100%"), b"/100%");
         assert_eq!(percent_decode("/%zz%4"), b"/%zz%4");
         assert_eq!(percent_decode("%41"), b"A");
+    }
+
+    #[test]
+    fn port_digits() {
+        assert_eq!(itoa_u16(0, &mut [0; 5]), "0");
+        assert_eq!(itoa_u16(8, &mut [0; 5]), "8");
+        assert_eq!(itoa_u16(443, &mut [0; 5]), "443");
+        assert_eq!(itoa_u16(65535, &mut [0; 5]), "65535");
+    }
+
+    #[test]
+    fn keys_that_collide() {
+        assert!(same_key("X-A", "X_A"));
+        assert!(same_key("COOKIE", "COOKIE"));
+        assert!(!same_key("X-A", "X-B"));
+        assert!(!same_key("X-A", "X-AB"));
     }
 
     #[test]

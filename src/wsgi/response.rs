@@ -70,7 +70,7 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
         let result = ctx.app.bind(py).call1((env, sr))?;
         let sent = send_iterable(py, sr, &result);
         // close() on every path, even when iteration failed.
-        let closed = if result.hasattr("close").unwrap_or(false) { result.call_method0("close").map(|_| ()) } else { Ok(()) };
+        let closed = close_iterable(py, &result);
         sent?;
         closed?;
         Ok(None)
@@ -156,6 +156,19 @@ fn report(py: Python<'_>, method: &str, target: &str, err: &PyErr, w: &mut Respo
             crate::error!("Error handling request {method} {target}\n{traceback}");
             w.fail(py, 500, "");
         }
+    }
+}
+
+/// Call the iterable's `close()`, if it has one. A list or tuple (the
+/// common answer of simple apps) has none: looking it up anyway would raise
+/// and discard an AttributeError per request on Python before 3.13.
+fn close_iterable(py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    if result.is_exact_instance_of::<pyo3::types::PyList>() || result.is_exact_instance_of::<pyo3::types::PyTuple>() {
+        return Ok(());
+    }
+    match result.getattr_opt(pyo3::intern!(py, "close"))? {
+        Some(close) => close.call0().map(|_| ()),
+        None => Ok(()),
     }
 }
 

@@ -1,7 +1,9 @@
 """Apps for the back-pressure tests.
 
     stream_apps:app   /stream yields 64 KiB chunks, up to 256 MiB, counting
-                      what it produced; /produced answers that count.
+                      what it produced; /produced answers that count;
+                      /pattern?n=N yields N 64 KiB chunks, chunk i filled
+                      with byte i % 251, and counts closes in /closed.
 """
 
 import threading
@@ -10,6 +12,23 @@ CHUNK = b"x" * 65536
 LIMIT = 4096  # chunks: 256 MiB
 _produced = 0
 _lock = threading.Lock()
+_closed = 0
+
+
+class Pattern:
+    """N chunks of a known pattern; close() is counted."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield bytes([i % 251]) * 65536
+
+    def close(self):
+        global _closed
+        with _lock:
+            _closed += 1
 
 
 def app(environ, start_response):
@@ -19,6 +38,17 @@ def app(environ, start_response):
             body = str(_produced).encode()
         start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
         return [body]
+
+    if environ["PATH_INFO"] == "/closed":
+        with _lock:
+            body = str(_closed).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+    if environ["PATH_INFO"] == "/pattern":
+        n = int(environ["QUERY_STRING"].split("=")[1])
+        start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                  ("Content-Length", str(n * 65536))])
+        return Pattern(n)
 
     def body():
         global _produced
