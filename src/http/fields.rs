@@ -7,8 +7,6 @@
 //! Pure: bytes in, fields or an `HttpError` out. Used by `request` for heads
 //! and by `body` for trailers, on the worker's I/O thread.
 
-use memchr::memmem;
-
 use super::error::{lossy, HttpError};
 use super::request::HeaderMap;
 use super::{is_field_value_byte, is_token, trim_ows, Limits};
@@ -18,7 +16,7 @@ const FORBIDDEN_TRAILERS: [&str; 6] =
     ["HOST", "CONTENT-LENGTH", "TRANSFER-ENCODING", "TRAILER", "AUTHORIZATION", "TE"];
 
 /// Headers kept on the stack by `httparse` before falling back to the heap.
-const STACK_HEADERS: usize = 64;
+const STACK_HEADERS: usize = 32;
 
 /// True when some LF in `data` is not preceded by CR.
 pub(crate) fn has_bare_lf(data: &[u8]) -> bool {
@@ -32,18 +30,26 @@ pub(crate) fn parse_fields(block: &[u8], limits: &Limits, trailer: bool) -> Resu
     if block == b"\r\n" {
         return Ok(Vec::new());
     }
-    if has_bare_lf(block) {
-        return Err(HttpError::InvalidHeader("bare LF as line terminator".into()));
+    // One pass over the line feeds: bare LF, obs-fold, and the count.
+    let mut line_count = 0usize;
+    let mut folded = false;
+    for i in memchr::memchr_iter(b'\n', block) {
+        if i == 0 || block[i - 1] != b'\r' {
+            return Err(HttpError::InvalidHeader("bare LF as line terminator".into()));
+        }
+        folded |= matches!(block.get(i + 1), Some(b' ' | b'\t'));
+        line_count += 1;
     }
+    let line_count = line_count - 1;
     let normalized;
-    let block = if needs_normalizing(block) {
+    let block = if folded || space_before_colon(block) {
         normalized = normalize(block, limits)?;
         &normalized[..]
     } else {
         block
     };
 
-    let line_count = memmem::find_iter(block, b"\r\n").count() - 1;
+    let line_count = if folded { memchr::memchr_iter(b'\n', block).count() - 1 } else { line_count };
     if line_count > limits.effective_fields() {
         return Err(HttpError::TooManyHeaders);
     }
@@ -109,11 +115,17 @@ fn field_error(block: &[u8], e: httparse::Error) -> HttpError {
     HttpError::InvalidHeader(e.to_string())
 }
 
-/// True when the block has an obs-fold line or whitespace before a colon,
-/// which httparse refuses and gunicorn's flags may permit.
+/// True when some colon follows a space or tab (`name :`), which httparse
+/// refuses and gunicorn's flags may permit.
+fn space_before_colon(block: &[u8]) -> bool {
+    memchr::memchr_iter(b':', block).any(|i| i > 0 && matches!(block[i - 1], b' ' | b'\t'))
+}
+
+/// True when the block has an obs-fold line or whitespace before a colon.
+#[cfg(test)]
 fn needs_normalizing(block: &[u8]) -> bool {
-    let folded = memmem::find(block, b"\r\n ").is_some() || memmem::find(block, b"\r\n\t").is_some();
-    folded || memmem::find(block, b" :").is_some() || memmem::find(block, b"\t:").is_some()
+    let folded = block.windows(3).any(|w| w[0] == b'\r' && w[1] == b'\n' && matches!(w[2], b' ' | b'\t'));
+    folded || space_before_colon(block)
 }
 
 /// Rewrite obs-fold and `name :` per the permitting flags, or refuse them.

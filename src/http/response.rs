@@ -89,7 +89,7 @@ pub fn push_app_header(h: &mut AppHeaders, name: &str, value: &str) -> Result<()
     if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c)) {
         return Err(ResponseError::InvalidHeaderValue(name.to_owned()));
     }
-    let value = value.trim_matches(|c| c == ' ' || c == '\t');
+    let value = value.trim_matches([' ', '\t']);
     if name.eq_ignore_ascii_case("content-length") {
         let n = value
             .parse::<u64>()
@@ -101,7 +101,11 @@ pub fn push_app_header(h: &mut AppHeaders, name: &str, value: &str) -> Result<()
     h.encoded.extend_from_slice(name.as_bytes());
     h.encoded.extend_from_slice(b": ");
     // latin-1: each char is one byte.
-    h.encoded.extend(value.chars().map(|c| c as u32 as u8));
+    if value.is_ascii() {
+        h.encoded.extend_from_slice(value.as_bytes());
+    } else {
+        h.encoded.extend(value.chars().map(|c| c as u32 as u8));
+    }
     h.encoded.extend_from_slice(b"\r\n");
     h.count += 1;
     Ok(())
@@ -162,7 +166,12 @@ pub fn encode_head(
     out.push(b'.');
     out.push(b'0' + version.minor);
     out.push(b' ');
-    out.extend(status.chars().map(|c| c as u32 as u8));
+    out.reserve(status.len() + date.len() + app.encoded.len() + 96);
+    if status.is_ascii() {
+        out.extend_from_slice(status.as_bytes());
+    } else {
+        out.extend(status.chars().map(|c| c as u32 as u8));
+    }
     out.extend_from_slice(b"\r\nServer: ");
     out.extend_from_slice(SERVER.as_bytes());
     out.extend_from_slice(b"\r\nDate: ");

@@ -31,8 +31,21 @@ thread_local! {
 
 /// The current `Date` header value.
 pub fn http_date() -> Vec<u8> {
+    with_http_date(|date| date.to_vec())
+}
+
+/// Run `f` with the current `Date` header value (no copy).
+pub fn with_http_date<T>(f: impl FnOnce(&[u8]) -> T) -> T {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    DATE.with(|d| d.borrow_mut().get(now).to_vec())
+    DATE.with(|d| f(d.borrow_mut().get(now)))
+}
+
+/// A header name or value from the app: a `str`, borrowed without a copy.
+fn borrow_str<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
+    match obj.cast::<pyo3::types::PyString>() {
+        Ok(s) => s.to_cow(),
+        Err(_) => Err(PyTypeError::new_err(format!("{} is not a string", obj.repr().map(|r| r.to_string()).unwrap_or_default()))),
+    }
 }
 
 /// The state of one response, from `start_response` to the last byte.
@@ -105,12 +118,8 @@ impl ResponseWriter {
             let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract().map_err(|_| {
                 PyTypeError::new_err("headers must be a list of (name, value) tuples")
             })?;
-            let name: String = name
-                .extract()
-                .map_err(|_| PyTypeError::new_err(format!("{} is not a string", name.repr().map(|r| r.to_string()).unwrap_or_default())))?;
-            let value: String = value
-                .extract()
-                .map_err(|_| PyTypeError::new_err(format!("{} is not a string", value.repr().map(|r| r.to_string()).unwrap_or_default())))?;
+            let name = borrow_str(&name)?;
+            let value = borrow_str(&value)?;
             response::push_app_header(&mut app_headers, &name, &value).map_err(|e| PyValueError::new_err(e.to_string()))?;
         }
         self.status = Some(status);
@@ -147,7 +156,8 @@ impl ResponseWriter {
         let close = close || retiring;
         self.framing = framing;
         self.close = self.close || close;
-        response::encode_head(out, self.facts.version, status, &http_date(), self.close, framing, &self.headers, self.code);
+        let (version, close) = (self.facts.version, self.close);
+        with_http_date(|date| response::encode_head(out, version, status, date, close, framing, &self.headers, self.code));
         self.final_status = status.to_owned();
         self.headers_sent = true;
         Ok(())
@@ -216,8 +226,10 @@ impl ResponseWriter {
     /// Write body bytes (sending the head first if needed). Returns false
     /// when the client is gone.
     pub fn write_body(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<bool> {
-        let mut out = Vec::new();
         let first = !self.headers_sent;
+        // The head (when first), the chunk framing and the data, in one
+        // allocation.
+        let mut out = Vec::with_capacity(data.len() + if first { 160 + self.headers.encoded.len() } else { 16 });
         self.head_into(&mut out)?;
         let data = match self.framing {
             BodyFraming::None => &data[..0],
