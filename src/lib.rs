@@ -149,11 +149,18 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     // Python's own SIGINT handler would turn INT into KeyboardInterrupt
     // (and a death by SIGINT) after the master returns: the master's
     // handlers take over INT.
-    let _ = py.run(c"import signal\nsignal.signal(signal.SIGINT, signal.SIG_DFL)\n", None, None);
-    // What workers use to load the app and report errors, imported before
-    // they fork: a worker running as --user may not be able to read the
-    // standard library's files.
-    let _ = py.run(c"import ast, importlib, traceback, faulthandler\n", None, None);
+    // (Set directly: importing Python's `signal` module costs the master
+    // memory for nothing.)
+    // SAFETY: resetting one signal's disposition before any handler of
+    // ours is installed.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+    if cfg.user.is_some() || cfg.group.is_some() {
+        // What workers use to load the app and report errors, imported
+        // before they fork: a worker running as --user may not be able to
+        // read the standard library's files. Otherwise each worker imports
+        // them itself, and the master stays small.
+        let _ = py.run(c"import ast, importlib, traceback, faulthandler\n", None, None);
+    }
     for w in &warnings {
         crate::warn!("{w}");
     }

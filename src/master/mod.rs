@@ -179,6 +179,10 @@ impl Arbiter {
         if let Err(halt) = self.manage_workers() {
             return self.halt(halt);
         }
+        // Start-up (configuration, the settings table, hooks) is done: give
+        // the heap's free memory back, the master is long-lived and small.
+        // SAFETY: malloc_trim only releases free memory of this process.
+        unsafe { libc::malloc_trim(0) };
         loop {
             for sig in self.signals.wait(IDLE_WAIT_MS) {
                 if sig != Signal::Chld {
