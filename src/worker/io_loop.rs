@@ -121,13 +121,8 @@ impl IoLoop {
         let poll = Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
         let (tx, notices) = crossbeam_channel::unbounded();
-        let mut listeners = listeners;
-        for (i, l) in listeners.iter_mut().enumerate() {
-            let token = Token(LISTENER_BASE + i);
-            match l {
-                ListenSock::Tcp(s) => poll.registry().register(s, token, Interest::READABLE)?,
-                ListenSock::Unix(s) => poll.registry().register(s, token, Interest::READABLE)?,
-            }
+        for (i, l) in listeners.iter().enumerate() {
+            listener_ctl(&poll, libc::EPOLL_CTL_ADD, l, LISTENER_BASE + i)?;
         }
         poll.registry().register(&mut SourceFd(&signals.fd()), SIGNALS, Interest::READABLE)?;
         let cfg_max = cfg.max_requests;
@@ -246,11 +241,8 @@ impl IoLoop {
         }
         self.cfg.slot.set_state(SlotState::Retiring);
         self.drain_deadline = Some(Instant::now() + self.cfg.graceful_timeout);
-        for l in self.listeners.iter_mut() {
-            let _ = match l {
-                ListenSock::Tcp(s) => self.poll.registry().deregister(s),
-                ListenSock::Unix(s) => self.poll.registry().deregister(s),
-            };
+        for (i, l) in self.listeners.iter().enumerate() {
+            let _ = listener_ctl(&self.poll, libc::EPOLL_CTL_DEL, l, LISTENER_BASE + i);
         }
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         for key in keys {
@@ -442,6 +434,32 @@ impl IoLoop {
             }
         }
     }
+}
+
+/// Add a listening socket to (or remove it from) the loop's epoll set.
+///
+/// Every worker watches the same listening sockets. Registered plainly, one
+/// new connection would wake every idle worker, and all but one would find
+/// nothing to accept (the thundering herd: measured with bench/scaling.py
+/// as CPU per request growing with the worker count on short
+/// connections). With EPOLLEXCLUSIVE the kernel wakes one idle worker per
+/// connection; busy workers still see it in their next poll. Edge-triggered
+/// like every mio registration: a worker accepts until EAGAIN, and one that
+/// paused accepting retries on its own (`accept_paused`).
+fn listener_ctl(poll: &Poll, op: libc::c_int, l: &ListenSock, token: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = match l {
+        ListenSock::Tcp(s) => s.as_raw_fd(),
+        ListenSock::Unix(s) => s.as_raw_fd(),
+    };
+    let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET | libc::EPOLLEXCLUSIVE) as u32, u64: token as u64 };
+    // SAFETY: epoll_ctl on mio's epoll descriptor with a descriptor we own;
+    // mio reads the token back from the event's data as it does for its own
+    // registrations.
+    if unsafe { libc::epoll_ctl(poll.as_raw_fd(), op, fd, &mut ev) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The worker's resident memory in bytes (`/proc/self/statm`).
