@@ -17,7 +17,8 @@ use std::time::Instant;
 use _rsgi::http::{parse_head, Limits, Parsed};
 use _rsgi::worker::exchange::{Exchange, ExchangeState, LoopHandle, Notice};
 use _rsgi::worker::executor::Job;
-use _rsgi::wsgi::environ::{EnvironBase, Peer};
+use _rsgi::wsgi::environ::{self, ConnFacts, EnvironBase, Peer};
+use _rsgi::wsgi::input::Input;
 use _rsgi::wsgi::AppContext;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
@@ -43,15 +44,17 @@ fn measure(rounds: usize, iters: usize, mut f: impl FnMut()) -> f64 {
     best
 }
 
-/// The app from bench/apps/plain.py.
-fn load_hello(py: Python<'_>) -> PyResult<Py<PyAny>> {
+/// The app `module:callable` from bench/apps (`plain:hello` unless
+/// `--app` names another, e.g. `flask_hello:app` with Flask on PYTHONPATH).
+fn load_app(py: Python<'_>, target: &str) -> PyResult<Py<PyAny>> {
     let apps = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/apps");
     py.import("sys")?.getattr("path")?.call_method1("insert", (0, apps))?;
-    Ok(py.import("plain")?.getattr("hello")?.unbind())
+    let (module, callable) = target.split_once(':').unwrap_or((target, "application"));
+    Ok(py.import(module)?.getattr(callable)?.unbind())
 }
 
 /// The floor: a fresh environ with the keys rsgi sets for `REQUEST`, the
-/// app called, its body items taken, `close` looked for.
+/// app called, its body items taken, its `close()` called if it has one.
 fn floor_request(py: Python<'_>, app: &Bound<'_, PyAny>, base: &Bound<'_, PyDict>, sr: &Bound<'_, PyAny>, keys: &[Py<PyString>]) -> PyResult<usize> {
     let env = base.copy()?;
     for (key, value) in keys.iter().zip(FLOOR_VALUES) {
@@ -62,6 +65,11 @@ fn floor_request(py: Python<'_>, app: &Bound<'_, PyAny>, base: &Bound<'_, PyDict
     let mut n = 0;
     for item in result.try_iter()? {
         n += item?.cast::<PyBytes>()?.as_bytes().len();
+    }
+    if !result.is_exact_instance_of::<pyo3::types::PyList>() {
+        if let Some(close) = result.getattr_opt(pyo3::intern!(py, "close"))? {
+            close.call0()?;
+        }
     }
     Ok(n)
 }
@@ -85,13 +93,17 @@ const FLOOR_VALUES: [&str; 12] = ["GET", "", "/", "HTTP/1.1", "127.0.0.1:8000", 
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    // `--profile`: only rsgi's path, longer, for perf.
+    // `--profile`: mostly rsgi's path, for perf; `--profile-floor`: mostly
+    // the floor.
     let profile = std::env::args().any(|a| a == "--profile");
+    let profile_floor = std::env::args().any(|a| a == "--profile-floor");
     let (rounds, iters) = if quick { (3, 20_000) } else { (5, 200_000) };
-    let (parse_rounds, floor_rounds) = if profile { (1, 1) } else { (rounds, rounds) };
-    let rounds = if profile { 20 } else { rounds };
+    let iters = std::env::args().skip_while(|a| a != "--iters").nth(1).and_then(|n| n.parse().ok()).unwrap_or(iters);
+    let (parse_rounds, floor_rounds) = if profile { (1, 1) } else if profile_floor { (1, 20) } else { (rounds, rounds) };
+    let rounds = if profile { 20 } else if profile_floor { 1 } else { rounds };
     Python::attach(|py| {
-        let app = load_hello(py).expect("bench/apps/plain.py:hello");
+        let target = std::env::args().skip_while(|a| a != "--app").nth(1).unwrap_or_else(|| "plain:hello".into());
+        let app = load_app(py, &target).unwrap_or_else(|e| panic!("cannot load {target}: {e}"));
         let app = app.bind(py);
         let limits = Limits::default();
 
@@ -148,9 +160,28 @@ fn main() {
             out_bytes = st.out.drain(..).map(|c| c.len()).sum::<usize>();
         });
 
-        println!("hot path of one `hello` request inside a worker, no sockets (best of {rounds} x {iters}):");
+        // rsgi's environ with the floor's call: splits rsgi's cost between
+        // the environ and start_response + output.
+        let conn = ConnFacts { peer: Peer::Tcp(peer), server: Some(&server), proxy: None, is_tls: false };
+        let environ_ns = measure(floor_rounds, iters, || {
+            let Ok(Parsed::Complete(head, _)) = parse_head(REQUEST, &limits, false) else { panic!("request did not parse") };
+            let state = ExchangeState { body_done: true, loop_notified: true, ..ExchangeState::default() };
+            let exchange = Exchange::new(Notice { token: 0, serial: 0 }, handle.clone(), state);
+            let input = Bound::new(py, Input::new(exchange)).expect("input").into_any();
+            let Ok(Ok(env)) = environ::build(py, &ctx.base, &head, &conn, input) else { panic!("environ") };
+            let result = app.call1((env, &sr)).expect("app call");
+            for item in result.try_iter().expect("iterable") {
+                black_box(item.expect("item"));
+            }
+            if let Some(close) = result.getattr_opt("close").expect("close lookup") {
+                close.call0().expect("close");
+            }
+        });
+
+        println!("hot path of one `{target}` request inside a worker, no sockets (best of {rounds} x {iters}):");
         println!("  parse the request head (Rust)                          {:>7.2} µs", parse_ns / 1000.0);
         println!("  floor: fresh environ + app call + body items           {:>7.2} µs", floor_ns / 1000.0);
+        println!("  rsgi's parse + environ, then the floor's call           {:>7.2} µs", environ_ns / 1000.0);
         println!(
             "  rsgi: parse + environ + app + start_response + output  {:>7.2} µs  ({:.2}x the floor, {out_bytes} bytes out)",
             rsgi_ns / 1000.0,
