@@ -132,3 +132,53 @@ def test_reader_leaving_mid_response_stops_the_app_with_one_thread(start_server)
             break
         time.sleep(0.1)
     assert int(_small_answer(server, "/closed")) == before + 1
+
+
+@pytest.mark.timeout(60)
+def test_stalled_reader_does_not_hold_the_only_python_thread(start_server):
+    if SERVER_KIND == "gunicorn":
+        pytest.skip("gunicorn's worker writes from the app thread: rsgi only")
+    # One worker, one Python thread: the stalled client's response pauses
+    # (its iterable is not advanced) and the thread serves others meanwhile.
+    server = start_server("stream_apps:app", "-w", "1", "--threads", "1")
+    stalled = _get(server, "/stream", rcvbuf=65536)
+    assert stalled.recv(1024).startswith(b"HTTP/1.1 200")
+    time.sleep(1.0)
+    started = time.monotonic()
+    first = _produced(server)
+    assert time.monotonic() - started < 5, "another client waited for the stalled one"
+    time.sleep(1.0)
+    second = _produced(server)
+    assert first * CHUNK < 32 * 1024 * 1024, first
+    assert second - first <= 2, (first, second)
+    # The stalled client reads again: its response goes on, intact.
+    got = 0
+    stalled.settimeout(20)
+    deadline = time.monotonic() + 30
+    while got < 8 * 1024 * 1024 and time.monotonic() < deadline:
+        chunk = stalled.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    assert got >= 8 * 1024 * 1024
+    stalled.close()
+    assert _produced(server) > second
+
+
+@pytest.mark.timeout(60)
+def test_paused_response_is_closed_when_its_client_leaves(start_server):
+    if SERVER_KIND == "gunicorn":
+        pytest.skip("gunicorn's worker writes from the app thread: rsgi only")
+    server = start_server("stream_apps:app", "-w", "1", "--threads", "1")
+    before = int(_small_answer(server, "/closed"))
+    s = _get(server, "/pattern?n=4000", rcvbuf=65536)
+    head, body = _read_head(s)
+    assert head.startswith(b"HTTP/1.1 200")
+    time.sleep(1.0)  # the response pauses on its full window
+    assert int(_small_answer(server, "/closed")) == before
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and int(_small_answer(server, "/closed")) == before:
+        time.sleep(0.1)
+    assert int(_small_answer(server, "/closed")) == before + 1

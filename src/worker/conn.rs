@@ -14,7 +14,7 @@ use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 
 use super::exchange::{Exchange, Finish, OutChunk};
-use super::executor::Job;
+use super::executor::Task;
 use crate::http::proxy::ProxyInfo;
 use crate::http::BodyDecoder;
 use crate::wsgi::environ::Peer;
@@ -77,8 +77,9 @@ pub struct Active {
     pub exchange: Arc<Exchange>,
     /// Body decoding still to do; `None` once the body is complete.
     pub decoder: Option<BodyDecoder>,
-    /// The job, until it is handed to an executor.
-    pub job: Option<Job>,
+    /// Work for an executor, until it is handed over: the request, or a
+    /// paused response ready to go on.
+    pub job: Option<Task>,
     /// Set once the executor said it is done.
     pub finished: Option<Finish>,
     /// The connection must close after this response (request said so, or

@@ -15,7 +15,7 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use super::conn::{Active, Conn, Phase};
 use super::exchange::{Exchange, ExchangeState, Finish, InlineOut, LoopHandle, Notice, BODY_BUFFER, OUT_HIGH_WATER};
-use super::executor::{Inline, Job};
+use super::executor::{Inline, Job, Task};
 use super::io_loop::LoopConfig;
 use crate::http::proxy::{self, ProxyMode, ProxyParsed};
 use crate::http::request::find_head_end;
@@ -27,9 +27,7 @@ use crate::wsgi::start_response::http_date;
 /// Everything `advance` needs besides the connection.
 pub struct Ctx<'a> {
     pub cfg: &'a LoopConfig,
-    pub jobs: &'a Sender<Job>,
     pub handle: &'a LoopHandle,
-    pub in_flight: &'a AtomicUsize,
     pub servers: &'a [Option<Arc<(String, String)>>],
     pub token: usize,
     pub draining: bool,
@@ -40,12 +38,86 @@ pub struct Ctx<'a> {
     /// (`u64::MAX` when unlimited); the one that reaches zero is answered
     /// with `Connection: close` and retires the worker, as in gunicorn.
     pub requests_left: &'a std::cell::Cell<u64>,
+    /// Where work for the app goes.
+    pub tasks: Dispatcher<'a>,
+}
+
+/// How the loop hands work to the app: the executors' channel, or its own
+/// thread.
+pub struct Dispatcher<'a> {
+    pub jobs: &'a Sender<Task>,
+    /// Tasks handed over and not yet done.
+    pub in_flight: &'a AtomicUsize,
     /// Runs the app on this thread when the worker has one executor and
-    /// it is idle (`None`: always hand requests over).
+    /// it is idle (`None`: always hand work over).
     pub inline: Option<&'a Inline>,
-    /// Set when this step ran the app inline (time has passed: the caller
+    /// Set when the app ran on this thread (time has passed: the caller
     /// reads the clock again).
     pub ran_inline: std::cell::Cell<bool>,
+    /// Paused responses of connections that went away, still to be run to
+    /// their end (their iterable's `close()`); the loop retries them.
+    pub orphans: &'a std::cell::RefCell<Vec<Task>>,
+    /// How long a client has to take output.
+    pub io_timeout: std::time::Duration,
+}
+
+/// Hand a task to an executor, or run it here when the loop may (one
+/// executor, idle; `inline_ok` says the connection allows it). Returns the
+/// task when the channel is full.
+fn dispatch(task: Task, ctx: &Dispatcher<'_>, inline_ok: Option<InlineOut>) -> Result<(), Option<Task>> {
+    let inline = ctx.inline.filter(|_| inline_ok.is_some() && ctx.in_flight.load(Ordering::Acquire) == 0);
+    if let Some(inline) = inline {
+        let exchange = task.exchange();
+        {
+            let mut st = exchange.lock();
+            st.inline = inline_ok;
+            // The loop is right here: no notices needed.
+            st.loop_notified = true;
+        }
+        ctx.in_flight.fetch_add(1, Ordering::AcqRel);
+        inline.serve(task);
+        ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+        exchange.lock().inline = None;
+        ctx.ran_inline.set(true);
+        return Ok(());
+    }
+    ctx.in_flight.fetch_add(1, Ordering::AcqRel);
+    match ctx.jobs.try_send(task) {
+        Ok(()) => Ok(()),
+        Err(TrySendError::Full(task)) => {
+            ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+            Err(Some(task))
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+            Err(None)
+        }
+    }
+}
+
+/// A connection is going away in the middle of a request: a response that
+/// paused (or waits to be resumed) is run to its end anyway, with the
+/// client marked gone, so its iterable's `close()` runs.
+pub fn abandon(a: &mut Active, ctx: &Dispatcher<'_>) {
+    let parked = {
+        let mut st = a.exchange.lock();
+        st.client_gone = true;
+        a.exchange.wake_executor(&st);
+        st.parked.take()
+    };
+    match (a.job.take(), parked) {
+        (Some(Task::Resume(p)), _) | (_, Some(p)) => finish_orphan(Task::Resume(p), ctx),
+        _ => {}
+    }
+}
+
+/// Run an orphaned paused response (its client is gone) to its end: here
+/// when the loop may run the app, else on an executor, else later (kept in
+/// `orphans`). It writes nothing, so the loop thread needs no socket for it.
+pub fn finish_orphan(task: Task, ctx: &Dispatcher<'_>) {
+    if let Err(Some(task)) = dispatch(task, ctx, Some(InlineOut { fd: -1, timeout: ctx.io_timeout })) {
+        ctx.orphans.borrow_mut().push(task);
+    }
 }
 
 /// What one step of a connection's state machine asks for next.
@@ -80,12 +152,16 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         match conn.flush() {
             Ok(counted) => {
                 progressed = counted > 0;
-                if let Phase::Exchange(a) = &conn.phase {
+                if let Phase::Exchange(a) = &mut conn.phase {
                     if counted > 0 {
                         let mut st = a.exchange.lock();
                         st.out_pending = st.out_pending.saturating_sub(counted);
                         if st.out_pending < OUT_HIGH_WATER {
                             a.exchange.wake_executor(&st);
+                            // A paused response goes on (dispatched below).
+                            if let Some(parked) = st.parked.take() {
+                                a.job = Some(Task::Resume(parked));
+                            }
                         }
                     }
                 }
@@ -240,7 +316,7 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                 started: ctx.now,
             };
             conn.deadline = if decoder.is_some() { Some(ctx.now + ctx.cfg.io_timeout) } else { None };
-            conn.phase = Phase::Exchange(Active { exchange, decoder, job: Some(job), finished: None, close });
+            conn.phase = Phase::Exchange(Active { exchange, decoder, job: Some(Task::Serve(job)), finished: None, close });
             Step::Again
         }
     }
@@ -256,8 +332,14 @@ fn exchange_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             conn.phase = Phase::Exchange(a);
             step
         }
-        Next::Refuse(err) => refuse(conn, &err, ctx),
-        Next::Close => Step::Close,
+        Next::Refuse(err) => {
+            abandon(&mut a, &ctx.tasks);
+            refuse(conn, &err, ctx)
+        }
+        Next::Close => {
+            abandon(&mut a, &ctx.tasks);
+            Step::Close
+        }
         Next::NextRequest => {
             conn.served += 1;
             if conn.rbuf.is_empty() && conn.rbuf.capacity() > 64 * 1024 {
@@ -350,58 +432,44 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
     }
 
     // Hand the request to an executor once its body is in (or the buffer
-    // is full and the rest must stream).
+    // is full and the rest must stream); a paused response as soon as it
+    // may go on.
     if a.job.is_some() {
-        let ready = a.decoder.is_none() || a.exchange.lock().body.len() >= BODY_BUFFER;
+        let resume = matches!(a.job, Some(Task::Resume(_)));
+        let ready = resume || a.decoder.is_none() || a.exchange.lock().body.len() >= BODY_BUFFER;
         if ready {
-            if let Some(mut job) = a.job.take() {
+            if let Some(mut task) = a.job.take() {
                 let left = ctx.requests_left.get();
-                if left != u64::MAX {
-                    if left <= 1 {
-                        job.head.close = true;
-                        a.close = true;
+                if let Task::Serve(job) = &mut task {
+                    if left != u64::MAX {
+                        if left <= 1 {
+                            job.head.close = true;
+                            a.close = true;
+                        }
+                        ctx.requests_left.set(left.saturating_sub(1));
                     }
-                    ctx.requests_left.set(left.saturating_sub(1));
                 }
-                // With the body in, nothing queued for the socket and the
-                // executor idle, the loop thread may run the app itself.
-                let inline = ctx.inline.filter(|_| {
-                    a.decoder.is_none() && conn.wq.is_empty() && ctx.in_flight.load(Ordering::Acquire) == 0
-                });
-                if let Some(inline) = inline {
-                    {
-                        let mut st = a.exchange.lock();
-                        st.inline = Some(InlineOut { fd: conn.stream.fd(), timeout: ctx.cfg.io_timeout });
-                        // The loop is right here: no notices needed.
-                        st.loop_notified = true;
-                    }
-                    ctx.in_flight.fetch_add(1, Ordering::AcqRel);
-                    inline.serve(job);
-                    ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
-                    a.exchange.lock().inline = None;
-                    ctx.ran_inline.set(true);
-                    conn.deadline = None;
-                    return Next::Stay(Step::Again);
-                }
-                ctx.in_flight.fetch_add(1, Ordering::AcqRel);
-                match ctx.jobs.try_send(job) {
+                // With the body in and nothing queued for the socket, the
+                // loop thread may run the app itself (`dispatch`).
+                let inline_ok = (a.decoder.is_none() && conn.wq.is_empty())
+                    .then(|| InlineOut { fd: conn.stream.fd(), timeout: ctx.cfg.io_timeout });
+                match dispatch(task, &ctx.tasks, inline_ok) {
                     Ok(()) => {
                         changed = true;
-                        if a.decoder.is_none() {
+                        if a.decoder.is_none() && conn.wq.is_empty() {
                             conn.deadline = None;
                         }
+                        if ctx.tasks.ran_inline.get() {
+                            return Next::Stay(Step::Again);
+                        }
                     }
-                    Err(TrySendError::Full(job)) => {
-                        ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
-                        if left != u64::MAX {
+                    Err(Some(task)) => {
+                        if !resume && left != u64::MAX {
                             ctx.requests_left.set(left);
                         }
-                        a.job = Some(job);
+                        a.job = Some(task);
                     }
-                    Err(TrySendError::Disconnected(_)) => {
-                        ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
-                        return Next::Close;
-                    }
+                    Err(None) => return Next::Close,
                 }
             }
         }

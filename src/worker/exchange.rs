@@ -2,9 +2,10 @@
 //! request body flowing in, the response flowing out, and who waits for whom.
 //!
 //! Both sides are bounded: the loop stops reading the socket when
-//! `BODY_BUFFER` body bytes wait for the app, and an executor writing a
-//! response waits (with the GIL released) while `OUT_HIGH_WATER` bytes wait
-//! for the socket. Shared by the worker's I/O thread and its executor
+//! `BODY_BUFFER` body bytes wait for the app, and a response stops at
+//! `OUT_HIGH_WATER` bytes waiting for the socket: an iterable pauses (its
+//! state is `parked` here until the loop hands it back), the `write()`
+//! callable waits with the GIL released. Shared by the worker's I/O thread and its executor
 //! threads; never touches Python.
 
 use std::collections::VecDeque;
@@ -107,7 +108,7 @@ pub enum Finish {
 }
 
 /// The mutable half of an exchange, behind its mutex.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ExchangeState {
     /// Body bytes received and not yet read by the app.
     pub body: Vec<u8>,
@@ -131,6 +132,17 @@ pub struct ExchangeState {
     /// Set while the app runs on the loop thread itself: nobody else drains
     /// the output, so a full window is written to the socket directly.
     pub inline: Option<InlineOut>,
+    /// A response paused with its window full, waiting for the loop to hand
+    /// it back to an executor (or run it) once the client has caught up.
+    pub parked: Option<Box<crate::wsgi::response::Parked>>,
+}
+
+impl ExchangeState {
+    /// The output window is full and the client still there: a response
+    /// iterable pauses rather than queue more.
+    pub fn window_full(&self) -> bool {
+        !self.client_gone && self.out_pending >= OUT_HIGH_WATER
+    }
 }
 
 /// The socket of a request whose app runs on the loop thread, and how long
@@ -239,12 +251,14 @@ impl Exchange {
         self.handle.wake();
     }
 
-    /// Queue response output, waiting while the client is behind. Returns
-    /// false when the client is gone (nothing was queued). Called by an
-    /// executor with the GIL released.
-    pub fn push_output(&self, chunk: OutChunk) -> bool {
+    /// Queue response output. With `wait`, first wait while the client is
+    /// behind (called with the GIL released: the legacy `write()` callable);
+    /// without, queue at once (an iterable's item: the sender checks the
+    /// window before the next item and pauses instead). Returns false when
+    /// the client is gone (nothing was queued).
+    pub fn push_output(&self, chunk: OutChunk, wait: bool) -> bool {
         let mut st = self.lock();
-        while st.out_pending >= OUT_HIGH_WATER && !st.client_gone {
+        while wait && st.out_pending >= OUT_HIGH_WATER && !st.client_gone {
             match st.inline {
                 Some(inline) => write_inline(&mut st, inline),
                 None => st = self.wait(st, Duration::from_millis(500)),
@@ -275,9 +289,10 @@ impl Exchange {
     }
 }
 
-/// The app runs on the loop thread and filled its output window: write
-/// everything queued to the socket here, waiting for it with poll(2), since
-/// no loop is there to drain it. A client that takes nothing for the
+/// The app runs on the loop thread and its `write()` calls filled the
+/// output window (an iterable would pause instead): write everything
+/// queued to the socket here, waiting for it with poll(2), since no loop is
+/// there to drain it. A client that takes nothing for the
 /// timeout, or whose socket fails, is gone. Called with the GIL released.
 fn write_inline(st: &mut ExchangeState, inline: InlineOut) {
     let mut queue: VecDeque<(OutChunk, bool)> = st.out.drain(..).map(|c| (c, true)).collect();

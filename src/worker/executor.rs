@@ -35,11 +35,29 @@ pub struct Job {
     pub started: std::time::Instant,
 }
 
+/// Work for an executor (or for the loop thread running the app itself).
+pub enum Task {
+    /// A new request.
+    Serve(Job),
+    /// A response that paused on a full output window, to go on with.
+    Resume(Box<crate::wsgi::response::Parked>),
+}
+
+impl Task {
+    /// The exchange of the request this task belongs to.
+    pub fn exchange(&self) -> Arc<Exchange> {
+        match self {
+            Task::Serve(job) => job.exchange.clone(),
+            Task::Resume(parked) => parked.exchange(),
+        }
+    }
+}
+
 /// Start `count` executor threads serving jobs from `jobs`. Each publishes
 /// when its current request started in the worker's scoreboard slot.
 pub fn start(
     count: u32,
-    jobs: Receiver<Job>,
+    jobs: Receiver<Task>,
     ctx: Arc<AppContext>,
     slot: SlotHandle,
     in_flight: Arc<AtomicUsize>,
@@ -59,13 +77,13 @@ pub fn start(
 
 /// The body of one executor thread: attach once, then serve until the
 /// channel closes.
-fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize, in_flight: Arc<AtomicUsize>, threads: usize) {
+fn run(jobs: Receiver<Task>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize, in_flight: Arc<AtomicUsize>, threads: usize) {
     Python::attach(|py| loop {
         let job = py.detach(|| jobs.recv());
         match job {
-            Ok(job) => {
-                let exchange = job.exchange.clone();
-                serve_job(py, &ctx, slot, index, job);
+            Ok(task) => {
+                let exchange = task.exchange();
+                serve_task(py, &ctx, slot, index, task);
                 // The loop stops accepting while every executor is busy:
                 // wake it when this one frees up.
                 if in_flight.fetch_sub(1, Ordering::AcqRel) >= threads {
@@ -77,13 +95,31 @@ fn run(jobs: Receiver<Job>, ctx: Arc<AppContext>, slot: SlotHandle, index: usize
     });
 }
 
-/// Serve one job on the calling thread (executor `index`), publishing when
-/// it started in the scoreboard. A bug in rsgi costs the request, never the
-/// thread.
-fn serve_job(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, job: Job) {
-    let exchange = job.exchange.clone();
+/// Run one task on the calling thread (executor `index`), publishing when
+/// it started in the scoreboard. A response that pauses is left in its
+/// exchange for the loop to hand back. A bug in rsgi costs the request,
+/// never the thread.
+fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, task: Task) {
+    let exchange = task.exchange();
     slot.set_busy(index, true);
-    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::wsgi::response::serve(py, ctx, job)));
+    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut paused = match task {
+            Task::Serve(job) => crate::wsgi::response::serve(py, ctx, job),
+            Task::Resume(parked) => crate::wsgi::response::resume(py, ctx, parked),
+        };
+        while let Some(parked) = paused.take() {
+            let mut st = exchange.lock();
+            if st.window_full() {
+                // The loop hands it back once the client catches up (or
+                // goes away): both are decided under this lock.
+                st.parked = Some(parked);
+            } else {
+                // The client caught up (or left) meanwhile: go on now.
+                drop(st);
+                paused = crate::wsgi::response::resume(py, ctx, parked);
+            }
+        }
+    }));
     slot.set_busy(index, false);
     if served.is_err() {
         crate::error!("Internal error while serving a request; closing its connection");
@@ -110,7 +146,7 @@ impl Inline {
     /// Serve `job` now, on this thread. Called by the loop with the GIL
     /// released; the loop only calls it while the executor is idle, as
     /// executor 0 (the only one) in the scoreboard.
-    pub fn serve(&self, job: Job) {
-        Python::attach(|py| serve_job(py, &self.ctx, self.slot, 0, job));
+    pub fn serve(&self, task: Task) {
+        Python::attach(|py| serve_task(py, &self.ctx, self.slot, 0, task));
     }
 }

@@ -18,9 +18,9 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use super::conn::{Conn, Phase, Stream};
-use super::cycle::{advance, Ctx, Step};
+use super::cycle::{abandon, advance, finish_orphan, Ctx, Dispatcher, Step};
 use super::exchange::{LoopHandle, Notice};
-use super::executor::{Inline, Job};
+use super::executor::{Inline, Task};
 use crate::http::proxy::ProxyMode;
 use crate::http::trust::AllowList;
 use crate::http::Limits;
@@ -92,7 +92,7 @@ pub struct IoLoop {
     servers: Vec<Option<Arc<(String, String)>>>,
     conns: Slab<Conn>,
     next_serial: u64,
-    jobs: Sender<Job>,
+    jobs: Sender<Task>,
     notices: Receiver<Notice>,
     handle: LoopHandle,
     signals: SignalPipe,
@@ -105,6 +105,9 @@ pub struct IoLoop {
     requests_left: std::cell::Cell<u64>,
     /// Runs the app on this thread when the worker has one executor.
     inline: Option<Inline>,
+    /// Paused responses of closed connections, waiting for room in the
+    /// executors' channel (see `cycle::abandon`).
+    orphans: std::cell::RefCell<Vec<Task>>,
 }
 
 impl IoLoop {
@@ -113,7 +116,7 @@ impl IoLoop {
     pub fn new(
         listeners: Vec<ListenSock>,
         servers: Vec<Option<Arc<(String, String)>>>,
-        jobs: Sender<Job>,
+        jobs: Sender<Task>,
         signals: SignalPipe,
         cfg: LoopConfig,
         inline: Option<Inline>,
@@ -141,6 +144,7 @@ impl IoLoop {
             accept_paused: false,
             requests_left: std::cell::Cell::new(if cfg_max == 0 { u64::MAX } else { cfg_max }),
             inline,
+            orphans: std::cell::RefCell::new(Vec::new()),
         })
     }
 
@@ -281,6 +285,9 @@ impl IoLoop {
         for key in expired {
             self.close(key);
         }
+        if !self.orphans.borrow().is_empty() {
+            self.retry_orphans();
+        }
         // Jobs that found the channel full, and paused accepts.
         let pending: Vec<usize> = self
             .conns
@@ -384,20 +391,24 @@ impl IoLoop {
             let Some(conn) = self.conns.get_mut(key) else { return };
             let ctx = Ctx {
                 cfg: &self.cfg,
-                jobs: &self.jobs,
                 handle: &self.handle,
-                in_flight: &self.cfg.in_flight,
                 servers: &self.servers,
                 token: CONN_BASE + key,
                 draining,
                 now,
                 completed: std::cell::Cell::new(0),
                 requests_left: &self.requests_left,
-                inline: self.inline.as_ref(),
-                ran_inline: std::cell::Cell::new(false),
+                tasks: Dispatcher {
+                    jobs: &self.jobs,
+                    in_flight: &self.cfg.in_flight,
+                    inline: self.inline.as_ref(),
+                    ran_inline: std::cell::Cell::new(false),
+                    orphans: &self.orphans,
+                    io_timeout: self.cfg.io_timeout,
+                },
             };
             let step = advance(conn, &ctx);
-            if ctx.ran_inline.get() {
+            if ctx.tasks.ran_inline.get() {
                 now = Instant::now();
             }
             if ctx.completed.get() > 0 {
@@ -415,6 +426,28 @@ impl IoLoop {
         }
     }
 
+    /// Work handed over outside a connection's own step.
+    fn dispatcher(&self) -> Dispatcher<'_> {
+        Dispatcher {
+            jobs: &self.jobs,
+            in_flight: &self.cfg.in_flight,
+            inline: self.inline.as_ref(),
+            ran_inline: std::cell::Cell::new(false),
+            orphans: &self.orphans,
+            io_timeout: self.cfg.io_timeout,
+        }
+    }
+
+    /// Paused responses of closed connections, handed over as the
+    /// executors' channel has room.
+    fn retry_orphans(&mut self) {
+        let orphans = std::mem::take(&mut *self.orphans.borrow_mut());
+        let dispatcher = self.dispatcher();
+        for task in orphans {
+            finish_orphan(task, &dispatcher);
+        }
+    }
+
     /// Drop a connection; an executor still working on it is told the
     /// client is gone.
     fn close(&mut self, key: usize) {
@@ -422,10 +455,10 @@ impl IoLoop {
             return;
         }
         let mut conn = self.conns.remove(key);
-        if let Phase::Exchange(a) = &conn.phase {
-            let mut st = a.exchange.lock();
-            st.client_gone = true;
-            a.exchange.wake_executor(&st);
+        if let Phase::Exchange(a) = &mut conn.phase {
+            // Tells a running app the client is gone; a paused response is
+            // run to its end (its `close()`).
+            abandon(a, &self.dispatcher());
         }
         let _ = self.poll.registry().deregister(conn.stream.source());
         if self.accept_paused && self.drain_deadline.is_none() {

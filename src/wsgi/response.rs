@@ -1,8 +1,10 @@
 //! Drive one request through the app: build the environ, call the app, send
-//! the iterable it returns (or its file with sendfile), and call `close()`
-//! on it on every path: success, app exception, client gone.
+//! the iterable it returns (or its file with sendfile), pause it when the
+//! client falls behind and go on when it catches up, and call `close()` on
+//! it on every path: success, app exception, client gone.
 //!
-//! Runs on an executor thread with the GIL held.
+//! Runs with the GIL held, on an executor thread or on the loop thread when
+//! the worker has one executor.
 
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -16,12 +18,54 @@ use super::AppContext;
 use crate::http::response::RequestFacts;
 use crate::worker::executor::Job;
 
+/// A response whose iterable is paused: the client is behind, so the
+/// thread that ran the app went back to other work instead of waiting for
+/// socket space. The loop hands it back (`Task::Resume`) once the client has
+/// taken the queued output, or when the client is gone, so `close()` still
+/// runs. Holds everything the end of the request needs.
+pub struct Parked {
+    state: RequestEnd,
+    /// The app's return value (for `close()`) and the iterator over it.
+    result: Py<PyAny>,
+    iter: Py<PyAny>,
+}
+
+impl Parked {
+    /// The exchange of the paused request.
+    pub fn exchange(&self) -> std::sync::Arc<crate::worker::exchange::Exchange> {
+        // The writer's exchange never changes; reading it needs no GIL.
+        self.state.exchange.clone()
+    }
+}
+
+/// What finishing a request needs: the response writer, and what the hooks,
+/// statsd and the access log report.
+struct RequestEnd {
+    /// The request's exchange (also inside the writer).
+    exchange: std::sync::Arc<crate::worker::exchange::Exchange>,
+    head: crate::http::RequestHead,
+    peer: environ::Peer,
+    proxy: Option<crate::http::proxy::ProxyInfo>,
+    started: std::time::Instant,
+    start_response: Py<StartResponse>,
+    access_env: Vec<(String, String)>,
+    hook_req: Option<(Py<PyAny>, Py<pyo3::types::PyDict>)>,
+}
+
+/// How far the app's response got.
+enum Flow {
+    /// Done, or failed before the app ran with this HTTP error.
+    Done(Option<crate::http::HttpError>),
+    /// The iterable paused with the output window full.
+    Paused(Py<PyAny>, Py<PyAny>),
+}
+
 /// Serve `job` with the app. Never raises: every failure ends as an error
 /// response or a closed connection, with the traceback in the error log.
-pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
+/// Returns the paused response when the client fell behind while the app's
+/// iterable was being sent (see [`Parked`]).
+pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> {
     let Job { head, exchange, peer, server, proxy, started } = job;
-    let mut access_env: Vec<(String, String)> = Vec::new();
-    let mut hook_req: Option<(Py<PyAny>, Py<pyo3::types::PyDict>)> = None;
     let facts = RequestFacts { version: head.version, is_head: head.is_head(), close: head.close };
     let writer = ResponseWriter::new(exchange.clone(), facts, ctx.slot);
     let start_response = match Py::new(py, StartResponse { writer }) {
@@ -29,17 +73,18 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
         Err(e) => {
             e.print(py);
             exchange.finish(crate::worker::exchange::Finish::Close);
-            return;
+            return None;
         }
     };
-    let sr = start_response.bind(py);
+    let mut end = RequestEnd { exchange: exchange.clone(), head, peer, proxy, started, start_response, access_env: Vec::new(), hook_req: None };
+    let sr = end.start_response.bind(py).clone();
 
-    let outcome = (|| -> PyResult<Option<crate::http::HttpError>> {
+    let outcome = (|| -> PyResult<Flow> {
         let input = Bound::new(py, Input::new(exchange.clone()))?.into_any();
-        let conn = ConnFacts { peer, server: server.as_deref(), proxy: proxy.as_ref(), is_tls: false };
-        let env = match environ::build(py, &ctx.base, &head, &conn, input)? {
+        let conn = ConnFacts { peer, server: server.as_deref(), proxy: end.proxy.as_ref(), is_tls: false };
+        let env = match environ::build(py, &ctx.base, &end.head, &conn, input)? {
             Ok(env) => env,
-            Err(http_err) => return Ok(Some(http_err)),
+            Err(http_err) => return Ok(Flow::Done(Some(http_err))),
         };
         env.set_item(pyo3::intern!(py, "wsgi.early_hints"), sr.getattr(pyo3::intern!(py, "early_hints"))?)?;
         if let Some(log) = crate::access_log::get() {
@@ -49,16 +94,16 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
                 for (k, v) in env.iter() {
                     let key = k.str().map(|s| s.to_string().to_ascii_lowercase()).unwrap_or_default();
                     if wanted.contains(&key) {
-                        access_env.push((key, v.str().map(|s| s.to_string()).unwrap_or_default()));
+                        end.access_env.push((key, v.str().map(|s| s.to_string()).unwrap_or_default()));
                     }
                 }
             }
         }
         if let Some(w) = &ctx.hook_worker {
-            let req = hook_request(py, &head, peer, env.get_item("wsgi.url_scheme").ok().flatten())?;
+            let req = hook_request(py, &end.head, peer, env.get_item("wsgi.url_scheme").ok().flatten())?;
             // post_request runs even when pre_request raises (gunicorn's
             // `finally`), and the exception fails the request.
-            hook_req = Some((req.clone().unbind(), env.clone().unbind()));
+            end.hook_req = Some((req.clone().unbind(), env.clone().unbind()));
             if let Some(hook) = ctx.cfg_objects.get("pre_request") {
                 if let Err(err) = hook.bind(py).call1((w.bind(py).clone(), req)) {
                     let (_, traceback) = describe_exception(py, &err);
@@ -67,15 +112,89 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
                 }
             }
         }
-        let result = ctx.app.bind(py).call1((env, sr))?;
-        let sent = send_iterable(py, sr, &result);
-        // close() on every path, even when iteration failed.
-        let closed = close_iterable(py, &result);
-        sent?;
-        closed?;
-        Ok(None)
+        let result = ctx.app.bind(py).call1((env, &sr))?;
+        if send_file_wrapper(py, &sr, &result)? {
+            close_iterable(py, &result)?;
+            return Ok(Flow::Done(None));
+        }
+        let iter = match result.try_iter() {
+            Ok(iter) => iter.into_any(),
+            Err(e) => {
+                let _ = close_iterable(py, &result);
+                return Err(e);
+            }
+        };
+        pump(py, &sr, result, iter)
     })();
+    conclude(py, ctx, end, outcome)
+}
 
+/// Go on sending a paused response (called once the client has taken the
+/// queued output, or is gone). Returns it again if the client falls behind
+/// again.
+pub fn resume(py: Python<'_>, ctx: &AppContext, parked: Box<Parked>) -> Option<Box<Parked>> {
+    let Parked { state, result, iter } = *parked;
+    let sr = state.start_response.bind(py).clone();
+    let outcome = pump(py, &sr, result.into_bound(py), iter.into_bound(py));
+    conclude(py, ctx, state, outcome)
+}
+
+/// Send the iterable's items until it ends, fails, the client goes away,
+/// or the output window is full (then pause). `close()` is called on every
+/// ending path.
+fn pump<'py>(py: Python<'py>, sr: &Bound<'py, StartResponse>, result: Bound<'py, PyAny>, iter: Bound<'py, PyAny>) -> PyResult<Flow> {
+    let sent = (|| -> PyResult<bool> {
+        loop {
+            if sr.borrow().writer.window_full() {
+                return Ok(false);
+            }
+            // SAFETY: PyIter_Next on an iterator we hold; a new reference
+            // or null (end, or an error then set).
+            let next = unsafe { pyo3::ffi::PyIter_Next(iter.as_ptr()) };
+            if next.is_null() {
+                return match PyErr::take(py) {
+                    Some(err) => Err(err),
+                    None => Ok(true),
+                };
+            }
+            // SAFETY: a new reference, from PyIter_Next.
+            let item = unsafe { Bound::from_owned_ptr(py, next) };
+            let bytes = item.cast::<PyBytes>().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "response body items must be bytes, not {}",
+                    item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                ))
+            })?;
+            if !sr.borrow_mut().writer.write_object(py, bytes)? {
+                // The client is gone: stop iterating (close() still runs).
+                return Ok(true);
+            }
+        }
+    })();
+    match sent {
+        Ok(false) => Ok(Flow::Paused(result.unbind(), iter.unbind())),
+        Ok(true) => {
+            close_iterable(py, &result)?;
+            Ok(Flow::Done(None))
+        }
+        Err(err) => {
+            // close() on every path, even when iteration failed.
+            let _ = close_iterable(py, &result);
+            Err(err)
+        }
+    }
+}
+
+/// End the request (unless it paused): finish or fail the response, then
+/// `post_request`, statsd and the access log.
+fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult<Flow>) -> Option<Box<Parked>> {
+    let outcome = match outcome {
+        Ok(Flow::Paused(result, iter)) => return Some(Box::new(Parked { state: end, result, iter })),
+        Ok(Flow::Done(http_err)) => Ok(http_err),
+        Err(err) => Err(err),
+    };
+    let RequestEnd { head, peer, proxy, started, start_response, access_env, hook_req, .. } = end;
+    let sr = start_response.bind(py);
     let mut sr = sr.borrow_mut();
     let w = &mut sr.writer;
     match outcome {
@@ -135,6 +254,7 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) {
             })
         });
     }
+    None
 }
 
 /// Log an app failure and answer it: the body's own error status when the
@@ -172,34 +292,20 @@ fn close_iterable(py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
     }
 }
 
-/// Send the app's iterable: with sendfile when it is a `wsgi.file_wrapper`
-/// over a real file, else item by item.
-fn send_iterable(py: Python<'_>, sr: &Bound<'_, StartResponse>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+/// Send a `wsgi.file_wrapper` over a real file with sendfile; false when
+/// `result` is anything else (then it is iterated).
+fn send_file_wrapper(py: Python<'_>, sr: &Bound<'_, StartResponse>, result: &Bound<'_, PyAny>) -> PyResult<bool> {
     if let Ok(wrapper) = result.cast::<FileWrapper>() {
         let fd = wrapper.borrow().fd_and_offset(py);
         if let Some((fd, offset)) = fd {
             let mut guard = sr.borrow_mut();
             if guard.writer.headers_sent || guard.writer.code() != 0 {
                 guard.writer.send_file(py, fd, offset)?;
-                return Ok(());
+                return Ok(true);
             }
         }
     }
-    for item in result.try_iter()? {
-        let item = item?;
-        let bytes = item.cast::<PyBytes>().map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "response body items must be bytes, not {}",
-                item.get_type().name().map(|n| n.to_string()).unwrap_or_default()
-            ))
-        })?;
-        let mut guard = sr.borrow_mut();
-        if !guard.writer.write_object(py, bytes)? {
-            // The client is gone: stop iterating (close() still runs).
-            break;
-        }
-    }
-    Ok(())
+    Ok(false)
 }
 
 /// The `req` object for `pre_request` / `post_request`.

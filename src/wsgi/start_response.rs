@@ -73,6 +73,9 @@ pub struct ResponseWriter {
     pub final_status: String,
     /// The worker's slot: once it retires, responses close the connection.
     slot: SlotHandle,
+    /// Writes wait for the client (the `write()` callable); an iterable's
+    /// items do not: the sender pauses on a full window instead.
+    blocking: bool,
 }
 
 impl ResponseWriter {
@@ -90,7 +93,13 @@ impl ResponseWriter {
             client_gone: false,
             final_status: String::new(),
             slot,
+            blocking: false,
         }
+    }
+
+    /// The client is behind by a full output window (and still there).
+    pub fn window_full(&self) -> bool {
+        !self.client_gone && self.exchange.lock().window_full()
     }
 
     /// The status code the app chose (0 before `start_response`).
@@ -128,14 +137,19 @@ impl ResponseWriter {
         Ok(())
     }
 
-    /// Hand bytes to the loop, waiting (GIL released) while the client is
-    /// behind. Returns false when the client is gone.
+    /// Hand bytes to the loop; for the `write()` callable, first wait (GIL
+    /// released) while the client is behind. Returns false when the client
+    /// is gone.
     fn push(&mut self, py: Python<'_>, chunk: OutChunk) -> bool {
         if self.client_gone {
             return false;
         }
         let exchange = &self.exchange;
-        let ok = py.detach(|| exchange.push_output(chunk));
+        let ok = if self.blocking {
+            py.detach(|| exchange.push_output(chunk, true))
+        } else {
+            exchange.push_output(chunk, false)
+        };
         if !ok {
             self.client_gone = true;
         }
@@ -363,7 +377,10 @@ impl StartResponse {
         let bytes = data
             .cast::<PyBytes>()
             .map_err(|_| PyTypeError::new_err(format!("{} is not a byte", data.repr().map(|r| r.to_string()).unwrap_or_default())))?;
-        if !self.writer.write_object(py, bytes)? {
+        self.writer.blocking = true;
+        let written = self.writer.write_object(py, bytes);
+        self.writer.blocking = false;
+        if !written? {
             return Err(PyIOError::new_err("client disconnected"));
         }
         Ok(())
