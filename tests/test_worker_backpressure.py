@@ -21,8 +21,8 @@ def _get(server, path, rcvbuf=None):
     return s
 
 
-def _produced(server):
-    s = _get(server, "/produced")
+def _small_answer(server, path):
+    s = _get(server, path)
     data = b""
     while b"\r\n\r\n" not in data:
         data += s.recv(4096)
@@ -31,7 +31,24 @@ def _produced(server):
     while len(body) < length:
         body += s.recv(4096)
     s.close()
-    return int(body)
+    return body
+
+
+def _produced(server):
+    return int(_small_answer(server, "/produced"))
+
+
+def _read_again(sock, want):
+    """Read from a stalled client's socket until `want` bytes came (or 30 s)."""
+    got = 0
+    sock.settimeout(20)
+    deadline = time.monotonic() + 30
+    while got < want and time.monotonic() < deadline:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        got += len(chunk)
+    return got
 
 
 @pytest.mark.timeout(60)
@@ -52,30 +69,11 @@ def test_stalled_reader_stops_the_app(start_server):
     assert first * CHUNK < 32 * 1024 * 1024, first
     assert second - first <= 2, (first, second)
     # Reading again lets the response continue, intact.
-    got = 0
-    stalled.settimeout(20)
-    deadline = time.monotonic() + 30
-    while got < 8 * 1024 * 1024 and time.monotonic() < deadline:
-        chunk = stalled.recv(1 << 20)
-        if not chunk:
-            break
-        got += len(chunk)
+    got = _read_again(stalled, 8 * 1024 * 1024)
     assert got >= 8 * 1024 * 1024
     stalled.close()
     assert _produced(server) > second
 
-
-def _small_answer(server, path):
-    s = _get(server, path)
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += s.recv(4096)
-    head, body = data.split(b"\r\n\r\n", 1)
-    length = int([l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0].split(b":")[1])
-    while len(body) < length:
-        body += s.recv(4096)
-    s.close()
-    return body
 
 
 def _read_head(sock):
@@ -152,14 +150,7 @@ def test_stalled_reader_does_not_hold_the_only_python_thread(start_server):
     assert first * CHUNK < 32 * 1024 * 1024, first
     assert second - first <= 2, (first, second)
     # The stalled client reads again: its response goes on, intact.
-    got = 0
-    stalled.settimeout(20)
-    deadline = time.monotonic() + 30
-    while got < 8 * 1024 * 1024 and time.monotonic() < deadline:
-        chunk = stalled.recv(1 << 20)
-        if not chunk:
-            break
-        got += len(chunk)
+    got = _read_again(stalled, 8 * 1024 * 1024)
     assert got >= 8 * 1024 * 1024
     stalled.close()
     assert _produced(server) > second
