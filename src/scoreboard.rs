@@ -88,11 +88,13 @@ impl Slot {
 }
 
 /// Milliseconds on the system-wide monotonic clock (the same in every
-/// process).
+/// process). Its coarse variant: a read of the last timer tick (a few ms
+/// old at most, plenty for timeouts counted in seconds) instead of a
+/// hardware clock read on every request.
 pub fn now_ms() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes into the local timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 

@@ -167,6 +167,14 @@ def test_url_scheme_https_from_trusted_proxy_header(server):
     assert env["wsgi.url_scheme"] == "http"
 
 
+def test_request_without_host_has_no_http_host(server):
+    env = environ_raw(server, b"GET /no-host HTTP/1.0\r\n\r\n")
+    assert "HTTP_HOST" not in env
+    assert env["PATH_INFO"] == "/no-host"
+    assert env["__checks__"]["cgi_values_str"]
+    assert all(v is not None for k, v in env.items() if k.isupper())
+
+
 def test_os_environ_not_copied(server):
     env = environ_of(server, "/")
     assert "RSGI_TEST_ENV_MARKER" not in env
@@ -234,3 +242,6 @@ def test_unix_socket(start_server):
     # No TCP address to report: SERVER_NAME/PORT come from the Host header.
     assert env["SERVER_NAME"] == "example.org"
     assert env["SERVER_PORT"] == "8080"
+    # No client port on a unix socket, and no key left without a value.
+    assert "REMOTE_PORT" not in env
+    assert env["__checks__"]["cgi_values_str"]

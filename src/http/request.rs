@@ -44,12 +44,9 @@ pub struct RequestHead {
     pub method: String,
     /// The request-target exactly as sent (`RAW_URI`).
     pub target: String,
-    /// The path part of the target, still percent-encoded.
-    pub path: String,
-    /// The query string, without `?`.
-    pub query: String,
-    /// The fragment, without `#` (clients should never send one).
-    pub fragment: String,
+    /// Where the target's path, query and fragment lie in it (see
+    /// [`RequestHead::path`] and the others).
+    parts: TargetParts,
     pub version: Version,
     /// Header fields kept after the `header_map` policy.
     pub headers: HeaderMap,
@@ -64,7 +61,46 @@ pub struct RequestHead {
     pub close: bool,
 }
 
+/// Byte ranges of a target's parts in the target string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct TargetParts {
+    path: (usize, usize),
+    query: (usize, usize),
+    fragment: (usize, usize),
+}
+
+impl TargetParts {
+    /// The ranges of [`split_target`]'s slices of `target`.
+    fn of(target: &str) -> TargetParts {
+        let (path, query, fragment) = split_target(target);
+        // An empty part may be a literal "" outside the target.
+        let range = |part: &str| {
+            if part.is_empty() {
+                return (0, 0);
+            }
+            let start = part.as_ptr() as usize - target.as_ptr() as usize;
+            (start, start + part.len())
+        };
+        TargetParts { path: range(path), query: range(query), fragment: range(fragment) }
+    }
+}
+
 impl RequestHead {
+    /// The path part of the target, still percent-encoded.
+    pub fn path(&self) -> &str {
+        &self.target[self.parts.path.0..self.parts.path.1]
+    }
+
+    /// The query string, without `?`.
+    pub fn query(&self) -> &str {
+        &self.target[self.parts.query.0..self.parts.query.1]
+    }
+
+    /// The fragment, without `#` (clients should never send one).
+    pub fn fragment(&self) -> &str {
+        &self.target[self.parts.fragment.0..self.parts.fragment.1]
+    }
+
     /// First value of header `name` (uppercase), if present.
     pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
@@ -265,15 +301,19 @@ fn apply_policy(
     limits: &Limits,
     peer_trusted: bool,
 ) -> Result<RequestHead, HttpError> {
-    let mut headers: HeaderMap = Vec::with_capacity(fields.len());
+    // Fields the policy drops are removed in place: the parsed list is the
+    // head's list, without a second allocation.
+    let mut headers = fields;
+    let mut kept = 0;
     let mut expect_continue = false;
     let mut forwarded_https: Option<bool> = None;
     let mut seen_singletons = [false; SINGLETON_FIELDS.len()];
 
-    for (name, value) in fields {
-        if let Some(i) = SINGLETON_FIELDS.iter().position(|s| *s == name) {
+    for i in 0..headers.len() {
+        let (name, value) = &headers[i];
+        if let Some(i) = SINGLETON_FIELDS.iter().position(|s| s == name) {
             if seen_singletons[i] {
-                return Err(HttpError::InvalidHeader(name));
+                return Err(HttpError::InvalidHeader(name.clone()));
             }
             seen_singletons[i] = true;
         }
@@ -282,11 +322,11 @@ fn apply_policy(
                 // RFC 9110 §10.1.1: an HTTP/1.0 expectation is ignored.
                 expect_continue = line.version.at_least_11();
             } else {
-                return Err(HttpError::ExpectationFailed(lossy(&value)));
+                return Err(HttpError::ExpectationFailed(lossy(value)));
             }
         }
         if peer_trusted {
-            if let Some((_, secure)) = limits.secure_scheme_headers.iter().find(|(n, _)| *n == name) {
+            if let Some((_, secure)) = limits.secure_scheme_headers.iter().find(|(n, _)| n == name) {
                 let https = value == secure.as_bytes();
                 match forwarded_https {
                     Some(previous) if previous != https => {
@@ -298,28 +338,27 @@ fn apply_policy(
         }
         if name.contains('_') {
             let forwarded = peer_trusted
-                && limits.forwarder_headers.iter().any(|f| f == "*" || *f == name);
+                && limits.forwarder_headers.iter().any(|f| f == "*" || f == name);
             if !forwarded {
                 match limits.header_map {
                     HeaderMapPolicy::Dangerous => {}
                     HeaderMapPolicy::Drop => continue,
-                    HeaderMapPolicy::Refuse => return Err(HttpError::InvalidHeaderName(name)),
+                    HeaderMapPolicy::Refuse => return Err(HttpError::InvalidHeaderName(name.clone())),
                 }
             }
         }
-        headers.push((name, value));
+        headers.swap(kept, i);
+        kept += 1;
     }
+    headers.truncate(kept);
 
     let (framing, coding_forces_close) = super::body::framing(&headers, line.version, limits)?;
     let close = coding_forces_close || wants_close(&line.method, &headers, line.version);
-    let (path, query, fragment) = split_target(&line.target);
-    let (path, query, fragment) = (path.to_owned(), query.to_owned(), fragment.to_owned());
+    let parts = TargetParts::of(&line.target);
     Ok(RequestHead {
         method: line.method,
         target: line.target,
-        path,
-        query,
-        fragment,
+        parts,
         version: line.version,
         headers,
         framing,
@@ -387,8 +426,8 @@ mod tests {
         let (h, n) = complete(req);
         assert_eq!(n, req.len());
         assert_eq!(h.method, "GET");
-        assert_eq!(h.path, "/a/b");
-        assert_eq!(h.query, "x=1&y=2");
+        assert_eq!(h.path(), "/a/b");
+        assert_eq!(h.query(), "x=1&y=2");
         assert_eq!(h.version, Version::HTTP_11);
         assert_eq!(h.headers, vec![("HOST".into(), b"example.com".to_vec()), ("X-THING".into(), b"v a l".to_vec())]);
         assert_eq!(h.framing, Framing::Empty);
@@ -407,10 +446,18 @@ mod tests {
     #[test]
     fn absolute_form_and_fragment() {
         let (h, _) = complete(b"GET http://h:8/p/q?a#f HTTP/1.1\r\n\r\n");
-        assert_eq!((h.path.as_str(), h.query.as_str(), h.fragment.as_str()), ("/p/q", "a", "f"));
+        assert_eq!((h.path(), h.query(), h.fragment()), ("/p/q", "a", "f"));
         assert_eq!(split_target("/a#b?c"), ("/a", "", "b?c"));
         assert_eq!(split_target("//x/y?z"), ("//x/y", "z", ""));
         assert_eq!(split_target("http://host"), ("", "", ""));
+    }
+
+    #[test]
+    fn head_parts_are_the_split_targets_parts() {
+        for target in ["/", "/a?b#c", "/a#b?c", "//x/y?z", "http://host", "http://h:8/p?q", "*", "h:443", "/?", "/#", "?x"] {
+            let head = RequestHead { target: target.to_owned(), parts: TargetParts::of(target), ..complete(b"GET / HTTP/1.1\r\n\r\n").0 };
+            assert_eq!((head.path(), head.query(), head.fragment()), split_target(target), "{target}");
+        }
     }
 
     #[test]
@@ -429,7 +476,7 @@ mod tests {
         assert_eq!(status(b"GET / HTTP/1.1\n\r\n"), 400);
         assert_eq!(status(b"GET /\r HTTP/1.1\r\n\r\n"), 400);
         assert_eq!(status(b"GET / HTTP/1.1\n"), 400);
-        assert_eq!(complete(b"OPTIONS * HTTP/1.1\r\n\r\n").0.path, "*");
+        assert_eq!(complete(b"OPTIONS * HTTP/1.1\r\n\r\n").0.path(), "*");
         assert_eq!(complete(b"GET / HTTP/1.5\r\n\r\n").0.version, Version { major: 1, minor: 5 });
     }
 
@@ -564,8 +611,8 @@ mod tests {
     fn pipelined_heads_report_consumed() {
         let req = b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n";
         let (h, n) = complete(req);
-        assert_eq!(h.path, "/1");
+        assert_eq!(h.path(), "/1");
         let (h2, _) = complete(&req[n..]);
-        assert_eq!(h2.path, "/2");
+        assert_eq!(h2.path(), "/2");
     }
 }

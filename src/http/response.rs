@@ -86,7 +86,10 @@ pub fn push_app_header(h: &mut AppHeaders, name: &str, value: &str) -> Result<()
     if !super::is_token(name.as_bytes()) {
         return Err(ResponseError::InvalidHeaderName(name.to_owned()));
     }
-    if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c)) {
+    // Printable ASCII (the usual case) is checked byte by byte; anything
+    // else must still be tab, printable or latin-1.
+    let printable = value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
+    if !printable && !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c)) {
         return Err(ResponseError::InvalidHeaderValue(name.to_owned()));
     }
     let value = value.trim_matches([' ', '\t']);
@@ -101,7 +104,7 @@ pub fn push_app_header(h: &mut AppHeaders, name: &str, value: &str) -> Result<()
     h.encoded.extend_from_slice(name.as_bytes());
     h.encoded.extend_from_slice(b": ");
     // latin-1: each char is one byte.
-    if value.is_ascii() {
+    if printable {
         h.encoded.extend_from_slice(value.as_bytes());
     } else {
         h.encoded.extend(value.chars().map(|c| c as u32 as u8));

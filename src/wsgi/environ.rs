@@ -37,7 +37,7 @@ pub struct EnvironBase {
 impl EnvironBase {
     /// Build the constant part once per worker.
     pub fn new(py: Python<'_>, multithread: bool, multiprocess: bool) -> PyResult<EnvironBase> {
-        let d = presized_dict(py, ENVIRON_ROOM);
+        let d = PyDict::new(py);
         d.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
         d.set_item(intern!(py, "wsgi.errors"), Py::new(py, ErrorStream)?)?;
         d.set_item(intern!(py, "wsgi.multithread"), PyBool::new(py, multithread))?;
@@ -46,35 +46,59 @@ impl EnvironBase {
         d.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
         d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
         d.set_item(intern!(py, "SERVER_SOFTWARE"), format!("rsgi/{}", env!("CARGO_PKG_VERSION")))?;
+        reserve_room(py, &d)?;
         let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
         Ok(EnvironBase { dict: d.unbind(), script_name })
     }
 }
 
-/// Entries the base dict has room for, so that a request's environ (a copy
-/// that keeps the base's table size) takes its CGI keys and a browser's
-/// headers without growing its table two or three times.
-const ENVIRON_ROOM: isize = 40;
+/// Keys every request sets (or, for the last two, removes): they stand in
+/// the base dict with `None` until [`build`] gives them the request's value.
+const PER_REQUEST_KEYS: [&str; 13] = [
+    "wsgi.input",
+    "REQUEST_METHOD",
+    "QUERY_STRING",
+    "RAW_URI",
+    "SERVER_PROTOCOL",
+    "wsgi.url_scheme",
+    "REMOTE_ADDR",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "PATH_INFO",
+    "SCRIPT_NAME",
+    // Removed when the peer is a unix socket.
+    "REMOTE_PORT",
+    // Removed when the request has no Host header.
+    "HTTP_HOST",
+];
 
-/// An empty dict whose table already holds `n` entries, through CPython's
-/// `_PyDict_NewPresized` when the interpreter exports it (looked up at run
-/// time: it is not part of the stable API), else a plain dict.
-fn presized_dict(py: Python<'_>, n: isize) -> Bound<'_, PyDict> {
-    type NewPresized = unsafe extern "C" fn(ffi::Py_ssize_t) -> *mut ffi::PyObject;
-    // SAFETY: dlsym only looks a name up; the symbol, when present, has
-    // this signature in every CPython 3.x that exports it.
-    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_PyDict_NewPresized".as_ptr()) };
-    if !sym.is_null() {
-        // SAFETY: see above; called with the GIL held. A null result is an
-        // error left set, cleared by falling back.
-        let ptr = unsafe { std::mem::transmute::<*mut libc::c_void, NewPresized>(sym)(n) };
-        if !ptr.is_null() {
-            // SAFETY: a new reference to a dict.
-            return unsafe { Bound::from_owned_ptr(py, ptr).cast_into_unchecked() };
-        }
-        PyErr::take(py);
+/// Insertions that make CPython grow a dict's table to 64 slots (room for
+/// 42 entries): a table is full at two thirds, and grows to three times
+/// its entries, so the 22nd insertion takes 32 slots to 64.
+const ROOM_INSERTIONS: usize = 22;
+
+/// Give the base dict its per-request keys and a table with room for a
+/// browser's headers on top, so that a request's environ (a copy, which
+/// keeps the table's size and kind) never grows. The table is grown by
+/// inserting `str` keys, which keeps it of the kind CPython keeps for
+/// str-only keys (3.11+): smaller entries, a faster lookup, and small
+/// enough for the allocator's per-thread cache (a presized dict gets the
+/// general kind, over a kilobyte, and a trip through malloc's slow path
+/// per request). Spare keys added for the growth are removed again: the
+/// copy stays the fast table clone as long as at most a third of the
+/// entries are removed ones.
+fn reserve_room(py: Python<'_>, d: &Bound<'_, PyDict>) -> PyResult<()> {
+    for key in PER_REQUEST_KEYS {
+        d.set_item(PyString::intern(py, key), py.None())?;
     }
-    PyDict::new(py)
+    let spares: Vec<String> = (d.len()..ROOM_INSERTIONS).map(|i| format!("rsgi.spare.{i}")).collect();
+    for key in &spares {
+        d.set_item(key, py.None())?;
+    }
+    for key in &spares {
+        d.del_item(key)?;
+    }
+    Ok(())
 }
 
 /// A Python `str` from bytes read as latin-1 (WSGI's "bytes as str").
@@ -213,7 +237,7 @@ pub fn build<'py>(
     let env = base.dict.bind(py).copy()?;
     env.set_item(intern!(py, "wsgi.input"), input)?;
     env.set_item(intern!(py, "REQUEST_METHOD"), PyString::new(py, &head.method))?;
-    env.set_item(intern!(py, "QUERY_STRING"), PyString::new(py, &head.query))?;
+    env.set_item(intern!(py, "QUERY_STRING"), PyString::new(py, head.query()))?;
     env.set_item(intern!(py, "RAW_URI"), PyString::new(py, &head.target))?;
     let protocol = match (head.version.major, head.version.minor) {
         (1, 1) => intern!(py, "HTTP/1.1").clone(),
@@ -270,7 +294,13 @@ pub fn build<'py>(
             env.set_item(intern!(py, "REMOTE_ADDR"), remote_addr_string(py, addr.ip()))?;
             env.set_item(intern!(py, "REMOTE_PORT"), PyString::new(py, itoa_u16(addr.port(), &mut [0; 5])))?;
         }
-        Peer::Unix => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
+        Peer::Unix => {
+            env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?;
+            env.del_item(intern!(py, "REMOTE_PORT"))?;
+        }
+    }
+    if host.is_none() {
+        env.del_item(intern!(py, "HTTP_HOST"))?;
     }
 
     match conn.server {
@@ -295,7 +325,7 @@ pub fn build<'py>(
     }
 
     let script_name: &str = script_name.as_deref().unwrap_or(&base.script_name);
-    let mut path = head.path.as_str();
+    let mut path = head.path();
     if !script_name.is_empty() {
         match path.strip_prefix(script_name) {
             Some(rest) => path = rest,

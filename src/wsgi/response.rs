@@ -231,7 +231,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
             (_, environ::Peer::Tcp(a)) => a.ip().to_string(),
             (_, environ::Peer::Unix) => String::new(),
         };
-        let path_info: String = environ::percent_decode(&head.path).iter().map(|&b| b as char).collect();
+        let path_info: String = environ::percent_decode(head.path()).iter().map(|&b| b as char).collect();
         let protocol = format!("HTTP/{}.{}", head.version.major, head.version.minor);
         let (status, sent, response_headers) = (w.final_status.clone(), w.sent, w.headers.encoded.clone());
         let duration = started.elapsed();
@@ -242,7 +242,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
                 raw_uri: &head.target,
                 protocol: &protocol,
                 path_info: &path_info,
-                query: &head.query,
+                query: head.query(),
                 status: &status,
                 sent,
                 request_headers: &head.headers,
@@ -324,9 +324,9 @@ fn hook_request<'py>(
     py.import("rsgi._hooks")?.getattr("Request")?.call1((
         &head.method,
         &head.target,
-        &head.path,
-        &head.query,
-        &head.fragment,
+        head.path(),
+        head.query(),
+        head.fragment(),
         (head.version.major, head.version.minor),
         headers,
         remote,

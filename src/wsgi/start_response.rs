@@ -24,6 +24,10 @@ use crate::worker::exchange::{Exchange, Finish, OutChunk, PyBytesRef};
 /// cheaper than another system call).
 const ZERO_COPY_MIN: usize = 64 * 1024;
 
+/// Bytes reserved for the app's encoded headers: a typical app's few
+/// headers fit without the buffer growing.
+const HEADERS_ROOM: usize = 256;
+
 thread_local! {
     /// Each executor thread formats the Date header at most once a second.
     static DATE: RefCell<DateCache> = RefCell::new(DateCache::default());
@@ -34,9 +38,20 @@ pub fn http_date() -> Vec<u8> {
     with_http_date(|date| date.to_vec())
 }
 
+/// Seconds since the epoch, from the coarse real-time clock (the last timer
+/// tick: whole seconds are all a `Date` header shows).
+fn unix_seconds() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the local timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
+        return ts.tv_sec as u64;
+    }
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 /// Run `f` with the current `Date` header value (no copy).
 pub fn with_http_date<T>(f: impl FnOnce(&[u8]) -> T) -> T {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = unix_seconds();
     DATE.with(|d| f(d.borrow_mut().get(now)))
 }
 
@@ -121,7 +136,7 @@ impl ResponseWriter {
             .extract()
             .map_err(|_| PyTypeError::new_err(format!("{} is not a string", status.repr().map(|r| r.to_string()).unwrap_or_default())))?;
         let code = response::parse_status(&status).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let mut app_headers = AppHeaders::default();
+        let mut app_headers = AppHeaders { encoded: Vec::with_capacity(HEADERS_ROOM), ..AppHeaders::default() };
         for item in headers.try_iter()? {
             let item = item?;
             let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract().map_err(|_| {
@@ -364,7 +379,7 @@ impl StartResponse {
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         slf.borrow_mut().writer.start(status, headers, exc_info)?;
-        slf.getattr("write")
+        slf.getattr(pyo3::intern!(slf.py(), "write"))
     }
 
     /// The `wsgi.early_hints` callable (gunicorn's environ key).
