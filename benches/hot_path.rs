@@ -133,11 +133,11 @@ fn main() {
         };
         let poll = mio::Poll::new().expect("poll");
         let (tx, _rx) = crossbeam_channel::unbounded();
-        let handle = LoopHandle {
+        let handle = Arc::new(LoopHandle {
             notices: tx,
             waker: Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker")),
             sleeping: Arc::new(AtomicBool::new(false)),
-        };
+        });
         let peer: SocketAddr = "127.0.0.1:50000".parse().expect("address");
         let server = Arc::new(("127.0.0.1".to_owned(), "8000".to_owned()));
         let mut out_bytes = 0;

@@ -137,9 +137,20 @@ pub(crate) const fn is_tchar(b: u8) -> bool {
         | b'^' | b'_' | b'`' | b'|' | b'~' | b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z')
 }
 
+/// [`is_tchar`] for every byte value, so a token check is one load per byte.
+const TCHARS: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_tchar(b as u8);
+        b += 1;
+    }
+    table
+};
+
 /// True when `s` is a non-empty RFC 9110 token.
 pub(crate) fn is_token(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&b| is_tchar(b))
+    !s.is_empty() && s.iter().all(|&b| TCHARS[b as usize])
 }
 
 /// True when `s` is a non-empty RFC 9110 token (for names given as text).
@@ -150,6 +161,15 @@ pub fn is_token_str(s: &str) -> bool {
 /// RFC 9110 §5.5 field-value bytes: HTAB, SP, VCHAR and obs-text.
 pub(crate) const fn is_field_value_byte(b: u8) -> bool {
     b == b'\t' || (b >= 0x20 && b != 0x7f)
+}
+
+/// [`trim_ows`] for text: SP and HTAB are ASCII, so the cut falls on
+/// character boundaries.
+pub(crate) fn trim_ows_str(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b.iter().position(|&c| c != b' ' && c != b'\t').unwrap_or(b.len());
+    let end = b.iter().rposition(|&c| c != b' ' && c != b'\t').map_or(start, |i| i + 1);
+    &s[start..end]
 }
 
 /// Strip leading and trailing SP / HTAB.
@@ -192,5 +212,16 @@ mod tests {
         assert!(!is_field_value_byte(0));
         assert_eq!(trim_ows(b" \ta b\t "), b"a b");
         assert_eq!(trim_ows(b"   "), b"");
+        assert_eq!(trim_ows_str(" \tcaf\u{e9} b\t "), "caf\u{e9} b");
+        assert_eq!(trim_ows_str("\u{e9}"), "\u{e9}");
+        assert_eq!(trim_ows_str(" \t "), "");
+        assert_eq!(trim_ows_str(""), "");
+    }
+
+    #[test]
+    fn token_table_is_tchar() {
+        for b in 0..=255u8 {
+            assert_eq!(is_token(&[b]), is_tchar(b), "byte {b}");
+        }
     }
 }

@@ -92,7 +92,7 @@ pub fn push_app_header(h: &mut AppHeaders, name: &str, value: &str) -> Result<()
     if !printable && !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c)) {
         return Err(ResponseError::InvalidHeaderValue(name.to_owned()));
     }
-    let value = value.trim_matches([' ', '\t']);
+    let value = super::trim_ows_str(value);
     if name.eq_ignore_ascii_case("content-length") {
         let n = value
             .parse::<u64>()

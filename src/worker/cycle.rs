@@ -27,7 +27,7 @@ use crate::wsgi::start_response::http_date;
 /// Everything `advance` needs besides the connection.
 pub struct Ctx<'a> {
     pub cfg: &'a LoopConfig,
-    pub handle: &'a LoopHandle,
+    pub handle: &'a Arc<LoopHandle>,
     pub servers: &'a [Option<Arc<(String, String)>>],
     pub token: usize,
     pub draining: bool,

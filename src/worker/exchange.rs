@@ -198,11 +198,11 @@ pub struct Exchange {
     /// Where the connection lives in the loop.
     pub notice: Notice,
     /// How to wake the loop.
-    pub handle: LoopHandle,
+    pub handle: Arc<LoopHandle>,
 }
 
 impl Exchange {
-    pub fn new(notice: Notice, handle: LoopHandle, state: ExchangeState) -> Arc<Exchange> {
+    pub fn new(notice: Notice, handle: Arc<LoopHandle>, state: ExchangeState) -> Arc<Exchange> {
         Arc::new(Exchange { state: Mutex::new(state), executor_wake: Condvar::new(), notice, handle })
     }
 

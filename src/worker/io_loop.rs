@@ -94,7 +94,7 @@ pub struct IoLoop {
     next_serial: u64,
     jobs: Sender<Task>,
     notices: Receiver<Notice>,
-    handle: LoopHandle,
+    handle: Arc<LoopHandle>,
     signals: SignalPipe,
     cfg: LoopConfig,
     /// Set once a graceful stop began: when it must be over.
@@ -137,7 +137,7 @@ impl IoLoop {
             next_serial: 0,
             jobs,
             notices,
-            handle: LoopHandle { notices: tx, waker, sleeping: Arc::new(std::sync::atomic::AtomicBool::new(false)) },
+            handle: Arc::new(LoopHandle { notices: tx, waker, sleeping: Arc::new(std::sync::atomic::AtomicBool::new(false)) }),
             signals,
             cfg,
             drain_deadline: None,

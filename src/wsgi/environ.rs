@@ -201,6 +201,41 @@ fn remote_addr_string<'py>(py: Python<'py>, ip: std::net::IpAddr) -> Bound<'py, 
     })
 }
 
+/// `REQUEST_METHOD`: the common methods as shared (interned) strings.
+fn method_string<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
+    let known = match method {
+        "GET" => intern!(py, "GET"),
+        "POST" => intern!(py, "POST"),
+        "HEAD" => intern!(py, "HEAD"),
+        "PUT" => intern!(py, "PUT"),
+        "DELETE" => intern!(py, "DELETE"),
+        "PATCH" => intern!(py, "PATCH"),
+        "OPTIONS" => intern!(py, "OPTIONS"),
+        _ => return PyString::new(py, method),
+    };
+    known.clone()
+}
+
+/// `SERVER_NAME` and `SERVER_PORT` of a listener as Python strings; the
+/// thread keeps the last pair (a worker mostly serves one listener).
+fn server_strings<'py>(py: Python<'py>, name: &str, port: &str) -> (Bound<'py, PyString>, Bound<'py, PyString>) {
+    type Entry = (String, String, Py<PyString>, Py<PyString>);
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<Entry>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((n, p, name_s, port_s)) = last.as_ref() {
+            if n == name && p == port {
+                return (name_s.bind(py).clone(), port_s.bind(py).clone());
+            }
+        }
+        let (name_s, port_s) = (PyString::new(py, name), PyString::new(py, port));
+        *last = Some((name.to_owned(), port.to_owned(), name_s.clone().unbind(), port_s.clone().unbind()));
+        (name_s, port_s)
+    })
+}
+
 /// Decimal digits of `n`, written into `buf`.
 fn itoa_u16(mut n: u16, buf: &mut [u8; 5]) -> &str {
     let mut i = buf.len();
@@ -236,9 +271,11 @@ pub fn build<'py>(
 ) -> PyResult<Result<Bound<'py, PyDict>, HttpError>> {
     let env = base.dict.bind(py).copy()?;
     env.set_item(intern!(py, "wsgi.input"), input)?;
-    env.set_item(intern!(py, "REQUEST_METHOD"), PyString::new(py, &head.method))?;
-    env.set_item(intern!(py, "QUERY_STRING"), PyString::new(py, head.query()))?;
-    env.set_item(intern!(py, "RAW_URI"), PyString::new(py, &head.target))?;
+    env.set_item(intern!(py, "REQUEST_METHOD"), method_string(py, &head.method))?;
+    let query = if head.query().is_empty() { intern!(py, "").clone() } else { PyString::new(py, head.query()) };
+    env.set_item(intern!(py, "QUERY_STRING"), query)?;
+    let raw_uri = PyString::new(py, &head.target);
+    env.set_item(intern!(py, "RAW_URI"), &raw_uri)?;
     let protocol = match (head.version.major, head.version.minor) {
         (1, 1) => intern!(py, "HTTP/1.1").clone(),
         (1, 0) => intern!(py, "HTTP/1.0").clone(),
@@ -305,8 +342,9 @@ pub fn build<'py>(
 
     match conn.server {
         Some((n, p)) => {
-            env.set_item(intern!(py, "SERVER_NAME"), n.as_str())?;
-            env.set_item(intern!(py, "SERVER_PORT"), p.as_str())?;
+            let (name, port) = server_strings(py, n, p);
+            env.set_item(intern!(py, "SERVER_NAME"), name)?;
+            env.set_item(intern!(py, "SERVER_PORT"), port)?;
         }
         None => {
             let (name, port) = match host {
@@ -334,9 +372,22 @@ pub fn build<'py>(
             }
         }
     }
-    let path_info = if path.contains('%') { latin1(py, &percent_decode(path)) } else { latin1(py, path.as_bytes()) };
+    let path_info = if path.contains('%') {
+        latin1(py, &percent_decode(path))
+    } else if path == head.target && path.is_ascii() {
+        // The whole target is the path (no query, no prefix, no escapes;
+        // ASCII, where UTF-8 and latin-1 agree): one string object serves
+        // both keys.
+        raw_uri
+    } else {
+        latin1(py, path.as_bytes())
+    };
     env.set_item(intern!(py, "PATH_INFO"), path_info)?;
-    env.set_item(intern!(py, "SCRIPT_NAME"), script_name)?;
+    if script_name.is_empty() {
+        env.set_item(intern!(py, "SCRIPT_NAME"), intern!(py, ""))?;
+    } else {
+        env.set_item(intern!(py, "SCRIPT_NAME"), script_name)?;
+    }
 
     if let Some(p) = conn.proxy {
         // A LOCAL or UNSPEC header carries no addresses: keep the socket's.
