@@ -336,7 +336,7 @@ fn apply_policy(
                 }
             }
         }
-        if name.contains('_') {
+        if memchr::memchr(b'_', name.as_bytes()).is_some() {
             let forwarded = peer_trusted
                 && limits.forwarder_headers.iter().any(|f| f == "*" || f == name);
             if !forwarded {

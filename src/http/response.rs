@@ -27,7 +27,8 @@ const HOP_BY_HOP: [&str; 10] = [
 
 /// True when `name` is one the server does not forward from the app.
 pub fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name.trim()))
+    let name = name.trim_ascii();
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
 /// Why an app's status or header is refused.

@@ -152,9 +152,33 @@ fn header_key(name: &str) -> String {
 /// a new string each time.
 const KEY_CACHE_MAX: usize = 256;
 
+/// FNV-1a for the key cache: header names are short, and with the cache
+/// bounded (`KEY_CACHE_MAX`) names chosen to collide cost little, so the
+/// default hasher's flooding resistance is not needed here.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+type KeyCache = std::collections::HashMap<String, Py<PyString>, std::hash::BuildHasherDefault<Fnv>>;
+
 thread_local! {
-    static KEY_CACHE: std::cell::RefCell<std::collections::HashMap<String, Py<PyString>>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static KEY_CACHE: std::cell::RefCell<KeyCache> = std::cell::RefCell::new(KeyCache::default());
 }
 
 /// True when two (uppercased) header names give the same environ key.
