@@ -165,3 +165,33 @@ def test_server_survives_app_errors(server):
     resp = fetch(server, "hello")
     assert resp.status == 200
     assert resp.body == b"Hello, World!"
+
+
+@pytest.mark.parametrize("threads", ["1", "4"])
+def test_objects_an_app_keeps_stay_its_own(start_server, threads):
+    # A worker reuses a finished request's start_response, write,
+    # wsgi.early_hints and wsgi.input only when the app kept none of them:
+    # kept ones must stay distinct, and must not reach a later response.
+    import json
+
+    srv = start_server("kept_objects:app", "--threads", threads)
+    with RawConn(srv.connect()) as conn:
+        conn.send(b"GET /keep HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = conn.read_response()
+        assert (first.status, first.body) == (200, b"kept")
+        for _ in range(3):
+            conn.send(b"POST /check HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+            resp = conn.read_response(skip_interim=False)
+            assert resp.status == 200, resp
+            report = json.loads(resp.body)
+            assert report["body"] == "hello"
+            assert not report["same_start_response"]
+            assert not report["same_early_hints"]
+            assert not report["same_input"]
+            assert report["old_write"] in ("returned", "OSError")
+            assert report["old_early_hints"] in ("returned", "OSError")
+        # Nothing the kept objects did reached the connection.
+        conn.send(b"GET /check HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        last = conn.read_response(skip_interim=False)
+        assert last.status == 200
+        assert json.loads(last.body)["body"] == ""

@@ -36,6 +36,12 @@ impl Input {
         Input { exchange, buf: Vec::new(), pos: 0, eof: false }
     }
 
+    /// Free the bytes still buffered (the request is over).
+    pub fn release(&mut self) {
+        self.buf = Vec::new();
+        self.pos = 0;
+    }
+
     fn available(&self) -> usize {
         self.buf.len() - self.pos
     }

@@ -10,6 +10,7 @@ pub mod environ;
 pub mod errors;
 pub mod file_wrapper;
 pub mod input;
+pub mod recycle;
 pub mod response;
 pub mod start_response;
 

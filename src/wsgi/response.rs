@@ -13,6 +13,7 @@ use super::app::describe_exception;
 use super::environ::{self, ConnFacts};
 use super::file_wrapper::FileWrapper;
 use super::input::Input;
+use super::recycle::RequestObjects;
 use super::start_response::{ResponseWriter, StartResponse};
 use super::AppContext;
 use crate::http::response::RequestFacts;
@@ -47,7 +48,9 @@ struct RequestEnd {
     peer: environ::Peer,
     proxy: Option<crate::http::proxy::ProxyInfo>,
     started: std::time::Instant,
-    start_response: Py<StartResponse>,
+    /// `start_response`, `wsgi.early_hints` and `wsgi.input`, kept for the
+    /// thread's next request when the app holds none of them.
+    objects: RequestObjects,
     access_env: Vec<(String, String)>,
     hook_req: Option<(Py<PyAny>, Py<pyo3::types::PyDict>)>,
 }
@@ -68,25 +71,25 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> 
     let Job { head, exchange, peer, server, proxy, started } = job;
     let facts = RequestFacts { version: head.version, is_head: head.is_head(), close: head.close };
     let writer = ResponseWriter::new(exchange.clone(), facts, ctx.slot);
-    let start_response = match Py::new(py, StartResponse { writer }) {
-        Ok(s) => s,
+    let objects = match RequestObjects::get(py, writer, Input::new(exchange.clone())) {
+        Ok(objects) => objects,
         Err(e) => {
             e.print(py);
             exchange.finish(crate::worker::exchange::Finish::Close);
             return None;
         }
     };
-    let mut end = RequestEnd { exchange: exchange.clone(), head, peer, proxy, started, start_response, access_env: Vec::new(), hook_req: None };
-    let sr = end.start_response.bind(py).clone();
+    let mut end = RequestEnd { exchange: exchange.clone(), head, peer, proxy, started, objects, access_env: Vec::new(), hook_req: None };
+    let sr = end.objects.start_response.bind(py).clone();
 
     let outcome = (|| -> PyResult<Flow> {
-        let input = Bound::new(py, Input::new(exchange.clone()))?.into_any();
+        let input = end.objects.input.bind(py).clone().into_any();
         let conn = ConnFacts { peer, server: server.as_deref(), proxy: end.proxy.as_ref(), is_tls: false };
         let env = match environ::build(py, &ctx.base, &end.head, &conn, input)? {
             Ok(env) => env,
             Err(http_err) => return Ok(Flow::Done(Some(http_err))),
         };
-        env.set_item(pyo3::intern!(py, "wsgi.early_hints"), sr.getattr(pyo3::intern!(py, "early_hints"))?)?;
+        env.set_item(pyo3::intern!(py, "wsgi.early_hints"), end.objects.early_hints.bind(py))?;
         if let Some(log) = crate::access_log::get() {
             // {var}e atoms match environ keys without regard to case.
             let wanted: Vec<String> = log.format.environ_vars().iter().map(|v| v.to_ascii_lowercase()).collect();
@@ -134,7 +137,7 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> 
 /// again.
 pub fn resume(py: Python<'_>, ctx: &AppContext, parked: Box<Parked>) -> Option<Box<Parked>> {
     let Parked { state, result, iter } = *parked;
-    let sr = state.start_response.bind(py).clone();
+    let sr = state.objects.start_response.bind(py).clone();
     let outcome = pump(py, &sr, result.into_bound(py), iter.into_bound(py));
     conclude(py, ctx, state, outcome)
 }
@@ -193,8 +196,8 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
         Ok(Flow::Done(http_err)) => Ok(http_err),
         Err(err) => Err(err),
     };
-    let RequestEnd { head, peer, proxy, started, start_response, access_env, hook_req, .. } = end;
-    let sr = start_response.bind(py);
+    let RequestEnd { head, peer, proxy, started, objects, access_env, hook_req, .. } = end;
+    let sr = objects.start_response.bind(py).clone();
     let mut sr = sr.borrow_mut();
     let w = &mut sr.writer;
     match outcome {
@@ -254,6 +257,8 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
             })
         });
     }
+    drop(sr);
+    objects.keep(py);
     None
 }
 

@@ -367,6 +367,27 @@ impl ResponseWriter {
 #[pyclass(module = "rsgi", name = "StartResponse")]
 pub struct StartResponse {
     pub writer: ResponseWriter,
+    /// The bound `write` method `start_response` returns, made once per
+    /// object (objects are reused: `wsgi::recycle`). It refers back to this
+    /// object; the garbage collector breaks that cycle (`__traverse__`,
+    /// `__clear__`) once nothing else holds either.
+    write: Option<Py<PyAny>>,
+}
+
+impl StartResponse {
+    pub fn new(writer: ResponseWriter) -> StartResponse {
+        StartResponse { writer, write: None }
+    }
+
+    /// Start over for another request.
+    pub fn reset(&mut self, writer: ResponseWriter) {
+        self.writer = writer;
+    }
+
+    /// References to the bound `write` method, once it exists.
+    pub fn write_method_refcnt(&self, py: Python<'_>) -> Option<isize> {
+        self.write.as_ref().map(|w| super::recycle::refcount(py, w.as_ptr()))
+    }
 }
 
 #[pymethods]
@@ -378,8 +399,27 @@ impl StartResponse {
         headers: &Bound<'py, PyAny>,
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        slf.borrow_mut().writer.start(status, headers, exc_info)?;
-        slf.getattr(pyo3::intern!(slf.py(), "write"))
+        let py = slf.py();
+        let mut this = slf.borrow_mut();
+        this.writer.start(status, headers, exc_info)?;
+        if let Some(write) = &this.write {
+            return Ok(write.bind(py).clone());
+        }
+        drop(this);
+        let write = slf.getattr(pyo3::intern!(py, "write"))?;
+        slf.borrow_mut().write = Some(write.clone().unbind());
+        Ok(write)
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        if let Some(write) = &self.write {
+            visit.call(write)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.write = None;
     }
 
     /// The `wsgi.early_hints` callable (gunicorn's environ key).

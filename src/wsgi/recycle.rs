@@ -1,0 +1,79 @@
+//! The Python objects a request hands the app (`start_response` with its
+//! `write` method, `wsgi.early_hints`, `wsgi.input`), reused by the same
+//! thread's next request when the app kept no reference to any of them.
+//! Allocating and freeing four objects per request is a visible share of a
+//! small request's cost (bench/PROFILE.md).
+//!
+//! Runs with the GIL held. Reuse is decided by reference counts, which only
+//! change under the GIL: an object that nothing but this cache holds can
+//! never be reached by the app again, so giving it a fresh state is the
+//! same, to the app, as making a new one.
+
+use std::cell::RefCell;
+
+use pyo3::prelude::*;
+
+use super::input::Input;
+use super::start_response::{ResponseWriter, StartResponse};
+
+/// The app-facing objects of one request.
+pub struct RequestObjects {
+    pub start_response: Py<StartResponse>,
+    /// `start_response.early_hints`, bound (the environ's `wsgi.early_hints`).
+    pub early_hints: Py<PyAny>,
+    pub input: Py<Input>,
+}
+
+/// References to `obj`, a live object the caller holds.
+pub fn refcount(_py: Python<'_>, obj: *mut pyo3::ffi::PyObject) -> isize {
+    // SAFETY: the object is alive (the caller holds a reference) and the
+    // GIL is held (`_py`), so its count is stable while read.
+    unsafe { pyo3::ffi::Py_REFCNT(obj) }
+}
+
+thread_local! {
+    /// The objects of this thread's last finished request.
+    static SPARE: RefCell<Option<RequestObjects>> = const { RefCell::new(None) };
+}
+
+impl RequestObjects {
+    /// Objects for a new request with `writer` and `input` as their state:
+    /// the thread's spare ones when nothing else holds them, else new ones.
+    pub fn get(py: Python<'_>, writer: ResponseWriter, input: Input) -> PyResult<RequestObjects> {
+        if let Some(spare) = SPARE.with(|s| s.borrow_mut().take()) {
+            if spare.unshared(py) {
+                spare.start_response.bind(py).borrow_mut().reset(writer);
+                *spare.input.bind(py).borrow_mut() = input;
+                return Ok(spare);
+            }
+        }
+        let start_response = Py::new(py, StartResponse::new(writer))?;
+        let early_hints = start_response.bind(py).getattr(pyo3::intern!(py, "early_hints"))?.unbind();
+        let input = Py::new(py, input)?;
+        Ok(RequestObjects { start_response, early_hints, input })
+    }
+
+    /// Nothing but `self` (directly, or through the bound methods' own
+    /// reference to their object) holds any of the objects.
+    fn unshared(&self, py: Python<'_>) -> bool {
+        let sr = self.start_response.bind(py);
+        // Read before borrowing: a borrow holds a reference of its own.
+        let sr_count = refcount(py, sr.as_ptr());
+        let write_count = sr.borrow().write_method_refcnt(py);
+        // This cache, `early_hints`' object, and `write`'s when it exists.
+        let expected = 2 + isize::from(write_count.is_some());
+        sr_count == expected
+            && write_count.is_none_or(|n| n == 1)
+            && refcount(py, self.early_hints.as_ptr()) == 1
+            && refcount(py, self.input.as_ptr()) == 1
+    }
+
+    /// Keep the objects for this thread's next request (without the body
+    /// bytes the app left unread).
+    pub fn keep(self, py: Python<'_>) {
+        if let Ok(mut input) = self.input.bind(py).try_borrow_mut() {
+            input.release();
+        }
+        SPARE.with(|s| *s.borrow_mut() = Some(self));
+    }
+}
