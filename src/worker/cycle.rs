@@ -307,14 +307,14 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                 head.close = true;
             }
             let close = head.close;
-            let job = Job {
+            let job = Box::new(Job {
                 head,
                 exchange: exchange.clone(),
                 peer: conn.peer,
                 server: ctx.servers.get(conn.listener).cloned().flatten(),
                 proxy: conn.proxy.clone(),
                 started: ctx.now,
-            };
+            });
             conn.deadline = if decoder.is_some() { Some(ctx.now + ctx.cfg.io_timeout) } else { None };
             conn.phase = Phase::Exchange(Active { exchange, decoder, job: Some(Task::Serve(job)), finished: None, close });
             Step::Again

@@ -37,8 +37,10 @@ pub struct Job {
 
 /// Work for an executor (or for the loop thread running the app itself).
 pub enum Task {
-    /// A new request.
-    Serve(Job),
+    /// A new request (boxed: a task moves from the parser through the
+    /// connection's state and the dispatcher to the thread that runs it,
+    /// and a pointer moves cheaper than the request head).
+    Serve(Box<Job>),
     /// A response that paused on a full output window, to go on with.
     Resume(Box<crate::wsgi::response::Parked>),
 }
@@ -104,7 +106,7 @@ fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, 
     slot.set_busy(index, true);
     let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut paused = match task {
-            Task::Serve(job) => crate::wsgi::response::serve(py, ctx, job),
+            Task::Serve(job) => crate::wsgi::response::serve(py, ctx, *job),
             Task::Resume(parked) => crate::wsgi::response::resume(py, ctx, parked),
         };
         while let Some(parked) = paused.take() {

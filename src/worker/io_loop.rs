@@ -108,6 +108,8 @@ pub struct IoLoop {
     /// Paused responses of closed connections, waiting for room in the
     /// executors' channel (see `cycle::abandon`).
     orphans: std::cell::RefCell<Vec<Task>>,
+    /// The clock when the loop last woke up (or last ran the app).
+    now: Instant,
 }
 
 impl IoLoop {
@@ -145,6 +147,7 @@ impl IoLoop {
             requests_left: std::cell::Cell::new(if cfg_max == 0 { u64::MAX } else { cfg_max }),
             inline,
             orphans: std::cell::RefCell::new(Vec::new()),
+            now: Instant::now(),
         })
     }
 
@@ -163,6 +166,7 @@ impl IoLoop {
             }
             let polled = self.poll.poll(&mut events, Some(timeout));
             self.handle.sleeping.store(false, Ordering::SeqCst);
+            self.now = Instant::now();
             if let Err(e) = polled {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     crate::error!("poll failed: {e}");
@@ -384,9 +388,9 @@ impl IoLoop {
     /// Step a connection's state machine until it has to wait.
     fn drive(&mut self, key: usize) {
         let draining = self.drain_deadline.is_some();
-        // One clock read per wake-up of the connection, not per step (and
-        // one after the app ran on this thread).
-        let mut now = Instant::now();
+        // The clock as read when the loop woke up (one read for all the
+        // events of a poll), read again after the app ran on this thread.
+        let mut now = self.now;
         for _ in 0..64 {
             let Some(conn) = self.conns.get_mut(key) else { return };
             let ctx = Ctx {
@@ -410,6 +414,7 @@ impl IoLoop {
             let step = advance(conn, &ctx);
             if ctx.tasks.ran_inline.get() {
                 now = Instant::now();
+                self.now = now;
             }
             if ctx.completed.get() > 0 {
                 self.cfg.slot.requests.fetch_add(ctx.completed.get(), std::sync::atomic::Ordering::Relaxed);
