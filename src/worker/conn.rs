@@ -185,7 +185,7 @@ impl Conn {
             // spare capacity; only the bytes it reports are made part of the
             // vector. (Zero-filling the buffer first cost a fifth of the
             // worker's time on small requests.)
-            let n = unsafe { libc::read(self.stream.fd(), spare.as_mut_ptr() as *mut libc::c_void, want) };
+            let n = unsafe { sys_read(self.stream.fd(), spare.as_mut_ptr() as *mut libc::c_void, want) };
             if n > 0 {
                 // SAFETY: the kernel initialised these `n` bytes.
                 unsafe { self.rbuf.set_len(len + n as usize) };
@@ -291,7 +291,7 @@ pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written
         } else {
             // SAFETY: the iovecs point into chunks owned by `wq`,
             // which is not touched until writev returns.
-            let r = unsafe { libc::writev(fd, iov.as_ptr(), n_iov as libc::c_int) };
+            let r = unsafe { sys_writev(fd, iov.as_ptr(), n_iov as libc::c_int) };
             if r < 0 {
                 match write_failed(writable)? {
                     Retry::Blocked => break,
@@ -324,4 +324,25 @@ pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written
         }
     }
     Ok(counted)
+}
+
+/// read(2) through `syscall(2)`. glibc's `read` is a cancellation point:
+/// in a multi-threaded process each call switches the thread's
+/// cancellation state on and off around the system call (two atomic
+/// updates), and rsgi never cancels a thread. Same result and `errno`.
+///
+/// # Safety
+/// As read(2): `buf` must be valid for `len` bytes of writes.
+unsafe fn sys_read(fd: libc::c_int, buf: *mut libc::c_void, len: usize) -> isize {
+    // SAFETY: the caller's guarantee, passed on.
+    unsafe { libc::syscall(libc::SYS_read, fd, buf, len) as isize }
+}
+
+/// writev(2) through `syscall(2)`, for the reason of [`sys_read`].
+///
+/// # Safety
+/// As writev(2): `iov` must point to `n` valid iovecs over readable memory.
+unsafe fn sys_writev(fd: libc::c_int, iov: *const libc::iovec, n: libc::c_int) -> isize {
+    // SAFETY: the caller's guarantee, passed on.
+    unsafe { libc::syscall(libc::SYS_writev, fd, iov, n) as isize }
 }
