@@ -69,6 +69,7 @@ REQUESTS = {
     "empty": (["GET /empty HTTP/1.1", "Host: 127.0.0.1"], b""),
     "bearer": (["GET /missing HTTP/1.1", "Host: 127.0.0.1", "Authorization: Bearer tok"], b""),
     "http10": (["GET /a HTTP/1.0", "Host: 127.0.0.1"], b""),
+    "boom": (["GET /boom HTTP/1.1", "Host: 127.0.0.1"], b""),
     "post": (["POST /form HTTP/1.1", "Host: 127.0.0.1", "Content-Type: text/plain",
               "Content-Length: 5"], b"hello"),
 }
@@ -151,6 +152,9 @@ def line(atoms, label):
     ("stream", "s", "201"),
     ("empty", "s", "204"),
     ("bearer", "s", "404"),
+    # The app raised: the error page's status is logged.
+    ("boom", "s", "500"),
+    ("boom", "r", "GET /boom HTTP/1.1"),
     ("main", "B", "11"),
     ("main", "b", "11"),
     ("stream", "B", "7"),

@@ -214,7 +214,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
     }
     if let (Some(hw), Some((req, env))) = (&ctx.hook_worker, hook_req) {
         let headers: Vec<(String, String)> = w_headers(&w.headers.encoded);
-        let (status, sent) = (w.final_status.clone(), w.sent);
+        let (status, sent) = (w.final_status().to_owned(), w.sent);
         let w = hw;
         let resp = py.import("rsgi._hooks").and_then(|m| m.getattr("Response")).and_then(|c| c.call1((status, headers, sent)));
         if let Ok(resp) = resp {
@@ -224,7 +224,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
         }
     }
     if crate::statsd::enabled() {
-        let code = w.final_status.split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(0);
+        let code = w.final_status().split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(0);
         let elapsed = started.elapsed();
         py.detach(|| crate::statsd::request(code, elapsed));
     }
@@ -236,7 +236,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
         };
         let path_info: String = environ::percent_decode(head.path()).iter().map(|&b| b as char).collect();
         let protocol = format!("HTTP/{}.{}", head.version.major, head.version.minor);
-        let (status, sent, response_headers) = (w.final_status.clone(), w.sent, w.headers.encoded.clone());
+        let (status, sent, response_headers) = (w.final_status().to_owned(), w.sent, w.headers.encoded.clone());
         let duration = started.elapsed();
         py.detach(|| {
             log.write(&crate::access_log::Entry {

@@ -84,8 +84,8 @@ pub struct ResponseWriter {
     pub sent: u64,
     /// The client went away; nothing more is sent.
     pub client_gone: bool,
-    /// The status line that went out (for the access log).
-    pub final_status: String,
+    /// The status line of an error page sent instead of the app's response.
+    error_status: Option<String>,
     /// The worker's slot: once it retires, responses close the connection.
     slot: SlotHandle,
     /// Writes wait for the client (the `write()` callable); an iterable's
@@ -106,7 +106,7 @@ impl ResponseWriter {
             close: facts.close,
             sent: 0,
             client_gone: false,
-            final_status: String::new(),
+            error_status: None,
             slot,
             blocking: false,
         }
@@ -115,6 +115,17 @@ impl ResponseWriter {
     /// The client is behind by a full output window (and still there).
     pub fn window_full(&self) -> bool {
         !self.client_gone && self.exchange.lock().window_full()
+    }
+
+    /// The status line that went out (for the access log, hooks and
+    /// statsd): an error page's, else the app's once its head was sent
+    /// (it cannot change after that), else empty.
+    pub fn final_status(&self) -> &str {
+        match (&self.error_status, &self.status) {
+            (Some(error), _) => error,
+            (None, Some(status)) if self.headers_sent => status,
+            _ => "",
+        }
     }
 
     /// The status code the app chose (0 before `start_response`).
@@ -187,7 +198,6 @@ impl ResponseWriter {
         self.close = self.close || close;
         let (version, close) = (self.facts.version, self.close);
         with_http_date(|date| response::encode_head(out, version, status, date, close, framing, &self.headers, self.code));
-        self.final_status = status.to_owned();
         self.headers_sent = true;
         Ok(())
     }
@@ -354,7 +364,7 @@ impl ResponseWriter {
     pub fn fail(&mut self, py: Python<'_>, code: u16, mesg: &str) {
         if !self.headers_sent {
             let page = response::error_response(code, mesg, &http_date(), !self.facts.is_head);
-            self.final_status = format!("{code} {}", response::reason_phrase(code));
+            self.error_status = Some(format!("{code} {}", response::reason_phrase(code)));
             self.headers = AppHeaders::default();
             self.headers_sent = true;
             self.push(py, OutChunk::Bytes(page));

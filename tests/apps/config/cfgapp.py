@@ -50,6 +50,8 @@ def routes(environ, start_response):
     if path == "/missing":
         start_response("404 Not Found", [("Content-Type", "text/plain"), ("Content-Length", "4")])
         return [b"nope"]
+    if path == "/boom":
+        raise RuntimeError("cfgapp fails on purpose")
     if path == "/slow":
         time.sleep(0.3)
     if path == "/hang":
