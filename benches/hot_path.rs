@@ -18,7 +18,10 @@ use _rsgi::http::{parse_head, Limits, Parsed};
 use _rsgi::worker::exchange::{Exchange, ExchangeState, LoopHandle, Notice};
 use _rsgi::worker::executor::Job;
 use _rsgi::wsgi::environ::{self, ConnFacts, EnvironBase, Peer};
+use _rsgi::http::response::RequestFacts;
 use _rsgi::wsgi::input::Input;
+use _rsgi::wsgi::recycle::RequestObjects;
+use _rsgi::wsgi::start_response::ResponseWriter;
 use _rsgi::wsgi::AppContext;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
@@ -161,21 +164,30 @@ fn main() {
         });
 
         // rsgi's environ with the floor's call: splits rsgi's cost between
-        // the environ and start_response + output.
+        // the environ and start_response + output. `wsgi.input` comes from
+        // the reused request objects, as in `serve`.
         let conn = ConnFacts { peer: Peer::Tcp(peer), server: Some(&server), proxy: None, is_tls: false };
         let environ_ns = measure(floor_rounds, iters, || {
             let Ok(Parsed::Complete(head, _)) = parse_head(REQUEST, &limits, false) else { panic!("request did not parse") };
             let state = ExchangeState { body_done: true, loop_notified: true, ..ExchangeState::default() };
             let exchange = Exchange::new(Notice { token: 0, serial: 0 }, handle.clone(), state);
-            let input = Bound::new(py, Input::new(exchange)).expect("input").into_any();
+            let facts = RequestFacts { version: head.version, is_head: false, close: head.close };
+            let writer = ResponseWriter::new(exchange.clone(), facts, ctx.slot);
+            let objects = RequestObjects::get(py, writer, Input::new(exchange)).expect("request objects");
+            let input = objects.input.bind(py).clone().into_any();
             let Ok(Ok(env)) = environ::build(py, &ctx.base, &head, &conn, input) else { panic!("environ") };
             let result = app.call1((env, &sr)).expect("app call");
             for item in result.try_iter().expect("iterable") {
                 black_box(item.expect("item"));
             }
-            if let Some(close) = result.getattr_opt("close").expect("close lookup") {
-                close.call0().expect("close");
+            // As the floor (and rsgi): no `close` looked up on a list.
+            if !result.is_exact_instance_of::<pyo3::types::PyList>() {
+                if let Some(close) = result.getattr_opt("close").expect("close lookup") {
+                    close.call0().expect("close");
+                }
             }
+            drop(result);
+            objects.keep(py);
         });
 
         println!("hot path of one `{target}` request inside a worker, no sockets (best of {rounds} x {iters}):");
