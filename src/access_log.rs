@@ -6,6 +6,7 @@
 //! Configured in the master before fork; written from executor threads with
 //! the GIL released.
 
+use std::borrow::Cow;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::{Mutex, OnceLock};
@@ -93,7 +94,7 @@ pub struct Entry<'a> {
     /// Body bytes sent.
     pub sent: u64,
     /// Request headers (uppercase names).
-    pub request_headers: &'a [(String, Vec<u8>)],
+    pub request_headers: &'a [(Cow<'static, str>, Vec<u8>)],
     /// Response headers as encoded (`Name: value\r\n` lines).
     pub response_headers: &'a [u8],
     /// `{var}e` values, lowercase names.
@@ -109,7 +110,7 @@ fn latin1(b: &[u8]) -> String {
 }
 
 /// `Basic` credentials' user name, as gunicorn's `_get_user`.
-fn basic_user(headers: &[(String, Vec<u8>)]) -> Option<String> {
+fn basic_user(headers: &[(Cow<'static, str>, Vec<u8>)]) -> Option<String> {
     let (_, v) = headers.iter().find(|(n, _)| n == "AUTHORIZATION")?;
     let v = latin1(v);
     let (scheme, creds) = v.split_once(' ')?;
@@ -196,7 +197,7 @@ impl Format {
     }
 }
 
-fn header(headers: &[(String, Vec<u8>)], name: &str) -> Option<String> {
+fn header(headers: &[(Cow<'static, str>, Vec<u8>)], name: &str) -> Option<String> {
     let values: Vec<String> = headers.iter().filter(|(n, _)| n == name).map(|(_, v)| latin1(v)).collect();
     // gunicorn's atoms dict keeps the last of repeated headers.
     values.last().cloned()
@@ -300,7 +301,7 @@ mod tests {
 
     const DEFAULT: &str = "%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\"";
 
-    fn entry<'a>(headers: &'a [(String, Vec<u8>)], env: &'a [(String, String)]) -> Entry<'a> {
+    fn entry<'a>(headers: &'a [(Cow<'static, str>, Vec<u8>)], env: &'a [(String, String)]) -> Entry<'a> {
         Entry {
             remote_addr: "127.0.0.1",
             method: "GET",
@@ -321,14 +322,14 @@ mod tests {
 
     #[test]
     fn default_format() {
-        let h = vec![("USER-AGENT".to_string(), b"curl/8".to_vec()), ("REFERER".to_string(), b"http://r/".to_vec())];
+        let h = vec![(Cow::from("USER-AGENT"), b"curl/8".to_vec()), (Cow::from("REFERER"), b"http://r/".to_vec())];
         let line = Format::parse(DEFAULT).render(&entry(&h, &[]));
         assert_eq!(line, "127.0.0.1 - - [23/Nov/2026:16:31:30 +0000] \"GET /a?b=1 HTTP/1.1\" 200 13 \"http://r/\" \"curl/8\"");
     }
 
     #[test]
     fn every_atom() {
-        let h = vec![("AUTHORIZATION".to_string(), b"Basic dXNlcjpwYXNz".to_vec()), ("X-REQ".to_string(), b"r".to_vec())];
+        let h = vec![(Cow::from("AUTHORIZATION"), b"Basic dXNlcjpwYXNz".to_vec()), (Cow::from("X-REQ"), b"r".to_vec())];
         let env = vec![("remote_port".to_string(), "5555".to_string())];
         let f = Format::parse("%(u)s|%(m)s|%(U)s|%(q)s|%(H)s|%(B)s|%(T)s|%(D)s|%(M)s|%(L)s|%(p)s|%({x-req}i)s|%({x-id}o)s|%({REMOTE_PORT}e)s|%(zz)s|100%%");
         assert_eq!(f.render(&entry(&h, &env)), "user|GET|/a|b=1|HTTP/1.1|13|1|1234567|1234|1.234567|<42>|r|7|5555|-|100%");

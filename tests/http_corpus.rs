@@ -53,7 +53,7 @@ fn config_for(sidecar: &Value) -> Config {
 struct Outcome {
     head: RequestHead,
     body: Vec<u8>,
-    trailers: Vec<(String, Vec<u8>)>,
+    trailers: _rsgi::http::HeaderMap,
 }
 
 /// Cut points that deliver `len` bytes `step` at a time.
@@ -124,9 +124,9 @@ fn latin1(v: &Value) -> Vec<u8> {
     v.as_str().unwrap_or_default().chars().map(|c| c as u32 as u8).collect()
 }
 
-fn pairs(v: Option<&Value>) -> Vec<(String, Vec<u8>)> {
+fn pairs(v: Option<&Value>) -> _rsgi::http::HeaderMap {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().map(|p| (p[0].as_str().unwrap().to_owned(), latin1(&p[1]))).collect())
+        .map(|a| a.iter().map(|p| (p[0].as_str().unwrap().to_owned().into(), latin1(&p[1]))).collect())
         .unwrap_or_default()
 }
 

@@ -33,7 +33,7 @@ pub(crate) fn framing(headers: &HeaderMap, version: Version, limits: &Limits) ->
     let mut force_close = false;
 
     for (name, value) in headers {
-        match name.as_str() {
+        match name.as_ref() {
             "CONTENT-LENGTH" => {
                 if content_length.is_some() {
                     return Err(HttpError::InvalidHeader("CONTENT-LENGTH".into()));
@@ -408,7 +408,7 @@ mod tests {
         assert_eq!(out, b"hello world0123456789");
         assert_eq!(used, body.len() - 3);
         let (_, _, trailers) = run(Framing::Chunked, body, body.len()).unwrap();
-        assert_eq!(trailers, vec![("X-TRAILER".to_string(), b"yes".to_vec())]);
+        assert_eq!(trailers, vec![("X-TRAILER".into(), b"yes".to_vec())]);
     }
 
     #[test]

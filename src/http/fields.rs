@@ -7,6 +7,8 @@
 //! Pure: bytes in, fields or an `HttpError` out. Used by `request` for heads
 //! and by `body` for trailers, on the worker's I/O thread.
 
+use std::borrow::Cow;
+
 use super::error::{lossy, HttpError};
 use super::request::HeaderMap;
 use super::{is_field_value_byte, is_token, trim_ows, Limits};
@@ -85,13 +87,50 @@ pub(crate) fn parse_fields(block: &[u8], limits: &Limits, trailer: bool) -> Resu
         if !value.iter().all(|&b| is_field_value_byte(b)) {
             return Err(HttpError::InvalidHeader(h.name.to_ascii_uppercase()));
         }
-        let name = h.name.to_ascii_uppercase();
-        if trailer && FORBIDDEN_TRAILERS.contains(&name.as_str()) {
-            return Err(HttpError::InvalidHeaderName(name));
+        let name = field_name(h.name);
+        if trailer && FORBIDDEN_TRAILERS.contains(&name.as_ref()) {
+            return Err(HttpError::InvalidHeaderName(name.into_owned()));
         }
         out.push((name, value.to_vec()));
     }
     Ok(out)
+}
+
+/// Field names common enough to be kept as static strings (uppercase, as
+/// the parsed head keeps names), so most requests allocate no name.
+const COMMON_NAMES: [&str; 24] = [
+    "HOST",
+    "USER-AGENT",
+    "ACCEPT",
+    "ACCEPT-ENCODING",
+    "ACCEPT-LANGUAGE",
+    "CONNECTION",
+    "CONTENT-LENGTH",
+    "CONTENT-TYPE",
+    "COOKIE",
+    "REFERER",
+    "ORIGIN",
+    "AUTHORIZATION",
+    "CACHE-CONTROL",
+    "PRAGMA",
+    "IF-NONE-MATCH",
+    "IF-MODIFIED-SINCE",
+    "UPGRADE-INSECURE-REQUESTS",
+    "X-FORWARDED-FOR",
+    "X-FORWARDED-PROTO",
+    "X-REQUEST-ID",
+    "SEC-FETCH-SITE",
+    "SEC-FETCH-MODE",
+    "SEC-FETCH-DEST",
+    "TRANSFER-ENCODING",
+];
+
+/// A field name, uppercased: a static string for the common ones.
+fn field_name(name: &str) -> Cow<'static, str> {
+    match COMMON_NAMES.iter().find(|known| known.eq_ignore_ascii_case(name)) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_ascii_uppercase()),
+    }
 }
 
 /// Name the field whose line httparse refused, for the error message.
@@ -185,10 +224,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn common_names_are_static_and_uppercase() {
+        assert!(matches!(field_name("host"), Cow::Borrowed("HOST")));
+        assert!(matches!(field_name("User-Agent"), Cow::Borrowed("USER-AGENT")));
+        assert!(matches!(field_name("X-Custom-1"), Cow::Owned(ref n) if n == "X-CUSTOM-1"));
+        assert!(matches!(field_name("hosts"), Cow::Owned(ref n) if n == "HOSTS"));
+        for name in COMMON_NAMES {
+            assert_eq!(name, name.to_ascii_uppercase());
+        }
+    }
+
+    #[test]
     fn fields_and_trailers() {
         let limits = Limits::default();
         let f = parse_fields(b"A: 1\r\nB:  two \r\n\r\n", &limits, false).unwrap();
-        assert_eq!(f, vec![("A".to_string(), b"1".to_vec()), ("B".to_string(), b"two".to_vec())]);
+        assert_eq!(f, vec![("A".into(), b"1".to_vec()), ("B".into(), b"two".to_vec())]);
         assert!(parse_fields(b"\r\n", &limits, false).unwrap().is_empty());
         assert_eq!(parse_fields(b"Host: x\r\n\r\n", &limits, true).unwrap_err().status(), 400);
         assert_eq!(parse_fields(b"A: 1\nB: 2\r\n\r\n", &limits, false).unwrap_err().status(), 400);

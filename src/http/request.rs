@@ -8,6 +8,7 @@
 //! limits and gunicorn's header policy are checked here. Runs on the worker's
 //! I/O thread; never touches Python.
 
+use std::borrow::Cow;
 use memchr::memmem;
 
 use super::body::Framing;
@@ -17,7 +18,7 @@ use super::{is_token, trim_ows, HeaderMapPolicy, Limits};
 
 /// Header fields as parsed: names uppercased (gunicorn's convention), values
 /// with surrounding whitespace stripped, in arrival order, repeats kept.
-pub type HeaderMap = Vec<(String, Vec<u8>)>;
+pub type HeaderMap = Vec<(Cow<'static, str>, Vec<u8>)>;
 
 /// An HTTP version `major.minor` (single digits, RFC 9112 §2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -40,8 +41,9 @@ impl Version {
 /// A parsed and validated request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestHead {
-    /// The method, uppercased when `casefold_http_method` is set.
-    pub method: String,
+    /// The method, uppercased when `casefold_http_method` is set (the
+    /// common ones without an allocation).
+    pub method: Cow<'static, str>,
     /// The request-target exactly as sent (`RAW_URI`).
     pub target: String,
     /// Where the target's path, query and fragment lie in it (see
@@ -208,9 +210,24 @@ pub fn parse_head(buf: &[u8], limits: &Limits, peer_trusted: bool) -> Result<Par
     Ok(Parsed::Complete(head, block_start + block_len))
 }
 
+/// The common methods, as static strings (exact bytes: a lowercase one that
+/// `casefold_http_method` uppercases takes the general path).
+fn known_method(method: &[u8]) -> Option<&'static str> {
+    Some(match method {
+        b"GET" => "GET",
+        b"POST" => "POST",
+        b"HEAD" => "HEAD",
+        b"PUT" => "PUT",
+        b"DELETE" => "DELETE",
+        b"PATCH" => "PATCH",
+        b"OPTIONS" => "OPTIONS",
+        _ => return None,
+    })
+}
+
 /// The three parts of a request line, validated.
 struct RequestLine {
-    method: String,
+    method: Cow<'static, str>,
     target: String,
     version: Version,
 }
@@ -232,10 +249,16 @@ impl RequestLine {
         if !is_token(method) {
             return Err(HttpError::InvalidMethod(lossy(method)));
         }
-        let mut method = String::from_utf8_lossy(method).into_owned();
-        if limits.casefold_method {
-            method.make_ascii_uppercase();
-        }
+        let method = match known_method(method) {
+            Some(known) => Cow::Borrowed(known),
+            None => {
+                let mut method = String::from_utf8_lossy(method).into_owned();
+                if limits.casefold_method {
+                    method.make_ascii_uppercase();
+                }
+                Cow::Owned(method)
+            }
+        };
 
         // RFC 9112 §3.2: printable ASCII only; never empty.
         if target.is_empty() || target.iter().any(|&b| !(0x21..=0x7e).contains(&b)) {
@@ -313,7 +336,7 @@ fn apply_policy(
         let (name, value) = &headers[i];
         if let Some(i) = SINGLETON_FIELDS.iter().position(|s| s == name) {
             if seen_singletons[i] {
-                return Err(HttpError::InvalidHeader(name.clone()));
+                return Err(HttpError::InvalidHeader(name.to_string()));
             }
             seen_singletons[i] = true;
         }
@@ -343,7 +366,7 @@ fn apply_policy(
                 match limits.header_map {
                     HeaderMapPolicy::Dangerous => {}
                     HeaderMapPolicy::Drop => continue,
-                    HeaderMapPolicy::Refuse => return Err(HttpError::InvalidHeaderName(name.clone())),
+                    HeaderMapPolicy::Refuse => return Err(HttpError::InvalidHeaderName(name.to_string())),
                 }
             }
         }
@@ -450,6 +473,12 @@ mod tests {
         assert_eq!(split_target("/a#b?c"), ("/a", "", "b?c"));
         assert_eq!(split_target("//x/y?z"), ("//x/y", "z", ""));
         assert_eq!(split_target("http://host"), ("", "", ""));
+    }
+
+    #[test]
+    fn common_methods_need_no_allocation() {
+        assert!(matches!(complete(b"GET / HTTP/1.1\r\n\r\n").0.method, Cow::Borrowed("GET")));
+        assert!(matches!(complete(b"PROPFIND / HTTP/1.1\r\n\r\n").0.method, Cow::Owned(ref m) if m == "PROPFIND"));
     }
 
     #[test]

@@ -317,7 +317,7 @@ pub fn build<'py>(
     });
     let mut joined: Vec<(&str, Vec<u8>)> = Vec::new();
     for (name, value) in &head.headers {
-        match name.as_str() {
+        match name.as_ref() {
             "CONTENT-TYPE" => {
                 env.set_item(intern!(py, "CONTENT_TYPE"), latin1(py, value))?;
                 continue;

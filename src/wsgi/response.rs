@@ -321,7 +321,7 @@ fn hook_request<'py>(
     scheme: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let headers: Vec<(String, String)> =
-        head.headers.iter().map(|(n, v)| (n.clone(), v.iter().map(|&b| b as char).collect())).collect();
+        head.headers.iter().map(|(n, v)| (n.to_string(), v.iter().map(|&b| b as char).collect())).collect();
     let remote = match peer {
         environ::Peer::Tcp(a) => (a.ip().to_string(), a.port()).into_pyobject(py)?.into_any(),
         environ::Peer::Unix => "".into_pyobject(py)?.into_any(),
