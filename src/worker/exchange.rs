@@ -253,10 +253,11 @@ impl Exchange {
 
     /// Queue response output. With `wait`, first wait while the client is
     /// behind (called with the GIL released: the legacy `write()` callable);
-    /// without, queue at once (an iterable's item: the sender checks the
-    /// window before the next item and pauses instead). Returns false when
-    /// the client is gone (nothing was queued).
-    pub fn push_output(&self, chunk: OutChunk, wait: bool) -> bool {
+    /// without, queue at once (an iterable's item: the sender pauses before
+    /// the next item when the window is full). Returns `None` when the client
+    /// is gone (nothing was queued), else whether the window is now full
+    /// (read under the same lock, so the sender needs no second one).
+    pub fn push_output(&self, chunk: OutChunk, wait: bool) -> Option<bool> {
         let mut st = self.lock();
         while wait && st.out_pending >= OUT_HIGH_WATER && !st.client_gone {
             match st.inline {
@@ -265,16 +266,17 @@ impl Exchange {
             }
         }
         if st.client_gone {
-            return false;
+            return None;
         }
         st.out_pending += chunk.len();
         st.out.push_back(chunk);
+        let full = st.window_full();
         let send = self.notify_loop(&mut st);
         drop(st);
         if send {
             self.send_notice();
         }
-        true
+        Some(full)
     }
 
     /// Mark the response finished. Called by an executor.

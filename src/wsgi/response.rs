@@ -138,6 +138,8 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> 
 pub fn resume(py: Python<'_>, ctx: &AppContext, parked: Box<Parked>) -> Option<Box<Parked>> {
     let Parked { state, result, iter } = *parked;
     let sr = state.objects.start_response.bind(py).clone();
+    // Resumed only once the window has room (or the client is gone).
+    sr.borrow_mut().writer.window_drained();
     let outcome = pump(py, &sr, result.into_bound(py), iter.into_bound(py));
     conclude(py, ctx, state, outcome)
 }

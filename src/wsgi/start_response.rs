@@ -91,6 +91,8 @@ pub struct ResponseWriter {
     /// Writes wait for the client (the `write()` callable); an iterable's
     /// items do not: the sender pauses on a full window instead.
     blocking: bool,
+    /// The output window was full right after the last push.
+    window_was_full: bool,
 }
 
 impl ResponseWriter {
@@ -109,12 +111,22 @@ impl ResponseWriter {
             error_status: None,
             slot,
             blocking: false,
+            window_was_full: false,
         }
     }
 
-    /// The client is behind by a full output window (and still there).
+    /// The output window was full after the last push (and the client still
+    /// there): an iterable pauses before its next item. The loop only ever
+    /// drains the window, so a stale "full" costs at most a pause that the
+    /// executor lifts at once (it looks again under the lock), and a stale
+    /// "not full" cannot happen.
     pub fn window_full(&self) -> bool {
-        !self.client_gone && self.exchange.lock().window_full()
+        !self.client_gone && self.window_was_full
+    }
+
+    /// The window has room again (the response is being resumed).
+    pub fn window_drained(&mut self) {
+        self.window_was_full = false;
     }
 
     /// The status line that went out (for the access log, hooks and
@@ -171,15 +183,21 @@ impl ResponseWriter {
             return false;
         }
         let exchange = &self.exchange;
-        let ok = if self.blocking {
+        let pushed = if self.blocking {
             py.detach(|| exchange.push_output(chunk, true))
         } else {
             exchange.push_output(chunk, false)
         };
-        if !ok {
-            self.client_gone = true;
+        match pushed {
+            Some(full) => {
+                self.window_was_full = full;
+                true
+            }
+            None => {
+                self.client_gone = true;
+                false
+            }
         }
-        ok
     }
 
     /// Encode the head (once) into `out`.
