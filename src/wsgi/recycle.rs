@@ -59,7 +59,11 @@ impl RequestObjects {
         let sr = self.start_response.bind(py);
         // Read before borrowing: a borrow holds a reference of its own.
         let sr_count = refcount(py, sr.as_ptr());
-        let write_count = sr.borrow().write_method_refcnt(py);
+        // Borrowed elsewhere (an app thread inside a kept `write()`, which
+        // waits with the GIL released): shared, by definition.
+        let Ok(this) = sr.try_borrow() else { return false };
+        let write_count = this.write_method_refcnt(py);
+        drop(this);
         // This cache, `early_hints`' object, and `write`'s when it exists.
         let expected = 2 + isize::from(write_count.is_some());
         sr_count == expected
