@@ -195,3 +195,27 @@ def test_objects_an_app_keeps_stay_its_own(start_server, threads):
         last = conn.read_response(skip_interim=False)
         assert last.status == 200
         assert json.loads(last.body)["body"] == ""
+
+
+@pytest.mark.skipif(GUNICORN, reason="gunicorn's write() goes to the socket: nothing waits")
+def test_a_kept_write_waiting_in_another_thread_does_not_break_the_next_request(start_server, tmp_path):
+    # The app keeps a finished response's write() and calls it from a
+    # thread of its own until it waits inside it; the worker's next request
+    # looks at that response's objects for reuse, and must neither reuse
+    # them nor fail on them. No request is made until the thread waits (a
+    # request would look at the objects earlier, while they are free).
+    import os
+    import time
+
+    mark = tmp_path / "writes-wait"
+    srv = start_server("kept_objects:app", env={"KEPT_MARK": str(mark)})
+    with RawConn(srv.connect()) as conn:
+        conn.send(b"GET /write-later HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = conn.read_response()
+        assert (first.status, first.body) == (200, b"started")
+    assert wait_for(lambda: os.path.exists(mark), timeout=10)
+    time.sleep(0.3)  # the third write() starts waiting right after the mark
+    for _ in range(3):
+        resp = get(srv, "/calls")
+        assert (resp.status, resp.body) == (200, b"2")
+    assert "Internal error" not in srv.log()

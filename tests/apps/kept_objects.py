@@ -4,14 +4,43 @@
 ``wsgi.early_hints`` and ``wsgi.input``; ``/check`` (reading its body) says
 whether its own objects are the kept ones, and calls the kept ``write`` and
 ``early_hints`` to see that they cannot reach the current response.
+``/write-later`` answers at once and leaves a thread that keeps calling
+that response's ``write`` after it ended (nothing drains it, so the thread
+ends up waiting inside ``write`` for good); it creates the file named by
+``KEPT_MARK`` once its writes start to wait.
 """
 
 import json
+import os
+import threading
+import time
 
 KEPT = {}
 
 
+def _write_later(write):
+    time.sleep(0.2)
+    KEPT["later_calls"] = 0
+    try:
+        for _ in range(8):
+            write(b"x" * 100_000)
+            KEPT["later_calls"] += 1
+            if KEPT["later_calls"] == 2 and os.environ.get("KEPT_MARK"):
+                # The window is nearly full: the next write waits.
+                open(os.environ["KEPT_MARK"], "w").close()
+    except Exception as exc:  # noqa: BLE001 - reported by /calls
+        KEPT["later_calls"] = type(exc).__name__
+
+
 def app(environ, start_response):
+    if environ["PATH_INFO"] == "/write-later":
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        threading.Thread(target=_write_later, args=(write,), daemon=True).start()
+        return [b"started"]
+    if environ["PATH_INFO"] == "/calls":
+        data = str(KEPT.get("later_calls")).encode()
+        start_response("200 OK", [("Content-Length", str(len(data)))])
+        return [data]
     if environ["PATH_INFO"] == "/keep":
         KEPT["start_response"] = start_response
         KEPT["early_hints"] = environ["wsgi.early_hints"]
