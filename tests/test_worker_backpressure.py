@@ -51,14 +51,21 @@ def _read_again(sock, want):
     return got
 
 
-@pytest.mark.timeout(60)
-def test_stalled_reader_stops_the_app(start_server):
+def _stalled_stream(start_server, threads):
+    """A one-worker server and a client of its /stream that read the head
+    and a little body, then stopped reading (rsgi only: gunicorn's worker
+    writes from the app thread)."""
     if SERVER_KIND == "gunicorn":
         pytest.skip("gunicorn writes from the app thread: covered for rsgi only")
-    server = start_server("stream_apps:app", "-w", "1", "--threads", "2")
+    server = start_server("stream_apps:app", "-w", "1", "--threads", threads)
     stalled = _get(server, "/stream", rcvbuf=65536)
-    # Read the head and a little body, then stop reading.
     assert stalled.recv(1024).startswith(b"HTTP/1.1 200")
+    return server, stalled
+
+
+@pytest.mark.timeout(60)
+def test_stalled_reader_stops_the_app(start_server):
+    server, stalled = _stalled_stream(start_server, "2")
     time.sleep(2.0)
     first = _produced(server)
     time.sleep(1.0)
@@ -134,13 +141,9 @@ def test_reader_leaving_mid_response_stops_the_app_with_one_thread(start_server)
 
 @pytest.mark.timeout(60)
 def test_stalled_reader_does_not_hold_the_only_python_thread(start_server):
-    if SERVER_KIND == "gunicorn":
-        pytest.skip("gunicorn's worker writes from the app thread: rsgi only")
     # One worker, one Python thread: the stalled client's response pauses
     # (its iterable is not advanced) and the thread serves others meanwhile.
-    server = start_server("stream_apps:app", "-w", "1", "--threads", "1")
-    stalled = _get(server, "/stream", rcvbuf=65536)
-    assert stalled.recv(1024).startswith(b"HTTP/1.1 200")
+    server, stalled = _stalled_stream(start_server, "1")
     time.sleep(1.0)
     started = time.monotonic()
     first = _produced(server)

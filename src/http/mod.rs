@@ -1,5 +1,5 @@
-//! Pure HTTP/1.1: request heads, body framing, response heads, dates and the
-//! PROXY protocol.
+//! Pure HTTP/1.1: request heads and their targets, body framing, response
+//! heads, dates and the PROXY protocol.
 //!
 //! Nothing here touches a socket, Python or the clock: callers pass bytes in
 //! (and the current time, where one is needed) and get parsed values or an
@@ -14,6 +14,7 @@ pub mod fields;
 pub mod proxy;
 pub mod request;
 pub mod response;
+pub mod target;
 pub mod trust;
 
 pub use body::{BodyDecoder, Framing};

@@ -9,11 +9,13 @@
 //! I/O thread; never touches Python.
 
 use std::borrow::Cow;
+
 use memchr::memmem;
 
 use super::body::Framing;
 use super::error::{lossy, HttpError};
 use super::fields::{has_bare_lf, parse_fields};
+use super::target::TargetParts;
 use super::{is_token, trim_ows, HeaderMapPolicy, Limits};
 
 /// Header fields as parsed: names uppercased (gunicorn's convention), values
@@ -63,44 +65,20 @@ pub struct RequestHead {
     pub close: bool,
 }
 
-/// Byte ranges of a target's parts in the target string.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct TargetParts {
-    path: (usize, usize),
-    query: (usize, usize),
-    fragment: (usize, usize),
-}
-
-impl TargetParts {
-    /// The ranges of [`split_target`]'s slices of `target`.
-    fn of(target: &str) -> TargetParts {
-        let (path, query, fragment) = split_target(target);
-        // An empty part may be a literal "" outside the target.
-        let range = |part: &str| {
-            if part.is_empty() {
-                return (0, 0);
-            }
-            let start = part.as_ptr() as usize - target.as_ptr() as usize;
-            (start, start + part.len())
-        };
-        TargetParts { path: range(path), query: range(query), fragment: range(fragment) }
-    }
-}
-
 impl RequestHead {
     /// The path part of the target, still percent-encoded.
     pub fn path(&self) -> &str {
-        &self.target[self.parts.path.0..self.parts.path.1]
+        self.parts.path(&self.target)
     }
 
     /// The query string, without `?`.
     pub fn query(&self) -> &str {
-        &self.target[self.parts.query.0..self.parts.query.1]
+        self.parts.query(&self.target)
     }
 
     /// The fragment, without `#` (clients should never send one).
     pub fn fragment(&self) -> &str {
-        &self.target[self.parts.fragment.0..self.parts.fragment.1]
+        self.parts.fragment(&self.target)
     }
 
     /// First value of header `name` (uppercase), if present.
@@ -295,27 +273,6 @@ fn parse_version(v: &[u8], limits: &Limits) -> Result<Version, HttpError> {
     }
 }
 
-/// Split a request-target into (path, query, fragment) the way Python's
-/// `urllib.parse.urlsplit` does for the forms a server sees.
-pub fn split_target(target: &str) -> (&str, &str, &str) {
-    let (rest, fragment) = target.split_once('#').unwrap_or((target, ""));
-    let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let path = if rest.starts_with('/') {
-        rest
-    } else if let Some(i) = rest.find("://") {
-        // absolute-form: the path starts after the authority.
-        let after = &rest[i + 3..];
-        after.find('/').map(|j| &after[j..]).unwrap_or("")
-    } else if rest == "*" {
-        rest
-    } else {
-        // authority-form (CONNECT host:port): urlsplit reads "host" as a
-        // scheme and the port as the path.
-        rest.split_once(':').map(|(_, p)| p).unwrap_or(rest)
-    };
-    (path, query, fragment)
-}
-
 /// gunicorn's per-field policy (`_apply_header_policy`) and body framing
 /// (`set_body_reader`), then the keep-alive decision.
 fn apply_policy(
@@ -470,23 +427,12 @@ mod tests {
     fn absolute_form_and_fragment() {
         let (h, _) = complete(b"GET http://h:8/p/q?a#f HTTP/1.1\r\n\r\n");
         assert_eq!((h.path(), h.query(), h.fragment()), ("/p/q", "a", "f"));
-        assert_eq!(split_target("/a#b?c"), ("/a", "", "b?c"));
-        assert_eq!(split_target("//x/y?z"), ("//x/y", "z", ""));
-        assert_eq!(split_target("http://host"), ("", "", ""));
     }
 
     #[test]
     fn common_methods_need_no_allocation() {
         assert!(matches!(complete(b"GET / HTTP/1.1\r\n\r\n").0.method, Cow::Borrowed("GET")));
         assert!(matches!(complete(b"PROPFIND / HTTP/1.1\r\n\r\n").0.method, Cow::Owned(ref m) if m == "PROPFIND"));
-    }
-
-    #[test]
-    fn head_parts_are_the_split_targets_parts() {
-        for target in ["/", "/a?b#c", "/a#b?c", "//x/y?z", "http://host", "http://h:8/p?q", "*", "h:443", "/?", "/#", "?x"] {
-            let head = RequestHead { target: target.to_owned(), parts: TargetParts::of(target), ..complete(b"GET / HTTP/1.1\r\n\r\n").0 };
-            assert_eq!((head.path(), head.query(), head.fragment()), split_target(target), "{target}");
-        }
     }
 
     #[test]

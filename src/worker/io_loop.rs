@@ -112,6 +112,24 @@ pub struct IoLoop {
     now: Instant,
 }
 
+/// How the loop hands work to the app, from the loop's parts (a free
+/// function, so a connection's step can borrow them next to the connection).
+fn dispatcher<'a>(
+    jobs: &'a Sender<Task>,
+    cfg: &'a LoopConfig,
+    inline: Option<&'a Inline>,
+    orphans: &'a std::cell::RefCell<Vec<Task>>,
+) -> Dispatcher<'a> {
+    Dispatcher {
+        jobs,
+        in_flight: &cfg.in_flight,
+        inline,
+        ran_inline: std::cell::Cell::new(false),
+        orphans,
+        io_timeout: cfg.io_timeout,
+    }
+}
+
 impl IoLoop {
     /// Set up the poller, the listeners and the signal pipe. Called in the
     /// worker after fork.
@@ -402,14 +420,7 @@ impl IoLoop {
                 now,
                 completed: std::cell::Cell::new(0),
                 requests_left: &self.requests_left,
-                tasks: Dispatcher {
-                    jobs: &self.jobs,
-                    in_flight: &self.cfg.in_flight,
-                    inline: self.inline.as_ref(),
-                    ran_inline: std::cell::Cell::new(false),
-                    orphans: &self.orphans,
-                    io_timeout: self.cfg.io_timeout,
-                },
+                tasks: dispatcher(&self.jobs, &self.cfg, self.inline.as_ref(), &self.orphans),
             };
             let step = advance(conn, &ctx);
             if ctx.tasks.ran_inline.get() {
@@ -433,14 +444,7 @@ impl IoLoop {
 
     /// Work handed over outside a connection's own step.
     fn dispatcher(&self) -> Dispatcher<'_> {
-        Dispatcher {
-            jobs: &self.jobs,
-            in_flight: &self.cfg.in_flight,
-            inline: self.inline.as_ref(),
-            ran_inline: std::cell::Cell::new(false),
-            orphans: &self.orphans,
-            io_timeout: self.cfg.io_timeout,
-        }
+        dispatcher(&self.jobs, &self.cfg, self.inline.as_ref(), &self.orphans)
     }
 
     /// Paused responses of closed connections, handed over as the
