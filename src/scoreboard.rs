@@ -4,8 +4,13 @@
 //! started; the master reads them to find stuck workers (`--timeout`) and
 //! retiring ones (which it replaces at once).
 //!
+//! Workers read each other's slots too: a worker whose executors are all
+//! held by long requests looks here for a sibling with a free one to pass
+//! waiting connections to (`worker::handoff`).
+//!
 //! Written by workers (I/O thread: heartbeat, state; executor threads: busy
-//! times), read by the master. Lock-free: every field is an atomic.
+//! times), read by the master and by sibling workers. Lock-free: every
+//! field is an atomic.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
@@ -70,6 +75,11 @@ impl Slot {
         }
     }
 
+    /// How many of the first `threads` executors are idle.
+    pub fn free_executors(&self, threads: usize) -> usize {
+        self.busy_since_ms.iter().take(threads.max(1)).filter(|t| t.load(Ordering::Relaxed) == 0).count()
+    }
+
     /// The oldest running request's start, if any.
     pub fn oldest_busy_ms(&self) -> Option<u64> {
         self.busy_since_ms.iter().map(|t| t.load(Ordering::Relaxed)).filter(|&t| t != 0).min()
@@ -103,6 +113,10 @@ pub fn now_ms() -> u64 {
 pub struct Scoreboard {
     /// Start of the mapping: `MAX_WORKERS` slots.
     ptr: *mut Slot,
+    /// A random number drawn when the board is made: it names this
+    /// master's hand-off sockets, so two masters (or an old and a new one
+    /// during USR2) never reach each other's workers.
+    nonce: u64,
 }
 
 // SAFETY: the slots are only accessed through atomics.
@@ -132,7 +146,12 @@ impl Scoreboard {
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        Ok(Scoreboard { ptr: ptr as *mut Slot })
+        let mut buf = [0u8; 8];
+        // SAFETY: getrandom fills the local buffer; a short or failed read
+        // leaves zeros, and the pid below still tells masters apart.
+        unsafe { libc::getrandom(buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+        let nonce = u64::from_ne_bytes(buf) ^ ((std::process::id() as u64) << 32);
+        Ok(Scoreboard { ptr: ptr as *mut Slot, nonce })
     }
 
     /// Slot `i` (`i < MAX_WORKERS`).
@@ -149,7 +168,7 @@ impl Scoreboard {
 
     /// A handle a worker can keep (and give to its threads).
     pub fn handle(&self, i: usize) -> SlotHandle {
-        SlotHandle { slot: self.slot(i) as *const Slot }
+        SlotHandle { slot: self.slot(i) as *const Slot, base: self.ptr, index: i.min(MAX_WORKERS - 1), nonce: self.nonce }
     }
 }
 
@@ -165,6 +184,23 @@ impl Drop for Scoreboard {
 #[derive(Clone, Copy)]
 pub struct SlotHandle {
     slot: *const Slot,
+    /// The whole board, to look at sibling workers.
+    base: *const Slot,
+    /// This slot's index.
+    pub index: usize,
+    /// The board's nonce (see `Scoreboard::nonce`).
+    pub nonce: u64,
+}
+
+impl SlotHandle {
+    /// Every other slot in use, with its index.
+    pub fn siblings(&self) -> impl Iterator<Item = (usize, &Slot)> + '_ {
+        (0..MAX_WORKERS).filter(move |&i| i != self.index).filter_map(move |i| {
+            // SAFETY: in bounds of the mapping, which outlives the worker.
+            let slot = unsafe { &*self.base.add(i) };
+            (slot.pid.load(Ordering::Relaxed) > 0).then_some((i, slot))
+        })
+    }
 }
 
 // SAFETY: points into the shared mapping; accessed only through atomics.

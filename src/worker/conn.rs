@@ -132,6 +132,8 @@ pub struct Conn {
     pub deadline: Option<Instant>,
     /// Requests completed on this connection.
     pub served: u64,
+    /// In the loop's queue of connections waiting for a free executor.
+    pub awaiting_executor: bool,
 }
 
 impl Conn {
@@ -154,13 +156,15 @@ impl Conn {
             phase: Phase::Head,
             deadline: None,
             served: 0,
+            awaiting_executor: false,
         }
     }
 
-    /// True when the connection sits between requests with nothing
-    /// buffered: a graceful stop may close it.
-    pub fn is_idle(&self) -> bool {
-        matches!(self.phase, Phase::Head) && self.rbuf.is_empty() && self.wq.is_empty()
+    /// True when the connection may move to another worker: between
+    /// requests (nothing of it inside the app), nothing left to write, and
+    /// what it has read small enough to carry (`handoff::MAX_CARRIED`).
+    pub fn can_move(&self) -> bool {
+        matches!(self.phase, Phase::Head) && self.wq.is_empty() && self.rbuf.len() <= super::handoff::MAX_CARRIED
     }
 
     /// Queue bytes produced by the loop itself (100 Continue, error pages).

@@ -7,6 +7,7 @@
 //! Runs on the worker's I/O thread; never touches Python.
 
 use std::net::IpAddr;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +16,7 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use super::conn::{Active, Conn, Phase};
 use super::exchange::{Exchange, ExchangeState, Finish, InlineOut, LoopHandle, Notice, BODY_BUFFER, OUT_HIGH_WATER};
-use super::executor::{Inline, Job, Task};
+use super::executor::{Job, Task};
 use super::io_loop::LoopConfig;
 use crate::http::proxy::{self, ProxyMode, ProxyParsed};
 use crate::http::request::find_head_end;
@@ -48,37 +49,52 @@ pub struct Dispatcher<'a> {
     pub jobs: &'a Sender<Task>,
     /// Tasks handed over and not yet done.
     pub in_flight: &'a AtomicUsize,
-    /// Runs the app on this thread when the worker has one executor and
-    /// it is idle (`None`: always hand work over).
-    pub inline: Option<&'a Inline>,
-    /// Set when the app ran on this thread (time has passed: the caller
-    /// reads the clock again).
-    pub ran_inline: std::cell::Cell<bool>,
+    /// App threads of the worker: work goes out only while one is free, so
+    /// a request never queues behind a busy thread (it waits, raw, in its
+    /// connection, where it can still be passed to a sibling worker).
+    pub threads: usize,
+    /// The loop may run the app on its own thread (one executor).
+    pub inline: bool,
+    /// The task the loop thread is to run itself, set by `dispatch`; the
+    /// loop stops its pass and runs it (`IoLoop::turn`).
+    pub inline_task: &'a RefCell<Option<Task>>,
+    /// Set when work found every executor busy: the connection waits for
+    /// one (the loop queues it).
+    pub wants_executor: Cell<bool>,
     /// Paused responses of connections that went away, still to be run to
     /// their end (their iterable's `close()`); the loop retries them.
-    pub orphans: &'a std::cell::RefCell<Vec<Task>>,
+    pub orphans: &'a RefCell<Vec<Task>>,
     /// How long a client has to take output.
     pub io_timeout: std::time::Duration,
 }
 
-/// Hand a task to an executor, or run it here when the loop may (one
-/// executor, idle; `inline_ok` says the connection allows it). Returns the
-/// task when the channel is full.
+impl Dispatcher<'_> {
+    /// Every app thread is taken.
+    pub fn all_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) >= self.threads
+    }
+}
+
+/// Hand a task to a free executor, or to the loop thread when it may run
+/// it (one executor, idle; `inline_ok` says the connection allows it).
+/// Returns the task when no executor is free (`Some`), or `None` when the
+/// executors are gone.
 fn dispatch(task: Task, ctx: &Dispatcher<'_>, inline_ok: Option<InlineOut>) -> Result<(), Option<Task>> {
-    let inline = ctx.inline.filter(|_| inline_ok.is_some() && ctx.in_flight.load(Ordering::Acquire) == 0);
-    if let Some(inline) = inline {
-        let exchange = task.exchange();
+    let busy = ctx.in_flight.load(Ordering::Acquire);
+    if busy >= ctx.threads {
+        ctx.wants_executor.set(true);
+        return Err(Some(task));
+    }
+    if let Some(out) = inline_ok.filter(|_| ctx.inline && busy == 0 && ctx.inline_task.borrow().is_none()) {
         {
+            let exchange = task.exchange();
             let mut st = exchange.lock();
-            st.inline = inline_ok;
-            // The loop is right here: no notices needed.
+            st.inline = Some(out);
+            // The loop thread itself runs it: no notices needed.
             st.loop_notified = true;
         }
         ctx.in_flight.fetch_add(1, Ordering::AcqRel);
-        inline.serve(task);
-        ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
-        exchange.lock().inline = None;
-        ctx.ran_inline.set(true);
+        *ctx.inline_task.borrow_mut() = Some(task);
         return Ok(());
     }
     ctx.in_flight.fetch_add(1, Ordering::AcqRel);
@@ -86,6 +102,7 @@ fn dispatch(task: Task, ctx: &Dispatcher<'_>, inline_ok: Option<InlineOut>) -> R
         Ok(()) => Ok(()),
         Err(TrySendError::Full(task)) => {
             ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
+            ctx.wants_executor.set(true);
             Err(Some(task))
         }
         Err(TrySendError::Disconnected(_)) => {
@@ -262,6 +279,12 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             Ok(ProxyParsed::Absent) => {}
             Err(e) => return refuse(conn, &e, ctx),
         }
+    }
+    if ctx.tasks.all_busy() {
+        // Every app thread is taken: leave the bytes raw, so the connection
+        // can still go to a sibling worker with a free one (`handoff`).
+        ctx.tasks.wants_executor.set(true);
+        return Step::Wait;
     }
     let end = find_head_end(&conn.rbuf, conn.scanned);
     let parsed = match end {
@@ -459,8 +482,10 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                         if a.decoder.is_none() && conn.wq.is_empty() {
                             conn.deadline = None;
                         }
-                        if ctx.tasks.ran_inline.get() {
-                            return Next::Stay(Step::Again);
+                        if ctx.tasks.inline_task.borrow().is_some() {
+                            // The loop runs it next, then steps this
+                            // connection again.
+                            return Next::Stay(Step::Wait);
                         }
                     }
                     Err(Some(task)) => {

@@ -138,17 +138,26 @@ fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, 
 pub struct Inline {
     ctx: Arc<AppContext>,
     slot: SlotHandle,
+    /// The worker's count of app calls in flight (the loop counted this
+    /// one when it handed it over).
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Inline {
-    pub fn new(ctx: Arc<AppContext>, slot: SlotHandle) -> Inline {
-        Inline { ctx, slot }
+    pub fn new(ctx: Arc<AppContext>, slot: SlotHandle, in_flight: Arc<AtomicUsize>) -> Inline {
+        Inline { ctx, slot, in_flight }
     }
 
-    /// Serve `job` now, on this thread. Called by the loop with the GIL
-    /// released; the loop only calls it while the executor is idle, as
-    /// executor 0 (the only one) in the scoreboard.
-    pub fn serve(&self, task: Task) {
+    /// Serve `task` now, on this thread, as executor 0 (the only one) in
+    /// the scoreboard, then count it done. Called with the GIL released,
+    /// by the thread that held the loop when the loop asked for the call
+    /// (the loop is released meanwhile: `relay`). Returns the notice of
+    /// the task's connection, for the loop to step it.
+    pub fn serve(&self, task: Task) -> super::exchange::Notice {
+        let exchange = task.exchange();
         Python::attach(|py| serve_task(py, &self.ctx, self.slot, 0, task));
+        exchange.lock().inline = None;
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        exchange.notice
     }
 }

@@ -1,12 +1,20 @@
 //! The worker's I/O loop: one mio poller that owns every socket of the
 //! worker. It accepts, reads, parses heads, decodes bodies, dispatches
 //! complete requests to the executors, writes their output, keeps
-//! connections alive, and enforces timeouts. It never takes the GIL, so an
-//! idle or slow client costs a buffer and a poller slot, never a Python
-//! thread.
+//! connections alive, enforces timeouts, and passes connections to sibling
+//! workers when its own app threads are all held (`intake`, `handoff`).
 //!
-//! Runs on the worker process's main thread, with the GIL released.
+//! The loop advances in turns (`IoLoop::turn`). A turn stops early when
+//! the app is to run on the loop's own thread (one executor): the caller
+//! runs it with the loop released, so that another thread can go on running
+//! the loop if the app takes long (`relay`). The loop itself never takes
+//! the GIL.
+//!
+//! Runs on the worker process's main thread (or its relay thread), with the
+//! GIL released.
 
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,30 +25,38 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use super::conn::{Conn, Phase, Stream};
+use super::conn::{Conn, Phase};
 use super::cycle::{abandon, advance, finish_orphan, Ctx, Dispatcher, Step};
 use super::exchange::{LoopHandle, Notice};
-use super::executor::{Inline, Task};
+use super::executor::Task;
+use super::handoff::Handoff;
 use crate::http::proxy::ProxyMode;
 use crate::http::trust::AllowList;
 use crate::http::Limits;
 use crate::scoreboard::{SlotHandle, SlotState};
 use crate::signals::{Signal, SignalPipe};
-use crate::wsgi::environ::Peer;
 
-const WAKER: Token = Token(0);
-const SIGNALS: Token = Token(1);
+pub(super) const WAKER: Token = Token(0);
+pub(super) const SIGNALS: Token = Token(1);
+pub(super) const HANDOFF: Token = Token(2);
 /// Listener tokens start here; connection tokens start at `CONN_BASE`.
-const LISTENER_BASE: usize = 2;
-const CONN_BASE: usize = 1024;
+pub(super) const LISTENER_BASE: usize = 3;
+pub(super) const CONN_BASE: usize = 1024;
 
 /// How often timeouts and the parent are checked.
 const TICK: Duration = Duration::from_millis(500);
 
-/// A request running longer than this on every executor makes the worker
-/// stop accepting new connections until one finishes (see `has_capacity`).
-const BUSY_ACCEPT_MS: u64 = 20;
+/// Steps one connection may take in a row before the others get theirs
+/// (a client pipelining many requests in one write must not hold the loop;
+/// it is queued again behind the others, never forgotten).
+const STEPS_PER_TURN: usize = 64;
 
+/// A request running longer than this on every executor makes the worker
+/// "stuck": it stops accepting new connections, and passes connections
+/// waiting for an app thread to a sibling worker with a free one. Short
+/// enough that a waiting request hardly notices; long enough that a worker
+/// saturated by quick requests keeps its own clients.
+pub const STUCK_MS: u64 = 10;
 
 /// What the loop needs from the configuration.
 pub struct LoopConfig {
@@ -65,9 +81,11 @@ pub struct LoopConfig {
     pub max_memory: u64,
     /// Requests handed to executors and not yet done (executors decrement).
     pub in_flight: Arc<AtomicUsize>,
-    /// Executor threads: with this many requests in flight the worker stops
-    /// accepting, so other workers take new connections.
+    /// App threads: with this many requests in flight the worker takes no
+    /// more work for them until one is free.
     pub threads: usize,
+    /// The loop thread may run the app itself (one executor).
+    pub inline: bool,
 }
 
 /// A listening socket as the worker holds it.
@@ -85,73 +103,136 @@ pub enum LoopExit {
     Fast,
 }
 
+/// What a turn of the loop asks its caller to do.
+pub enum Turn {
+    /// Call `turn` again.
+    Again,
+    /// Run this task on the calling thread (with the loop released), then
+    /// call `app_returned`.
+    RunApp(Task),
+    /// The loop is over.
+    Exit(LoopExit),
+}
+
+/// A request from outside the loop (the timeout thread) to pass every
+/// connection it can to siblings before the worker dies.
+pub struct Evacuation {
+    requested: std::sync::atomic::AtomicBool,
+    done: std::sync::Mutex<bool>,
+    finished: std::sync::Condvar,
+    waker: std::sync::OnceLock<Arc<mio::Waker>>,
+}
+
+impl Evacuation {
+    pub fn new() -> Arc<Evacuation> {
+        Arc::new(Evacuation {
+            requested: std::sync::atomic::AtomicBool::new(false),
+            done: std::sync::Mutex::new(false),
+            finished: std::sync::Condvar::new(),
+            waker: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// Ask the loop to evacuate and wait (at most `limit`) until it has.
+    /// Called by the timeout thread before the worker dies.
+    pub fn run(&self, limit: Duration) {
+        self.requested.store(true, Ordering::SeqCst);
+        if let Some(w) = self.waker.get() {
+            let _ = w.wake();
+        }
+        let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.finished.wait_timeout_while(done, limit, |d| !*d);
+    }
+
+    pub(super) fn requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
+    pub(super) fn complete(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.finished.notify_all();
+    }
+}
+
 pub struct IoLoop {
-    poll: Poll,
-    listeners: Vec<ListenSock>,
+    pub(super) poll: Poll,
+    events: Events,
+    pub(super) listeners: Vec<ListenSock>,
+    /// The listeners are in the poller (taken out while the worker is
+    /// stuck or draining, so new connections wake a sibling instead).
+    pub(super) listening: bool,
     /// SERVER_NAME / SERVER_PORT per listener.
     servers: Vec<Option<Arc<(String, String)>>>,
-    conns: Slab<Conn>,
-    next_serial: u64,
+    pub(super) conns: Slab<Conn>,
+    pub(super) next_serial: u64,
     jobs: Sender<Task>,
     notices: Receiver<Notice>,
     handle: Arc<LoopHandle>,
     signals: SignalPipe,
-    cfg: LoopConfig,
+    pub(super) cfg: LoopConfig,
     /// Set once a graceful stop began: when it must be over.
-    drain_deadline: Option<Instant>,
-    /// Accepting paused at the connection limit.
-    accept_paused: bool,
+    pub(super) drain_deadline: Option<Instant>,
+    /// Accepting paused (connection limit, or every executor held).
+    pub(super) accept_paused: bool,
     /// Requests left before `--max-requests` retires the worker.
-    requests_left: std::cell::Cell<u64>,
-    /// Runs the app on this thread when the worker has one executor.
-    inline: Option<Inline>,
-    /// Paused responses of closed connections, waiting for room in the
-    /// executors' channel (see `cycle::abandon`).
-    orphans: std::cell::RefCell<Vec<Task>>,
+    requests_left: Cell<u64>,
+    /// Paused responses of closed connections, waiting for a free executor
+    /// (see `cycle::abandon`).
+    orphans: RefCell<Vec<Task>>,
+    /// The task the loop thread is to run itself (see `Turn::RunApp`).
+    inline_task: RefCell<Option<Task>>,
+    /// The connection whose app call runs on a thread that no longer holds
+    /// the loop (`relay`): left alone until that call's notice comes.
+    app_elsewhere: Option<Notice>,
+    /// Connections to step, in order.
+    pub(super) ready: VecDeque<usize>,
+    /// Connections waiting for a free executor, in arrival order.
+    pub(super) waiting: VecDeque<usize>,
+    /// This worker's socket for passing connections to siblings.
+    pub(super) handoff: Option<Handoff>,
+    /// The timeout thread's request to pass everything on.
+    pub(super) evacuation: Arc<Evacuation>,
     /// The clock when the loop last woke up (or last ran the app).
-    now: Instant,
-}
-
-/// How the loop hands work to the app, from the loop's parts (a free
-/// function, so a connection's step can borrow them next to the connection).
-fn dispatcher<'a>(
-    jobs: &'a Sender<Task>,
-    cfg: &'a LoopConfig,
-    inline: Option<&'a Inline>,
-    orphans: &'a std::cell::RefCell<Vec<Task>>,
-) -> Dispatcher<'a> {
-    Dispatcher {
-        jobs,
-        in_flight: &cfg.in_flight,
-        inline,
-        ran_inline: std::cell::Cell::new(false),
-        orphans,
-        io_timeout: cfg.io_timeout,
-    }
+    pub(super) now: Instant,
+    next_tick: Instant,
 }
 
 impl IoLoop {
-    /// Set up the poller, the listeners and the signal pipe. Called in the
-    /// worker after fork.
+    /// Set up the poller, the listeners, the hand-off socket and the signal
+    /// pipe. Called in the worker after fork.
     pub fn new(
         listeners: Vec<ListenSock>,
         servers: Vec<Option<Arc<(String, String)>>>,
         jobs: Sender<Task>,
         signals: SignalPipe,
         cfg: LoopConfig,
-        inline: Option<Inline>,
+        evacuation: Arc<Evacuation>,
     ) -> std::io::Result<IoLoop> {
         let poll = Poll::new()?;
         let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let _ = evacuation.waker.set(waker.clone());
         let (tx, notices) = crossbeam_channel::unbounded();
         for (i, l) in listeners.iter().enumerate() {
-            listener_ctl(&poll, libc::EPOLL_CTL_ADD, l, LISTENER_BASE + i)?;
+            super::intake::listener_ctl(&poll, libc::EPOLL_CTL_ADD, l, LISTENER_BASE + i)?;
         }
         poll.registry().register(&mut SourceFd(&signals.fd()), SIGNALS, Interest::READABLE)?;
+        let handoff = match Handoff::bind(cfg.slot) {
+            Ok(h) => {
+                poll.registry().register(&mut SourceFd(&h.fd()), HANDOFF, Interest::READABLE)?;
+                Some(h)
+            }
+            Err(e) => {
+                crate::warn!("Cannot open the connection hand-off socket ({e}): connections stay with this worker");
+                None
+            }
+        };
         let cfg_max = cfg.max_requests;
+        let now = Instant::now();
         Ok(IoLoop {
             poll,
+            events: Events::with_capacity(1024),
             listeners,
+            listening: true,
             servers,
             conns: Slab::new(),
             next_serial: 0,
@@ -162,118 +243,225 @@ impl IoLoop {
             cfg,
             drain_deadline: None,
             accept_paused: false,
-            requests_left: std::cell::Cell::new(if cfg_max == 0 { u64::MAX } else { cfg_max }),
-            inline,
-            orphans: std::cell::RefCell::new(Vec::new()),
-            now: Instant::now(),
+            requests_left: Cell::new(if cfg_max == 0 { u64::MAX } else { cfg_max }),
+            orphans: RefCell::new(Vec::new()),
+            inline_task: RefCell::new(None),
+            app_elsewhere: None,
+            ready: VecDeque::new(),
+            waiting: VecDeque::new(),
+            handoff,
+            evacuation,
+            now,
+            next_tick: now + TICK,
         })
     }
 
-    /// Run until stopped.
-    pub fn run(&mut self) -> LoopExit {
-        let mut events = Events::with_capacity(1024);
-        let mut next_tick = Instant::now() + TICK;
+    /// The loop's wake-up handle (for the relay's standby thread).
+    pub fn handle(&self) -> &Arc<LoopHandle> {
+        &self.handle
+    }
+
+    /// Run until stopped, running the app on this thread when asked (a
+    /// worker without a relay).
+    pub fn run(&mut self, inline: Option<&super::executor::Inline>) -> LoopExit {
         loop {
-            let mut timeout = next_tick.saturating_duration_since(Instant::now());
-            // Announce the sleep, then look for notices sent before it: an
-            // executor that saw `sleeping` false left its notice queued.
-            self.handle.sleeping.store(true, Ordering::SeqCst);
-            std::sync::atomic::fence(Ordering::SeqCst);
-            if !self.notices.is_empty() || (self.accept_paused && self.has_capacity()) {
-                timeout = Duration::ZERO;
-            }
-            let polled = self.poll.poll(&mut events, Some(timeout));
-            self.handle.sleeping.store(false, Ordering::SeqCst);
-            self.now = Instant::now();
-            if let Err(e) = polled {
-                if e.kind() != std::io::ErrorKind::Interrupted {
-                    crate::error!("poll failed: {e}");
-                    return LoopExit::Fast;
-                }
-            }
-            // New clients first: an executor that just freed up takes a
-            // waiting connection before the next queued request.
-            if self.accept_paused && self.has_capacity() {
-                for i in 0..self.listeners.len() {
-                    self.accept(i);
-                }
-            }
-            for ev in events.iter() {
-                match ev.token() {
-                    WAKER => {}
-                    SIGNALS => {
-                        for sig in self.signals.drain() {
-                            match sig {
-                                Signal::Term => self.begin_drain(),
-                                Signal::Int | Signal::Quit => return LoopExit::Fast,
-                                Signal::Usr1 => {
-                                    crate::log::reopen();
-                                    crate::access_log::reopen();
-                                }
-                                _ => {}
-                            }
+            match self.turn() {
+                Turn::Again => {}
+                Turn::Exit(how) => return how,
+                Turn::RunApp(task) => {
+                    let notice = match inline {
+                        Some(inline) => inline.serve(task),
+                        None => {
+                            debug_assert!(false, "an inline task without an inline runner");
+                            continue;
                         }
-                    }
-                    Token(t) if (LISTENER_BASE..CONN_BASE).contains(&t) => self.accept(t - LISTENER_BASE),
-                    Token(t) => {
-                        let key = t - CONN_BASE;
-                        if let Some(conn) = self.conns.get_mut(key) {
-                            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                                conn.readable = true;
-                            }
-                            if ev.is_read_closed() || ev.is_error() {
-                                conn.hup_seen = true;
-                            }
-                            if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
-                                conn.writable = true;
-                            }
-                            self.drive(key);
-                        }
-                    }
-                }
-            }
-            while let Ok(n) = self.notices.try_recv() {
-                let key = n.token - CONN_BASE;
-                if self.conns.get(key).map(|c| c.serial) == Some(n.serial) {
-                    self.drive(key);
-                }
-            }
-            if self.accept_paused && self.has_capacity() {
-                for i in 0..self.listeners.len() {
-                    self.accept(i);
-                }
-            }
-            let now = Instant::now();
-            if now >= next_tick {
-                next_tick = now + TICK;
-                self.tick(now);
-            }
-            if let Some(deadline) = self.drain_deadline {
-                if self.conns.is_empty() || now >= deadline {
-                    return LoopExit::Graceful;
+                    };
+                    self.app_returned(notice);
                 }
             }
         }
     }
 
+    /// One turn: step the connections that are ready, hand work to free
+    /// executors, pass waiting connections on if this worker is stuck, then
+    /// wait for events (at most until the next tick).
+    pub fn turn(&mut self) -> Turn {
+        while let Some(key) = self.ready.pop_front() {
+            self.drive(key);
+            if let Some(task) = self.inline_task.get_mut().take() {
+                return Turn::RunApp(task);
+            }
+        }
+        let queued = self.serve_waiting();
+        if let Some(task) = self.inline_task.get_mut().take() {
+            return Turn::RunApp(task);
+        }
+        if queued {
+            return Turn::Again;
+        }
+        self.pass_on();
+        let exit = self.poll_once();
+        if let Some(task) = self.inline_task.get_mut().take() {
+            return Turn::RunApp(task);
+        }
+        match exit {
+            Some(how) => Turn::Exit(how),
+            None => Turn::Again,
+        }
+    }
+
+    /// The app call of `Turn::RunApp` is over (its thread has counted it
+    /// done): step its connection first.
+    pub fn app_returned(&mut self, notice: Notice) {
+        self.now = Instant::now();
+        self.app_elsewhere = None;
+        let key = notice.token - CONN_BASE;
+        if self.conns.get(key).map(|c| c.serial) == Some(notice.serial) {
+            self.ready.push_front(key);
+        }
+    }
+
+    /// The app call of `Turn::RunApp` goes on on a thread that no longer
+    /// holds the loop: leave its connection alone until its notice comes.
+    pub fn app_continues_elsewhere(&mut self, notice: Notice) {
+        self.app_elsewhere = Some(notice);
+    }
+
+    /// Free executors take waiting connections (oldest first); paused
+    /// responses of closed connections too. Returns true when some were
+    /// queued to be stepped.
+    fn serve_waiting(&mut self) -> bool {
+        let free = self.cfg.threads.saturating_sub(self.cfg.in_flight.load(Ordering::Acquire));
+        if free == 0 {
+            return false;
+        }
+        if !self.orphans.borrow().is_empty() {
+            self.retry_orphans();
+        }
+        let mut queued = false;
+        for _ in 0..free {
+            let Some(key) = self.waiting.pop_front() else { break };
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.awaiting_executor = false;
+                self.ready.push_back(key);
+                queued = true;
+            }
+        }
+        queued
+    }
+
+    /// Wait for events and sort them: signals, new connections, hand-offs,
+    /// connections to step, notices from executors, the periodic tick.
+    fn poll_once(&mut self) -> Option<LoopExit> {
+        let now = Instant::now();
+        let mut timeout = self.next_tick.saturating_duration_since(now);
+        if !self.waiting.is_empty() && self.handoff.is_some() {
+            // A sibling may free up: look again soon.
+            timeout = timeout.min(Duration::from_millis(STUCK_MS));
+        }
+        // Announce the sleep, then look for notices sent before it: an
+        // executor that saw `sleeping` false left its notice queued.
+        self.handle.sleeping.store(true, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if !self.notices.is_empty() || !self.ready.is_empty() || (self.accept_paused && self.has_capacity()) {
+            timeout = Duration::ZERO;
+        }
+        let polled = self.poll.poll(&mut self.events, Some(timeout));
+        self.handle.sleeping.store(false, Ordering::SeqCst);
+        self.now = Instant::now();
+        if let Err(e) = polled {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                crate::error!("poll failed: {e}");
+                return Some(LoopExit::Fast);
+            }
+        }
+        self.keep_listening();
+        // New clients first: an executor that just freed up takes a
+        // waiting connection before the next queued request.
+        if self.accept_paused && self.has_capacity() {
+            self.accept_all();
+        }
+        let events: Vec<(Token, bool, bool, bool)> = self
+            .events
+            .iter()
+            .map(|ev| {
+                let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                let hup = ev.is_read_closed() || ev.is_error();
+                let writable = ev.is_writable() || ev.is_write_closed() || ev.is_error();
+                (ev.token(), readable, hup, writable)
+            })
+            .collect();
+        for (token, readable, hup, writable) in events {
+            match token {
+                WAKER => {}
+                SIGNALS => {
+                    for sig in self.signals.drain() {
+                        match sig {
+                            Signal::Term => self.begin_drain(),
+                            Signal::Int | Signal::Quit => return Some(LoopExit::Fast),
+                            Signal::Usr1 => {
+                                crate::log::reopen();
+                                crate::access_log::reopen();
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                HANDOFF => self.receive_handoffs(),
+                Token(t) if (LISTENER_BASE..CONN_BASE).contains(&t) => self.accept(t - LISTENER_BASE),
+                Token(t) => {
+                    let key = t - CONN_BASE;
+                    if let Some(conn) = self.conns.get_mut(key) {
+                        conn.readable |= readable;
+                        conn.hup_seen |= hup;
+                        conn.writable |= writable;
+                        self.ready.push_back(key);
+                    }
+                }
+            }
+        }
+        while let Ok(n) = self.notices.try_recv() {
+            if self.app_elsewhere == Some(n) {
+                // The app call that ran on without the loop is over.
+                self.app_elsewhere = None;
+            }
+            let key = n.token - CONN_BASE;
+            if self.conns.get(key).map(|c| c.serial) == Some(n.serial) {
+                self.ready.push_back(key);
+            }
+        }
+        if self.accept_paused && self.has_capacity() {
+            self.accept_all();
+        }
+        let now = Instant::now();
+        if now >= self.next_tick {
+            self.next_tick = now + TICK;
+            self.tick(now);
+        }
+        if let Some(deadline) = self.drain_deadline {
+            if self.conns.is_empty() || now >= deadline {
+                return Some(LoopExit::Graceful);
+            }
+        }
+        None
+    }
+
     /// Stop accepting and let connections finish (TERM, max-requests, the
-    /// memory ceiling, a lost parent). Connections between requests stay
-    /// until their keep-alive time runs out, and any request that arrives
-    /// on them meanwhile is answered with `Connection: close`, so a client
-    /// never has a kept-alive connection shut under its next request.
-    fn begin_drain(&mut self) {
+    /// memory ceiling, a lost parent). Connections between requests go to
+    /// a sibling that is still serving, if there is one (`pass_on`); the
+    /// others stay until their keep-alive time runs out, and any request
+    /// that arrives on them meanwhile is answered with `Connection: close`,
+    /// so a client never has a kept-alive connection shut under its next
+    /// request.
+    pub(super) fn begin_drain(&mut self) {
         if self.drain_deadline.is_some() {
             return;
         }
         self.cfg.slot.set_state(SlotState::Retiring);
         self.drain_deadline = Some(Instant::now() + self.cfg.graceful_timeout);
-        for (i, l) in self.listeners.iter().enumerate() {
-            let _ = listener_ctl(&self.poll, libc::EPOLL_CTL_DEL, l, LISTENER_BASE + i);
-        }
+        self.keep_listening();
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
-        for key in keys {
-            self.drive(key);
-        }
+        self.ready.extend(keys);
     }
 
     /// Periodic work: the heartbeat, timeouts, re-trying paused work, the
@@ -305,25 +493,12 @@ impl IoLoop {
             .map(|(k, _)| k)
             .collect();
         for key in expired {
-            self.close(key);
-        }
-        if !self.orphans.borrow().is_empty() {
-            self.retry_orphans();
-        }
-        // Jobs that found the channel full, and paused accepts.
-        let pending: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| matches!(&c.phase, Phase::Exchange(a) if a.job.is_some()))
-            .map(|(k, _)| k)
-            .collect();
-        for key in pending {
-            self.drive(key);
+            if !self.is_elsewhere(key) {
+                self.close(key);
+            }
         }
         if self.accept_paused {
-            for i in 0..self.listeners.len() {
-                self.accept(i);
-            }
+            self.accept_all();
         }
     }
 
@@ -334,64 +509,18 @@ impl IoLoop {
     /// as a request finishes: paused accepts are retried first thing after
     /// every wake-up), while a worker that is merely saturated with quick
     /// requests keeps accepting, so a new client is answered promptly.
-    fn has_capacity(&self) -> bool {
-        if self.cfg.in_flight.load(Ordering::Acquire) < self.cfg.threads {
-            return true;
-        }
-        match self.cfg.slot.oldest_busy_ms() {
-            Some(since) => crate::scoreboard::now_ms().saturating_sub(since) < BUSY_ACCEPT_MS,
-            None => true,
-        }
+    pub(super) fn has_capacity(&self) -> bool {
+        !self.is_stuck()
     }
 
-    fn accept(&mut self, index: usize) {
-        if self.drain_deadline.is_some() {
-            return;
+    /// Every executor is held, the oldest for `STUCK_MS` or more.
+    pub(super) fn is_stuck(&self) -> bool {
+        if self.cfg.in_flight.load(Ordering::Acquire) < self.cfg.threads {
+            return false;
         }
-        if !self.has_capacity() {
-            self.accept_paused = true;
-            return;
-        }
-        loop {
-            if self.conns.len() >= self.cfg.worker_connections {
-                self.accept_paused = true;
-                return;
-            }
-            let accepted = match &self.listeners[index] {
-                ListenSock::Tcp(l) => l.accept().map(|(s, addr)| {
-                    let _ = s.set_nodelay(true);
-                    (Stream::Tcp(s), Peer::Tcp(addr))
-                }),
-                ListenSock::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), Peer::Unix)),
-            };
-            let (mut stream, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    self.accept_paused = false;
-                    return;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // ECONNABORTED, EMFILE…: log and try again later.
-                    crate::debug!("accept failed: {e}");
-                    self.accept_paused = true;
-                    return;
-                }
-            };
-            let trusted = match peer {
-                Peer::Tcp(addr) => self.cfg.forwarded_allow.allows(addr.ip()),
-                Peer::Unix => true,
-            };
-            self.next_serial += 1;
-            let entry = self.conns.vacant_entry();
-            let key = entry.key();
-            let token = Token(CONN_BASE + key);
-            if self.poll.registry().register(stream.source(), token, Interest::READABLE | Interest::WRITABLE).is_err() {
-                continue;
-            }
-            let mut conn = Conn::new(stream, self.next_serial, peer, index, trusted);
-            conn.deadline = Some(Instant::now() + self.cfg.io_timeout);
-            entry.insert(conn);
+        match self.cfg.slot.oldest_busy_ms() {
+            Some(since) => crate::scoreboard::now_ms().saturating_sub(since) >= STUCK_MS,
+            None => false,
         }
     }
 
@@ -403,13 +532,21 @@ impl IoLoop {
         }
     }
 
-    /// Step a connection's state machine until it has to wait.
+    /// The connection in `key` is being served by an app call on a thread
+    /// that no longer holds the loop.
+    fn is_elsewhere(&self, key: usize) -> bool {
+        self.app_elsewhere
+            .is_some_and(|n| n.token == CONN_BASE + key && self.conns.get(key).is_some_and(|c| c.serial == n.serial))
+    }
+
+    /// Step a connection's state machine until it has to wait (or has had
+    /// its share of this turn, or the app is to run on this thread).
     fn drive(&mut self, key: usize) {
+        if self.is_elsewhere(key) {
+            return;
+        }
         let draining = self.drain_deadline.is_some();
-        // The clock as read when the loop woke up (one read for all the
-        // events of a poll), read again after the app ran on this thread.
-        let mut now = self.now;
-        for _ in 0..64 {
+        for _ in 0..STEPS_PER_TURN {
             let Some(conn) = self.conns.get_mut(key) else { return };
             let ctx = Ctx {
                 cfg: &self.cfg,
@@ -417,20 +554,23 @@ impl IoLoop {
                 servers: &self.servers,
                 token: CONN_BASE + key,
                 draining,
-                now,
-                completed: std::cell::Cell::new(0),
+                now: self.now,
+                completed: Cell::new(0),
                 requests_left: &self.requests_left,
-                tasks: dispatcher(&self.jobs, &self.cfg, self.inline.as_ref(), &self.orphans),
+                tasks: dispatcher(&self.jobs, &self.cfg, &self.inline_task, &self.orphans),
             };
             let step = advance(conn, &ctx);
-            if ctx.tasks.ran_inline.get() {
-                now = Instant::now();
-                self.now = now;
+            if ctx.tasks.wants_executor.get() && !conn.awaiting_executor {
+                conn.awaiting_executor = true;
+                self.waiting.push_back(key);
             }
             if ctx.completed.get() > 0 {
-                self.cfg.slot.requests.fetch_add(ctx.completed.get(), std::sync::atomic::Ordering::Relaxed);
+                self.cfg.slot.requests.fetch_add(ctx.completed.get(), Ordering::Relaxed);
             }
             self.check_max_requests();
+            if self.inline_task.borrow().is_some() {
+                return;
+            }
             match step {
                 Step::Again => continue,
                 Step::Wait => return,
@@ -440,15 +580,17 @@ impl IoLoop {
                 }
             }
         }
+        // Its share is used up: the others go first, then it goes on.
+        self.ready.push_back(key);
     }
 
     /// Work handed over outside a connection's own step.
     fn dispatcher(&self) -> Dispatcher<'_> {
-        dispatcher(&self.jobs, &self.cfg, self.inline.as_ref(), &self.orphans)
+        dispatcher(&self.jobs, &self.cfg, &self.inline_task, &self.orphans)
     }
 
-    /// Paused responses of closed connections, handed over as the
-    /// executors' channel has room.
+    /// Paused responses of closed connections, handed over as executors
+    /// free up.
     fn retry_orphans(&mut self) {
         let orphans = std::mem::take(&mut *self.orphans.borrow_mut());
         let dispatcher = self.dispatcher();
@@ -459,7 +601,7 @@ impl IoLoop {
 
     /// Drop a connection; an executor still working on it is told the
     /// client is gone.
-    fn close(&mut self, key: usize) {
+    pub(super) fn close(&mut self, key: usize) {
         if !self.conns.contains(key) {
             return;
         }
@@ -471,37 +613,29 @@ impl IoLoop {
         }
         let _ = self.poll.registry().deregister(conn.stream.source());
         if self.accept_paused && self.drain_deadline.is_none() {
-            for i in 0..self.listeners.len() {
-                self.accept(i);
-            }
+            self.accept_all();
         }
     }
 }
 
-/// Add a listening socket to (or remove it from) the loop's epoll set.
-///
-/// Every worker watches the same listening sockets. Registered plainly, one
-/// new connection would wake every idle worker, and all but one would find
-/// nothing to accept (the thundering herd: measured with bench/scaling.py
-/// as CPU per request growing with the worker count on short
-/// connections). With EPOLLEXCLUSIVE the kernel wakes one idle worker per
-/// connection; busy workers still see it in their next poll. Edge-triggered
-/// like every mio registration: a worker accepts until EAGAIN, and one that
-/// paused accepting retries on its own (`accept_paused`).
-fn listener_ctl(poll: &Poll, op: libc::c_int, l: &ListenSock, token: usize) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let fd = match l {
-        ListenSock::Tcp(s) => s.as_raw_fd(),
-        ListenSock::Unix(s) => s.as_raw_fd(),
-    };
-    let mut ev = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET | libc::EPOLLEXCLUSIVE) as u32, u64: token as u64 };
-    // SAFETY: epoll_ctl on mio's epoll descriptor with a descriptor we own;
-    // mio reads the token back from the event's data as it does for its own
-    // registrations.
-    if unsafe { libc::epoll_ctl(poll.as_raw_fd(), op, fd, &mut ev) } != 0 {
-        return Err(std::io::Error::last_os_error());
+/// How the loop hands work to the app, from the loop's parts (a free
+/// function, so a connection's step can borrow them next to the connection).
+fn dispatcher<'a>(
+    jobs: &'a Sender<Task>,
+    cfg: &'a LoopConfig,
+    inline_task: &'a RefCell<Option<Task>>,
+    orphans: &'a RefCell<Vec<Task>>,
+) -> Dispatcher<'a> {
+    Dispatcher {
+        jobs,
+        in_flight: &cfg.in_flight,
+        threads: cfg.threads,
+        inline: cfg.inline,
+        inline_task,
+        wants_executor: Cell::new(false),
+        orphans,
+        io_timeout: cfg.io_timeout,
     }
-    Ok(())
 }
 
 /// The worker's resident memory in bytes (`/proc/self/statm`).

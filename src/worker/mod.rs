@@ -10,7 +10,10 @@ pub mod conn;
 pub mod cycle;
 pub mod exchange;
 pub mod executor;
+pub mod handoff;
+mod intake;
 pub mod io_loop;
+pub mod relay;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +26,7 @@ use crate::scoreboard::{SlotHandle, SlotState};
 use crate::signals::{Signal, SignalPipe};
 use crate::wsgi::environ::EnvironBase;
 use crate::wsgi::AppContext;
-use io_loop::{IoLoop, ListenSock, LoopConfig, LoopExit};
+use io_loop::{Evacuation, IoLoop, ListenSock, LoopConfig, LoopExit};
 
 /// gunicorn's exit status for a worker that could not boot.
 pub const WORKER_BOOT_ERROR: i32 = 3;
@@ -133,15 +136,24 @@ fn install_traceback_dump(py: Python<'_>) {
 
 /// Answer the master's SIGABRT (a request ran past `--timeout`) on a thread
 /// of its own, so it works wherever the app is stuck, even on the loop
-/// thread: every thread's traceback to the log, then the `worker_abort`
+/// thread: first the loop passes every connection it can to a sibling (so
+/// no request that never reached the app dies with this worker), then
+/// every thread's traceback to the log, then the `worker_abort`
 /// hook (as gunicorn; it gets the GIL at the next switch interval even
 /// while the app spins), then death by SIGABRT so the master reports it.
 /// If the GIL never comes back (the app is stuck in C), the master's
 /// SIGKILL follows after a grace period.
-fn start_abort_watch(objects: Arc<crate::config::PyObjects>, worker: Option<Py<PyAny>>) -> std::io::Result<()> {
+fn start_abort_watch(
+    objects: Arc<crate::config::PyObjects>,
+    worker: Option<Py<PyAny>>,
+    evacuation: Arc<Evacuation>,
+) -> std::io::Result<()> {
+    /// How long the loop may take to pass its connections on.
+    const EVACUATION_LIMIT: Duration = Duration::from_millis(500);
     let pipe = SignalPipe::install(&[Signal::Abrt])?;
     std::thread::Builder::new().name("rsgi-timeout".into()).spawn(move || {
         while !pipe.wait(-1).contains(&Signal::Abrt) {}
+        evacuation.run(EVACUATION_LIMIT);
         // SAFETY: raising a signal at our own process; its handler is
         // faulthandler's traceback dump.
         unsafe { libc::raise(TRACEBACK_SIGNAL) };
@@ -162,6 +174,15 @@ fn start_abort_watch(objects: Arc<crate::config::PyObjects>, worker: Option<Py<P
         }
     })?;
     Ok(())
+}
+
+/// Who runs the loop.
+enum Runner {
+    /// The main thread alone (executor threads run the app).
+    Plain(IoLoop),
+    /// The main thread and a standby, either of which may be running the
+    /// app (one executor, run by the loop thread).
+    Relay(Arc<relay::Relay>),
 }
 
 /// The worker's whole life. Called in the child right after fork, with the
@@ -207,7 +228,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     server_call("post_fork");
     install_traceback_dump(py);
     let abort_worker = worker_obj.as_ref().filter(|_| crate::hooks::has(cfg, "worker_abort")).map(|w| w.clone_ref(py));
-    if let Err(e) = start_abort_watch(cfg.objects.clone(), abort_worker) {
+    let evacuation = Evacuation::new();
+    if let Err(e) = start_abort_watch(cfg.objects.clone(), abort_worker, evacuation.clone()) {
         crate::error!("Exception in worker process: cannot install the timeout handler: {e}");
         exit_child(py, WORKER_BOOT_ERROR);
     }
@@ -241,7 +263,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         // One executor: the loop thread runs the app itself when it can
         // (RSGI_INLINE=0 turns that off, for measuring the difference).
         let inline = (cfg.threads == 1 && std::env::var_os("RSGI_INLINE").is_none_or(|v| v != "0"))
-            .then(|| executor::Inline::new(ctx.clone(), slot));
+            .then(|| executor::Inline::new(ctx.clone(), slot, in_flight.clone()));
         let threads = executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?;
         let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;
         let servers = listeners.iter().map(|l| l.server_name_port().map(Arc::new)).collect();
@@ -260,11 +282,22 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             max_memory: cfg.max_worker_memory_mib << 20,
             in_flight,
             threads: cfg.threads as usize,
+            inline: inline.is_some(),
         };
-        let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, inline).map_err(|e| e.to_string())?;
-        Ok((io, threads))
+        let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
+        // One executor run by the loop thread: a relay keeps the loop
+        // going while an app call runs long.
+        let runner = match inline {
+            Some(inline) => {
+                let relay = relay::Relay::new(io, inline);
+                relay.start_standby().map_err(|e| e.to_string())?;
+                Runner::Relay(relay)
+            }
+            None => Runner::Plain(io),
+        };
+        Ok((runner, threads))
     };
-    let (mut io, threads) = match boot() {
+    let (runner, threads) = match boot() {
         Ok(v) => v,
         Err(e) => {
             crate::error!("Exception in worker process: {e}");
@@ -273,7 +306,10 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     };
 
     slot.set_state(SlotState::Serving);
-    let how = py.detach(|| io.run());
+    let (how, io) = py.detach(|| match runner {
+        Runner::Plain(mut io) => (io.run(None), Some(io)),
+        Runner::Relay(relay) => (relay.run(0, true), relay.take_loop()),
+    });
     slot.set_state(SlotState::Retiring);
     if how == LoopExit::Fast {
         if let (true, Some(w)) = (crate::hooks::has(cfg, "worker_int"), &worker_obj) {

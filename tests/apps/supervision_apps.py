@@ -15,8 +15,9 @@ one server, by the first path segment, so a test can keep one worker stuck in
                                     named by $VERSION_FILE ("unset" without it)
     supervision_apps:errors         writes ?msg= plus a newline to wsgi.errors
     supervision_apps:procinfo       "pid ppid uid gid umask" of the worker
+    supervision_apps:qs             the query string as the body
     supervision_apps:router         /, /slow, /spin, /sleep_forever, /grow,
-                                    /version, /errors, /procinfo → the above
+                                    /version, /errors, /procinfo, /qs → the above
 
 Every response carries X-Worker-Pid (the PID of the worker that ran it).
 Every long-running app first appends its PID to $STARTED_FILE when set, so a
@@ -146,6 +147,10 @@ def procinfo(environ, start_response):
     return _answer(start_response, body)
 
 
+def qs(environ, start_response):
+    return _answer(start_response, environ.get("QUERY_STRING", ""))
+
+
 _ROUTES = {
     "": app,
     "slow": slow,
@@ -155,6 +160,7 @@ _ROUTES = {
     "version": version,
     "errors": errors,
     "procinfo": procinfo,
+    "qs": qs,
 }
 
 
