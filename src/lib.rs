@@ -9,14 +9,19 @@
 //! - [`cli`] and [`config`]: the command line, environment variables, the
 //!   Python configuration file and the settings table, merged into a frozen
 //!   `Config`.
-//! - [`listen`]: binding `--bind` addresses in the master.
+//! - [`listen`]: binding `--bind` addresses in the master;
+//!   [`stop_filter`]: the filter that makes a stopping server's listeners
+//!   refuse new connections while it serves the queued ones.
 //! - [`master`]: the arbiter loop (signals, reaping, worker count) and the
 //!   fork protocol (`master::spawn`).
 //! - [`worker`]: a worker process: the mio I/O loop that owns every socket
 //!   and never takes the GIL (`io_loop`, with each connection's
-//!   request/response cycle in `cycle` and its state in `conn`), the
-//!   executor threads that run the app (`executor`), and the hand-off between
-//!   them (`exchange`).
+//!   request/response cycle in `cycle` and its state in `conn`; accepting
+//!   and passing connections between sibling workers in `intake` and
+//!   `handoff`), the executor threads that run the app (`executor`), the
+//!   relay that keeps the loop going while the loop thread runs a long app
+//!   call (`relay`), and the hand-off between loop and executors
+//!   (`exchange`).
 //! - [`scoreboard`]: the shared page of worker heartbeats and request start
 //!   times the master uses for `--timeout` and recycling.
 //! - [`hooks`]: gunicorn's server hooks; [`access_log`], [`syslog`],
@@ -40,6 +45,7 @@ pub mod pylog;
 pub mod scoreboard;
 pub mod signals;
 pub mod statsd;
+pub mod stop_filter;
 pub mod syslog;
 pub mod worker;
 pub mod wsgi;

@@ -174,6 +174,21 @@ impl Drop for SignalPipe {
     }
 }
 
+/// How gunicorn names a signal that ended a worker (`Worker (pid:N) was
+/// sent SIGABRT!`).
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGABRT => "SIGABRT".into(),
+        libc::SIGSEGV => "SIGSEGV".into(),
+        libc::SIGBUS => "SIGBUS".into(),
+        libc::SIGINT => "SIGINT".into(),
+        libc::SIGQUIT => "SIGQUIT".into(),
+        libc::SIGILL => "SIGILL".into(),
+        libc::SIGFPE => "SIGFPE".into(),
+        n => format!("signal {n}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,6 +115,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
             }
         }
     }
+    crate::stop_filter::clear_all(&listeners);
     // Unix sockets belong to the workers' user and group, as in gunicorn.
     if cfg.user.is_some() || cfg.group.is_some() {
         for l in &listeners {
@@ -526,7 +527,7 @@ impl Arbiter {
                 if sig == libc::SIGKILL {
                     crate::error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?");
                 } else if sig != libc::SIGTERM {
-                    crate::error!("Worker (pid:{pid}) was sent {}!", signal_name(sig));
+                    crate::error!("Worker (pid:{pid}) was sent {}!", crate::signals::signal_name(sig));
                 }
             }
         }
@@ -545,10 +546,15 @@ impl Arbiter {
     /// Stop every worker (TERM for a graceful stop, QUIT for a fast one),
     /// wait up to the graceful timeout, SIGKILL the rest, and leave.
     fn halt_with(&mut self, graceful: bool, reason: Option<&str>, code: i32) -> i32 {
-        // The sockets stay on disk while a re-executed master uses them.
+        // The sockets stay (on disk, and open to new clients) while a
+        // re-executed master uses them; else no new client gets in, and the
+        // workers serve every connection already queued (`stop_filter`).
         if self.reexec_pid == 0 && self.master_pid == 0 {
             for l in &self.listeners {
                 l.unlink();
+            }
+            if graceful {
+                crate::stop_filter::refuse_all(&self.listeners);
             }
         }
         self.listeners.clear();
@@ -584,17 +590,4 @@ impl Arbiter {
 fn kill(pid: i32, sig: i32) {
     // SAFETY: sending a signal to a child we spawned.
     unsafe { libc::kill(pid, sig) };
-}
-
-fn signal_name(sig: i32) -> String {
-    match sig {
-        libc::SIGABRT => "SIGABRT".into(),
-        libc::SIGSEGV => "SIGSEGV".into(),
-        libc::SIGBUS => "SIGBUS".into(),
-        libc::SIGINT => "SIGINT".into(),
-        libc::SIGQUIT => "SIGQUIT".into(),
-        libc::SIGILL => "SIGILL".into(),
-        libc::SIGFPE => "SIGFPE".into(),
-        n => format!("signal {n}"),
-    }
 }

@@ -25,7 +25,10 @@ impl IoLoop {
     /// worker that still listened could be that one and leave the
     /// connection in the queue while a sibling sits idle.
     pub(super) fn keep_listening(&mut self) {
-        let want = self.drain_deadline.is_none() && self.has_capacity();
+        let want = match self.drain_deadline {
+            None => self.has_capacity(),
+            Some(_) => self.accept_until.is_some(),
+        };
         if want == self.listening {
             return;
         }
@@ -48,12 +51,15 @@ impl IoLoop {
     }
 
     /// Accept from listener `index` until it has no more, the connection
-    /// limit is reached, or this worker has no capacity.
+    /// limit is reached, or this worker has no capacity. A stopping worker
+    /// accepts only in its last moments of listening (`accept_until`), and
+    /// then whatever its load: no sibling is left to take the connection.
     pub(super) fn accept(&mut self, index: usize) {
-        if self.drain_deadline.is_some() {
+        let stopping = self.accept_until.is_some();
+        if self.drain_deadline.is_some() && !stopping {
             return;
         }
-        if !self.has_capacity() {
+        if !stopping && !self.has_capacity() {
             self.accept_paused = true;
             return;
         }

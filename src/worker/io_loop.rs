@@ -51,6 +51,23 @@ const TICK: Duration = Duration::from_millis(500);
 /// it is queued again behind the others, never forgotten).
 const STEPS_PER_TURN: usize = 64;
 
+/// How long a worker told to stop (TERM) goes on accepting: the master has
+/// stopped new clients from getting in (`stop_filter`), so what arrives
+/// now are connections the kernel had already taken (queued, or finishing
+/// their handshake), each of which is served rather than reset.
+const ACCEPT_LINGER: Duration = Duration::from_millis(100);
+
+/// Why a worker drains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Drain {
+    /// TERM: the worker (or the whole server) stops; it accepts what the
+    /// kernel already queued, then no more.
+    Stop,
+    /// The worker retires on its own (`--max-requests`, the memory
+    /// ceiling, a lost parent) while a replacement takes its place.
+    Retire,
+}
+
 /// A request running longer than this on every executor makes the worker
 /// "stuck": it stops accepting new connections, and passes connections
 /// waiting for an app thread to a sibling worker with a free one. Short
@@ -172,6 +189,9 @@ pub struct IoLoop {
     pub(super) cfg: LoopConfig,
     /// Set once a graceful stop began: when it must be over.
     pub(super) drain_deadline: Option<Instant>,
+    /// While set, a stopping worker still accepts (see `ACCEPT_LINGER`):
+    /// the time its last accept is due.
+    pub(super) accept_until: Option<Instant>,
     /// Accepting paused (connection limit, or every executor held).
     pub(super) accept_paused: bool,
     /// Requests left before `--max-requests` retires the worker.
@@ -242,6 +262,7 @@ impl IoLoop {
             signals,
             cfg,
             drain_deadline: None,
+            accept_until: None,
             accept_paused: false,
             requests_left: Cell::new(if cfg_max == 0 { u64::MAX } else { cfg_max }),
             orphans: RefCell::new(Vec::new()),
@@ -359,6 +380,9 @@ impl IoLoop {
             // A sibling may free up: look again soon.
             timeout = timeout.min(Duration::from_millis(STUCK_MS));
         }
+        if let Some(until) = self.accept_until {
+            timeout = timeout.min(until.saturating_duration_since(now));
+        }
         // Announce the sleep, then look for notices sent before it: an
         // executor that saw `sleeping` false left its notice queued.
         self.handle.sleeping.store(true, Ordering::SeqCst);
@@ -374,6 +398,12 @@ impl IoLoop {
                 crate::error!("poll failed: {e}");
                 return Some(LoopExit::Fast);
             }
+        }
+        if self.accept_until.is_some_and(|until| self.now >= until) {
+            // The last accept of a stopping worker: whatever the kernel had
+            // queued is taken now; nothing new can have got in since.
+            self.accept_all();
+            self.accept_until = None;
         }
         self.keep_listening();
         // New clients first: an executor that just freed up takes a
@@ -397,7 +427,7 @@ impl IoLoop {
                 SIGNALS => {
                     for sig in self.signals.drain() {
                         match sig {
-                            Signal::Term => self.begin_drain(),
+                            Signal::Term => self.begin_drain(Drain::Stop),
                             Signal::Int | Signal::Quit => return Some(LoopExit::Fast),
                             Signal::Usr1 => {
                                 crate::log::reopen();
@@ -439,7 +469,7 @@ impl IoLoop {
             self.tick(now);
         }
         if let Some(deadline) = self.drain_deadline {
-            if self.conns.is_empty() || now >= deadline {
+            if (self.conns.is_empty() && self.accept_until.is_none()) || now >= deadline {
                 return Some(LoopExit::Graceful);
             }
         }
@@ -453,12 +483,17 @@ impl IoLoop {
     /// that arrives on them meanwhile is answered with `Connection: close`,
     /// so a client never has a kept-alive connection shut under its next
     /// request.
-    pub(super) fn begin_drain(&mut self) {
+    pub(super) fn begin_drain(&mut self, why: Drain) {
         if self.drain_deadline.is_some() {
             return;
         }
         self.cfg.slot.set_state(SlotState::Retiring);
-        self.drain_deadline = Some(Instant::now() + self.cfg.graceful_timeout);
+        let now = Instant::now();
+        self.drain_deadline = Some(now + self.cfg.graceful_timeout);
+        if why == Drain::Stop {
+            self.accept_until = Some(now + ACCEPT_LINGER.min(self.cfg.graceful_timeout));
+            self.accept_all();
+        }
         self.keep_listening();
         let keys: Vec<usize> = self.conns.iter().map(|(k, _)| k).collect();
         self.ready.extend(keys);
@@ -472,7 +507,7 @@ impl IoLoop {
             // SAFETY: getppid has no preconditions.
             if unsafe { libc::getppid() } != self.cfg.master_pid {
                 crate::info!("Parent changed, shutting down: {}", std::process::id());
-                self.begin_drain();
+                self.begin_drain(Drain::Retire);
             } else if self.cfg.max_memory > 0 {
                 let rss = resident_bytes();
                 if rss > self.cfg.max_memory {
@@ -482,7 +517,7 @@ impl IoLoop {
                         rss >> 20,
                         self.cfg.max_memory >> 20
                     );
-                    self.begin_drain();
+                    self.begin_drain(Drain::Retire);
                 }
             }
         }
@@ -528,7 +563,7 @@ impl IoLoop {
     fn check_max_requests(&mut self) {
         if self.requests_left.get() == 0 && self.drain_deadline.is_none() {
             crate::info!("Autorestarting worker after current request.");
-            self.begin_drain();
+            self.begin_drain(Drain::Retire);
         }
     }
 
