@@ -15,6 +15,7 @@ import pytest
 from stopgen import StopLoad
 from test_signals import GUNICORN
 from _rawhttp import wait_for
+from test_signals import leftovers  # noqa: F401  (the fixture)
 
 APP = "supervision_apps:router"
 PATH = "/slow?s=0.02"
@@ -64,3 +65,27 @@ def test_term_answers_a_request_sent_on_an_idle_keep_alive_connection(start_serv
     finally:
         busy.close()
         idle.close()
+
+
+@pytest.mark.skipif(GUNICORN, reason="gunicorn resets the connections left in its listen queue")
+def test_old_master_stopping_after_usr2_loses_nothing(start_server, tmp_path, leftovers):
+    # After a USR2 upgrade both generations accept on the same sockets; the
+    # old one's stop must leave them open to the new one (no filter) and
+    # lose none of its own queued connections.
+    from test_signals import _usr2_new_master, children, read_pid, wait_gone, wait_worker_count
+    pidfile = str(tmp_path / "app.pid")
+    srv = start_server(APP, "-w", "2", "-p", pidfile)
+    old_workers = children(srv.pid)
+    with StopLoad((srv.host, srv.port), path=PATH, threads=32, duration=60) as load:
+        assert wait_for(lambda: load.served() >= 50, timeout=20), load.counts()
+        new_master = _usr2_new_master(srv, pidfile, old_workers, leftovers)
+        assert wait_worker_count(new_master, 2), srv.log()
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(timeout=40) == 0
+        assert wait_gone(old_workers, timeout=40)
+        assert wait_for(lambda: read_pid(pidfile) == new_master, timeout=30), srv.log()
+        after = load.served()
+        # The new generation goes on serving new connections.
+        assert wait_for(lambda: load.served() >= after + 50, timeout=20), load.counts()
+    counts = load.counts()
+    assert counts["lost"] == 0 and counts["refused"] == 0, (counts, load.errors)

@@ -547,15 +547,14 @@ impl Arbiter {
     /// wait up to the graceful timeout, SIGKILL the rest, and leave.
     fn halt_with(&mut self, graceful: bool, reason: Option<&str>, code: i32) -> i32 {
         // The sockets stay (on disk, and open to new clients) while a
-        // re-executed master uses them; else no new client gets in, and the
-        // workers serve every connection already queued (`stop_filter`).
+        // re-executed master uses them; else no new client gets in, and on a
+        // graceful stop the workers serve every connection already queued
+        // (`stop_filter`).
         if self.reexec_pid == 0 && self.master_pid == 0 {
             for l in &self.listeners {
                 l.unlink();
             }
-            if graceful {
-                crate::stop_filter::refuse_all(&self.listeners);
-            }
+            crate::stop_filter::refuse_all(&self.listeners);
         }
         self.listeners.clear();
         self.kill_workers(if graceful { libc::SIGTERM } else { libc::SIGQUIT });
