@@ -134,6 +134,9 @@ pub struct Conn {
     pub served: u64,
     /// In the loop's queue of connections waiting for a free executor.
     pub awaiting_executor: bool,
+    /// In the loop's list of connections whose output waits for the end of
+    /// its pass.
+    pub output_held: bool,
 }
 
 impl Conn {
@@ -157,6 +160,7 @@ impl Conn {
             deadline: None,
             served: 0,
             awaiting_executor: false,
+            output_held: false,
         }
     }
 

@@ -41,6 +41,11 @@ pub struct Ctx<'a> {
     pub requests_left: &'a std::cell::Cell<u64>,
     /// Where work for the app goes.
     pub tasks: Dispatcher<'a>,
+    /// Leave queued output unwritten for now: the loop writes it at the end
+    /// of its pass.
+    pub hold_output: bool,
+    /// Set when output was left queued because of `hold_output`.
+    pub held: std::cell::Cell<bool>,
 }
 
 /// How the loop hands work to the app: the executors' channel, or its own
@@ -163,9 +168,12 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         }
     }
 
-    // Write what is queued.
+    // Write what is queued, unless the loop holds output to the end of its
+    // pass (`IoLoop::turn`: one client wake-up for many responses).
     let mut progressed = false;
-    if !conn.wq.is_empty() && conn.writable {
+    if !conn.wq.is_empty() && conn.writable && ctx.hold_output {
+        ctx.held.set(true);
+    } else if !conn.wq.is_empty() && conn.writable {
         match conn.flush() {
             Ok(counted) => {
                 progressed = counted > 0;

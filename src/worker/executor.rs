@@ -46,6 +46,14 @@ pub enum Task {
 }
 
 impl Task {
+    /// Where the task's connection lives in the loop.
+    pub fn notice(&self) -> super::exchange::Notice {
+        match self {
+            Task::Serve(job) => job.exchange.notice,
+            Task::Resume(parked) => parked.notice(),
+        }
+    }
+
     /// The exchange of the request this task belongs to.
     pub fn exchange(&self) -> Arc<Exchange> {
         match self {

@@ -68,6 +68,12 @@ pub(super) enum Drain {
     Retire,
 }
 
+/// How long a pass of the loop may hold responses that are ready, so that
+/// they go out together at its end (one wake-up of the client for many
+/// responses, rather than one per response): at most this much time after
+/// the first one was held, the held ones are written.
+const HOLD_OUTPUT: Duration = Duration::from_millis(1);
+
 /// A request running longer than this on every executor makes the worker
 /// "stuck": it stops accepting new connections, and passes connections
 /// waiting for an app thread to a sibling worker with a free one. Short
@@ -208,6 +214,12 @@ pub struct IoLoop {
     pub(super) ready: VecDeque<usize>,
     /// Connections waiting for a free executor, in arrival order.
     pub(super) waiting: VecDeque<usize>,
+    /// Connections whose output is held to the end of the pass.
+    held: Vec<usize>,
+    /// When this pass first held output.
+    held_since: Option<Instant>,
+    /// The pass is writing what it held: hold nothing more.
+    flushing: bool,
     /// This worker's socket for passing connections to siblings.
     pub(super) handoff: Option<Handoff>,
     /// The timeout thread's request to pass everything on.
@@ -270,6 +282,9 @@ impl IoLoop {
             app_elsewhere: None,
             ready: VecDeque::new(),
             waiting: VecDeque::new(),
+            held: Vec::new(),
+            held_since: None,
+            flushing: false,
             handoff,
             evacuation,
             now,
@@ -307,12 +322,28 @@ impl IoLoop {
     /// executors, pass waiting connections on if this worker is stuck, then
     /// wait for events (at most until the next tick).
     pub fn turn(&mut self) -> Turn {
-        while let Some(key) = self.ready.pop_front() {
-            self.drive(key);
-            if let Some(task) = self.inline_task.get_mut().take() {
-                return Turn::RunApp(task);
+        loop {
+            while let Some(key) = self.ready.pop_front() {
+                self.drive(key);
+                if let Some(task) = self.inline_task.get_mut().take() {
+                    return Turn::RunApp(task);
+                }
+            }
+            if self.held.is_empty() {
+                break;
+            }
+            // The end of the pass: write what it held (and step those
+            // connections on, to their next request).
+            self.flushing = true;
+            self.held_since = None;
+            for key in std::mem::take(&mut self.held) {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.output_held = false;
+                    self.ready.push_back(key);
+                }
             }
         }
+        self.flushing = false;
         let queued = self.serve_waiting();
         if let Some(task) = self.inline_task.get_mut().take() {
             return Turn::RunApp(task);
@@ -411,24 +442,20 @@ impl IoLoop {
         if self.accept_paused && self.has_capacity() {
             self.accept_all();
         }
-        let events: Vec<(Token, bool, bool, bool)> = self
-            .events
-            .iter()
-            .map(|ev| {
-                let readable = ev.is_readable() || ev.is_read_closed() || ev.is_error();
-                let hup = ev.is_read_closed() || ev.is_error();
-                let writable = ev.is_writable() || ev.is_write_closed() || ev.is_error();
-                (ev.token(), readable, hup, writable)
-            })
-            .collect();
-        for (token, readable, hup, writable) in events {
-            match token {
+        // Taken out for the walk (the arms need `self`); an empty `Events`
+        // allocates nothing.
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for ev in events.iter() {
+            match ev.token() {
                 WAKER => {}
                 SIGNALS => {
                     for sig in self.signals.drain() {
                         match sig {
                             Signal::Term => self.begin_drain(Drain::Stop),
-                            Signal::Int | Signal::Quit => return Some(LoopExit::Fast),
+                            Signal::Int | Signal::Quit => {
+                                self.events = events;
+                                return Some(LoopExit::Fast);
+                            }
                             Signal::Usr1 => {
                                 crate::log::reopen();
                                 crate::access_log::reopen();
@@ -442,14 +469,15 @@ impl IoLoop {
                 Token(t) => {
                     let key = t - CONN_BASE;
                     if let Some(conn) = self.conns.get_mut(key) {
-                        conn.readable |= readable;
-                        conn.hup_seen |= hup;
-                        conn.writable |= writable;
+                        conn.readable |= ev.is_readable() || ev.is_read_closed() || ev.is_error();
+                        conn.hup_seen |= ev.is_read_closed() || ev.is_error();
+                        conn.writable |= ev.is_writable() || ev.is_write_closed() || ev.is_error();
                         self.ready.push_back(key);
                     }
                 }
             }
         }
+        self.events = events;
         while let Ok(n) = self.notices.try_recv() {
             if self.app_elsewhere == Some(n) {
                 // The app call that ran on without the loop is over.
@@ -581,6 +609,12 @@ impl IoLoop {
             return;
         }
         let draining = self.drain_deadline.is_some();
+        // Responses wait for the end of the pass while other connections
+        // are still to be stepped in it (a lone request is answered at
+        // once), for `HOLD_OUTPUT` at most.
+        let hold_output = !self.flushing
+            && !self.ready.is_empty()
+            && self.held_since.is_none_or(|since| self.now.saturating_duration_since(since) < HOLD_OUTPUT);
         for _ in 0..STEPS_PER_TURN {
             let Some(conn) = self.conns.get_mut(key) else { return };
             let ctx = Ctx {
@@ -593,8 +627,15 @@ impl IoLoop {
                 completed: Cell::new(0),
                 requests_left: &self.requests_left,
                 tasks: dispatcher(&self.jobs, &self.cfg, &self.inline_task, &self.orphans),
+                hold_output,
+                held: Cell::new(false),
             };
             let step = advance(conn, &ctx);
+            if ctx.held.get() && !conn.output_held {
+                conn.output_held = true;
+                self.held.push(key);
+                self.held_since.get_or_insert(self.now);
+            }
             if ctx.tasks.wants_executor.get() && !conn.awaiting_executor {
                 conn.awaiting_executor = true;
                 self.waiting.push_back(key);

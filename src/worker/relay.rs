@@ -153,7 +153,7 @@ impl Relay {
                     return Spell::Exit(how);
                 }
                 Turn::RunApp(task) => {
-                    let notice = task.exchange().notice;
+                    let notice = task.notice();
                     io.app_continues_elsewhere(notice);
                     self.calls.fetch_add(1, Ordering::Relaxed);
                     self.call_started.store(crate::scoreboard::now_ms(), Ordering::Relaxed);

@@ -37,6 +37,11 @@ impl Parked {
         // The writer's exchange never changes; reading it needs no GIL.
         self.state.exchange.clone()
     }
+
+    /// Where the paused request's connection lives in the loop.
+    pub fn notice(&self) -> crate::worker::exchange::Notice {
+        self.state.exchange.notice
+    }
 }
 
 /// What finishing a request needs: the response writer, and what the hooks,
