@@ -130,7 +130,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         println!("rsgi (version {})", env!("CARGO_PKG_VERSION"));
         return 0;
     }
-    let config::Resolved { mut cfg, warnings, print_config, check_config } = match config::resolve(py, &cli) {
+    let config::Resolved { mut cfg, warnings, notes, print_config, check_config } = match config::resolve(py, &cli) {
         Ok(r) => r,
         Err(e) => return report(e),
     };
@@ -140,8 +140,6 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         let _ = std::io::stdout().flush();
     }
     let start_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
-    // SAFETY: umask only sets this process's file creation mask.
-    unsafe { libc::umask(cfg.umask as libc::mode_t) };
     if let Err(e) = log::init(log::Level::parse(&cfg.loglevel), &cfg.errorlog) {
         eprintln!("Error: cannot open error log {:?}: {e}", cfg.errorlog);
         return CONFIG_ERROR;
@@ -163,6 +161,9 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     }
     for w in &warnings {
         crate::warn!("{w}");
+    }
+    for n in &notes {
+        crate::info!("{n}");
     }
     if let Err(e) = pylog::configure(py, &cfg) {
         eprintln!("Error: cannot configure logging: {e}");
@@ -217,6 +218,10 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         }
     }
     if cfg.daemon {
+        // As gunicorn's daemonize: a daemon creates its files under 022
+        // (--umask applies to unix socket files only, in listen::bind).
+        // SAFETY: umask only sets this process's file creation mask.
+        unsafe { libc::umask(0o022) };
         if let Err(e) = master::spawn::daemonize() {
             eprintln!("Error: cannot daemonize: {e}");
             return CONFIG_ERROR;
