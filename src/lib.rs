@@ -114,6 +114,25 @@ fn print_config_text(cfg: &config::Config) -> String {
     out
 }
 
+/// `--version`: rsgi's version, the pyo3 it was built with (from
+/// Cargo.lock, by build.rs) and the interpreter running it.
+fn version_line(py: Python<'_>) -> String {
+    let v = py.version_info();
+    let implementation = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("implementation")?.getattr("name")?.extract::<String>())
+        .map(|n| if n == "cpython" { "CPython".to_owned() } else { n })
+        .unwrap_or_else(|_| "Python".into());
+    format!(
+        "rsgi (version {}), pyo3 {}, {implementation} {}.{}.{}",
+        env!("CARGO_PKG_VERSION"),
+        env!("RSGI_PYO3_VERSION"),
+        v.major,
+        v.minor,
+        v.patch
+    )
+}
+
 /// The entry point: `rsgi [OPTIONS] APP_MODULE`. Returns the exit status.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
@@ -127,7 +146,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         return 0;
     }
     if cli.version {
-        println!("rsgi (version {})", env!("CARGO_PKG_VERSION"));
+        println!("{}", version_line(py));
         return 0;
     }
     let config::Resolved { mut cfg, warnings, notes, print_config, check_config } = match config::resolve(py, &cli) {
@@ -259,5 +278,6 @@ fn _rsgi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wsgi::input::Input>()?;
     m.add_class::<wsgi::errors::ErrorStream>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("__pyo3_version__", env!("RSGI_PYO3_VERSION"))?;
     Ok(())
 }
