@@ -6,7 +6,6 @@ socket permissions, and bad binds refused with one line."""
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import stat
@@ -398,12 +397,8 @@ def test_bad_socket_activation_is_one_line_and_exit_1(tmp_path, listen_fds):
     assert ("LISTEN_FDS" if listen_fds == "two" else "fd://3") in errors[0]
 
 
-SOCKET_ACTIVATE = shutil.which("systemd-socket-activate")
-
-
-@pytest.mark.skipif(SOCKET_ACTIVATE is None,
-                    reason="systemd-socket-activate is missing (scripts/test installs Debian's systemd)")
 def test_systemd_socket_activate(tmp_path):
+    SOCKET_ACTIVATE = conftest.require_tool("systemd-socket-activate", "systemd")
     port = conftest.free_port()
     path = str(tmp_path / "ssa.sock")
     log = tempfile.NamedTemporaryFile(prefix="rsgi-log-", suffix=".txt", delete=False)
