@@ -262,11 +262,13 @@ def test_unix_socket_mode_follows_umask(start_server, umask, mode):
 def test_umask_does_not_become_the_processes_umask(start_server):
     # As gunicorn: --umask is for the socket file; the processes (and the
     # files the app writes) keep the umask rsgi was started with.
-    srv = start_server(APP, "-m", "0o000", unix=True)
-    assert wait_for(lambda: re.search(r"Booting worker with pid: (\d+)", srv.log()), timeout=30)
-    worker = int(re.search(r"Booting worker with pid: (\d+)", srv.log()).group(1))
     expected = os.umask(0)
     os.umask(expected)
+    mask = 0o077 if expected != 0o077 else 0o007
+    srv = start_server(APP, "-m", oct(mask), unix=True)
+    assert wait_for(lambda: re.search(r"Booting worker with pid: (\d+)", srv.log()), timeout=30)
+    worker = int(re.search(r"Booting worker with pid: (\d+)", srv.log()).group(1))
+    assert stat.S_IMODE(os.stat(srv.unix_path).st_mode) == 0o777 & ~mask
     for pid in (srv.pid, worker):
         with open("/proc/%d/status" % pid) as f:
             line = next(l for l in f if l.startswith("Umask:"))
