@@ -10,11 +10,11 @@
 //! own umask is put back right after, as gunicorn does.
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::OnceLock;
 use std::os::unix::io::{AsRawFd, FromRawFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use socket2::{Domain, Socket, Type};
 
@@ -274,6 +274,8 @@ pub fn bind(spec: &str, backlog: u32) -> Result<Listener, String> {
 /// inherited from an old master on USR2), listening on it if it is not yet
 /// (as gunicorn does). Called in the master.
 pub fn adopt(fd: RawFd) -> std::io::Result<Listener> {
+    // The backlog only matters for a socket not yet listening (never the
+    // case for inherited ones); 2048 is gunicorn's default.
     adopt_with_backlog(fd, 2048)
 }
 

@@ -72,9 +72,26 @@ def wheel_tags():
 
 
 def interpreter_for(tag):
+    """The interpreter a wheel is for, found as scripts/build-wheels finds
+    it: python3.X on PATH if it runs, else the newest 3.X pyenv has."""
     if tag == CURRENT_TAG:
         return sys.executable
-    return shutil.which("python%s.%s" % (tag[2], tag[3:]))
+    minor = tag[3:]
+    py = shutil.which("python3.%s" % minor)
+    if py and subprocess.run([py, "-c", "import sys"], capture_output=True, timeout=60).returncode == 0:
+        return py
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        listed = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True, timeout=60).stdout
+        versions = [v for v in listed.split() if re.fullmatch(r"3\.%s\.\d+" % minor, v)]
+        if versions:
+            newest = max(versions, key=lambda v: [int(p) for p in v.split(".")])
+            prefix = subprocess.run([pyenv, "prefix", newest], capture_output=True, text=True,
+                                    timeout=60).stdout.strip()
+            candidate = os.path.join(prefix, "bin", "python3.%s" % minor)
+            if os.access(candidate, os.X_OK):
+                return candidate
+    return None
 
 
 def toolchain_free_env():
