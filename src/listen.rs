@@ -100,6 +100,11 @@ impl Activated {
     }
 }
 
+/// Where a socket-activated master notes systemd's descriptors for a
+/// USR2 successor (which inherits them at the same numbers, through the
+/// C environment: Python's `os.environ`, the app's view, does not see it).
+const SYSTEMD_FDS_ENV: &str = "RSGI_SYSTEMD_FDS";
+
 /// Read systemd's socket-activation variables once per process, as
 /// `sd_listen_fds` does: they apply only when `LISTEN_PID` is this
 /// process, and are removed from the environment so that neither workers
@@ -117,6 +122,10 @@ pub fn systemd_activation() -> Result<Option<Activated>, String> {
                 for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
                     std::env::remove_var(k);
                 }
+            }
+            if let Ok(Some(a)) = &found {
+                let list: Vec<String> = a.fds.iter().map(|(fd, _)| fd.to_string()).collect();
+                std::env::set_var(SYSTEMD_FDS_ENV, list.join(","));
             }
             found
         })
@@ -146,10 +155,16 @@ fn parse_activation(pid: Option<&str>, fds: Option<&str>, names: Option<&str>, m
     Ok(Some(Activated { fds }))
 }
 
-/// Whether a descriptor came from systemd socket activation (such a unix
-/// socket file belongs to systemd and is never unlinked by rsgi).
+/// Whether a descriptor came from systemd socket activation, to this
+/// master or to the one it succeeded by USR2 (such a unix socket file
+/// belongs to systemd and is never unlinked by rsgi).
 fn is_systemd_fd(fd: RawFd) -> bool {
-    matches!(systemd_activation(), Ok(Some(a)) if a.fds.iter().any(|(f, _)| *f == fd))
+    if matches!(systemd_activation(), Ok(Some(a)) if a.fds.iter().any(|(f, _)| *f == fd)) {
+        return true;
+    }
+    std::env::var(SYSTEMD_FDS_ENV)
+        .map(|list| list.split(',').any(|f| f.trim().parse::<RawFd>().ok() == Some(fd)))
+        .unwrap_or(false)
 }
 
 /// A bound listening socket.
@@ -260,19 +275,14 @@ pub fn bind(spec: &str, backlog: u32) -> Result<Listener, String> {
             socket.listen(backlog).map_err(|e| bind_error(spec, &e))?;
             Ok(Listener::Unix { socket: socket.into(), path, owned: true })
         }
-        BindAddr::Fd(fd) => {
-            let mut l = adopt_with_backlog(fd, backlog).map_err(|e| bind_error(spec, &e))?;
-            if let Listener::Unix { owned, .. } = &mut l {
-                *owned = !is_systemd_fd(fd);
-            }
-            Ok(l)
-        }
+        BindAddr::Fd(fd) => adopt_with_backlog(fd, backlog).map_err(|e| bind_error(spec, &e)),
     }
 }
 
 /// Take over an already-bound stream socket (`fd://N`, systemd's, or one
 /// inherited from an old master on USR2), listening on it if it is not yet
-/// (as gunicorn does). Called in the master.
+/// (as gunicorn does). A unix socket systemd made stays systemd's to
+/// remove. Called in the master.
 pub fn adopt(fd: RawFd) -> std::io::Result<Listener> {
     // The backlog only matters for a socket not yet listening (never the
     // case for inherited ones); 2048 is gunicorn's default.
@@ -301,7 +311,7 @@ fn adopt_with_backlog(fd: RawFd, backlog: i32) -> std::io::Result<Listener> {
         Ok(Listener::Tcp { socket: socket.into(), addr })
     } else {
         let path = local.as_pathname().map(PathBuf::from).unwrap_or_default();
-        Ok(Listener::Unix { socket: socket.into(), path, owned: true })
+        Ok(Listener::Unix { socket: socket.into(), path, owned: !is_systemd_fd(fd) })
     }
 }
 

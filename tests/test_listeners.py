@@ -432,3 +432,50 @@ def test_systemd_socket_activate(tmp_path):
     finally:
         srv.stop(signal.SIGKILL)
         os.unlink(log.name)
+
+
+def _read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().split(")")[-1].split()[0] == "Z"
+
+
+@pytest.mark.skipif(GUNICORN, reason="rsgi's pid file and log lines")
+def test_socket_activation_survives_usr2(activated, tmp_path):
+    # After USR2 the new master serves systemd's socket, and when it stops
+    # in the end the socket file is still systemd's: not removed.
+    path = str(tmp_path / "activated.sock")
+    u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    u.bind(path)
+    u.listen(16)
+    pidfile = str(tmp_path / "app.pid")
+    srv = activated([u], "-w", "1", "-p", pidfile, fdnames="http", wait_log="Booting worker")
+    u.close()
+    srv.proc.send_signal(signal.SIGUSR2)
+    new_master = wait_for(lambda: _read_pid(pidfile + ".2"), timeout=30)
+    try:
+        assert new_master and new_master != srv.pid, srv.log()
+        assert wait_for(lambda: srv.log().count("Booting worker") >= 2, timeout=30), srv.log()
+        srv.proc.send_signal(signal.SIGTERM)
+        assert srv.proc.wait(timeout=40) == 0
+        assert wait_for(lambda: _read_pid(pidfile) == new_master, timeout=30), srv.log()
+        status, body = http_get(unix(path))
+        assert status == 200 and body["listen_env"] == {}
+        assert os.path.exists(path)
+    finally:
+        if not _gone(new_master):
+            os.kill(new_master, signal.SIGTERM)
+    assert wait_for(lambda: _gone(new_master), timeout=40)
+    assert wait_for(lambda: not os.path.exists(pidfile), timeout=10)
+    assert os.path.exists(path)
