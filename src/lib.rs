@@ -120,6 +120,25 @@ fn print_config_text(cfg: &config::Config) -> String {
     out
 }
 
+/// `--version`: rsgi's version, the pyo3 it was built with (from
+/// Cargo.lock, by build.rs) and the interpreter running it.
+fn version_line(py: Python<'_>) -> String {
+    let v = py.version_info();
+    let implementation = py
+        .import("sys")
+        .and_then(|sys| sys.getattr("implementation")?.getattr("name")?.extract::<String>())
+        .map(|n| if n == "cpython" { "CPython".to_owned() } else { n })
+        .unwrap_or_else(|_| "Python".into());
+    format!(
+        "rsgi (version {}), pyo3 {}, {implementation} {}.{}.{}",
+        env!("CARGO_PKG_VERSION"),
+        env!("RSGI_PYO3_VERSION"),
+        v.major,
+        v.minor,
+        v.patch
+    )
+}
+
 /// The entry point: `rsgi [OPTIONS] APP_MODULE`. Returns the exit status.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
@@ -133,10 +152,10 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         return 0;
     }
     if cli.version {
-        println!("rsgi (version {})", env!("CARGO_PKG_VERSION"));
+        println!("{}", version_line(py));
         return 0;
     }
-    let config::Resolved { mut cfg, warnings, print_config, check_config } = match config::resolve(py, &cli) {
+    let config::Resolved { mut cfg, warnings, notes, print_config, check_config } = match config::resolve(py, &cli) {
         Ok(r) => r,
         Err(e) => return report(e),
     };
@@ -146,8 +165,6 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         let _ = std::io::stdout().flush();
     }
     let start_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
-    // SAFETY: umask only sets this process's file creation mask.
-    unsafe { libc::umask(cfg.umask as libc::mode_t) };
     if let Err(e) = log::init(log::Level::parse(&cfg.loglevel), &cfg.errorlog) {
         eprintln!("Error: cannot open error log {:?}: {e}", cfg.errorlog);
         return CONFIG_ERROR;
@@ -169,6 +186,9 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     }
     for w in &warnings {
         crate::warn!("{w}");
+    }
+    for n in &notes {
+        crate::info!("{n}");
     }
     if let Err(e) = pylog::configure(py, &cfg) {
         eprintln!("Error: cannot configure logging: {e}");
@@ -223,6 +243,10 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         }
     }
     if cfg.daemon {
+        // As gunicorn's daemonize: a daemon creates its files under 022
+        // (--umask applies to unix socket files only, in listen::bind).
+        // SAFETY: umask only sets this process's file creation mask.
+        unsafe { libc::umask(0o022) };
         if let Err(e) = master::spawn::daemonize() {
             eprintln!("Error: cannot daemonize: {e}");
             return CONFIG_ERROR;
@@ -260,5 +284,6 @@ fn _rsgi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wsgi::input::Input>()?;
     m.add_class::<wsgi::errors::ErrorStream>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("__pyo3_version__", env!("RSGI_PYO3_VERSION"))?;
     Ok(())
 }

@@ -35,6 +35,19 @@ def server_executable():
     return found
 
 
+def require_tool(name, package):
+    """The path of a system tool the test drives, e.g. nginx. scripts/test
+    installs the Debian package and sets RSGI_REQUIRE_TOOLS=1, so there a
+    missing tool fails the test; elsewhere the test is skipped."""
+    found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+    if found:
+        return found
+    message = "%s is missing (Debian package %s; scripts/test installs it)" % (name, package)
+    if os.environ.get("RSGI_REQUIRE_TOOLS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -5,6 +5,7 @@ Django project (``myproject.wsgi:application --chdir examples/django_project``).
 import hashlib
 import json
 import os
+import re
 
 import pytest
 import requests
@@ -213,3 +214,116 @@ def test_django_error(django_server, http):
 
 def test_django_not_found(django_server, http):
     assert http.get(django_server.url + "/missing", timeout=10).status_code == 404
+
+
+def _csrf_token(html):
+    m = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    assert m, html
+    return m.group(1)
+
+
+def test_django_form_post_with_csrf(django_server, http):
+    page = http.get(django_server.url + "/contact", timeout=10)
+    assert page.status_code == 200
+    assert "csrftoken" in http.cookies
+    token = _csrf_token(page.text)
+    form = {"name": "Ada", "email": "ada@example.com", "message": "hello é"}
+    # Without the token (cookie alone), CsrfViewMiddleware refuses the POST.
+    refused = http.post(django_server.url + "/contact", data=form, timeout=10)
+    assert refused.status_code == 403
+    ok = http.post(django_server.url + "/contact", data=dict(form, csrfmiddlewaretoken=token), timeout=10)
+    assert ok.status_code == 200
+    assert "Thanks, Ada: 7 characters received." in ok.text
+    invalid = http.post(django_server.url + "/contact",
+                        data=dict(form, email="not-an-address", csrfmiddlewaretoken=token), timeout=10)
+    assert invalid.status_code == 400
+    assert "Enter a valid email address." in invalid.text
+
+
+@pytest.mark.parametrize("size", [10_000, 3 * 1024 * 1024 + 5])  # in memory; spooled to a temp file
+def test_django_file_upload_with_csrf(django_server, http, size):
+    token = _csrf_token(http.get(django_server.url + "/upload", timeout=10).text)
+    data = _payload(size)
+    resp = http.post(django_server.url + "/upload",
+                     data={"description": "blob", "csrfmiddlewaretoken": token},
+                     files={"file": ("blob.bin", data, "application/octet-stream")}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"name": "blob.bin", "size": size,
+                           "sha256": hashlib.sha256(data).hexdigest(), "description": "blob"}
+    # The token is checked on uploads too.
+    http.cookies.clear()
+    refused = http.post(django_server.url + "/upload", data={"csrfmiddlewaretoken": token},
+                        files={"file": ("x.bin", b"x")}, timeout=10)
+    assert refused.status_code == 403
+
+
+# -- Falcon, Bottle, Pyramid -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def falcon_server():
+    srv = conftest.spawn("examples.falcon_app:app", "--threads", "2", cwd=ROOT)
+    yield srv
+    srv.stop(timeout=15)
+
+
+def test_falcon(falcon_server, http):
+    resp = http.get(falcon_server.url + "/", timeout=10)
+    assert (resp.status_code, resp.text) == (200, "Hello from Falcon!")
+    resp = http.get(falcon_server.url + "/items/42", params={"q": "x"}, timeout=10)
+    assert resp.json() == {"id": 42, "query": {"q": "x"}}
+    assert http.get(falcon_server.url + "/items/abc", timeout=10).status_code == 404
+    resp = http.post(falcon_server.url + "/items", json={"name": "pen"}, timeout=10)
+    assert resp.status_code == 201
+    assert resp.headers["Location"].endswith("/items/1")
+    assert resp.json() == {"created": {"name": "pen"}}
+    assert http.post(falcon_server.url + "/items", json=[1], timeout=10).status_code == 400
+    resp = http.get(falcon_server.url + "/stream", timeout=10)
+    assert resp.headers.get("Transfer-Encoding") == "chunked"
+    assert resp.text == "".join("row %d\n" % i for i in range(20))
+
+
+@pytest.fixture(scope="module")
+def bottle_server():
+    srv = conftest.spawn("examples.bottle_app:app", cwd=ROOT)
+    yield srv
+    srv.stop(timeout=15)
+
+
+def test_bottle(bottle_server, http):
+    resp = http.get(bottle_server.url + "/hello/w%C3%B6rld", timeout=10)
+    assert (resp.status_code, resp.text) == (200, "Hello, wörld, from Bottle!")
+    resp = http.post(bottle_server.url + "/form", data=[("a", "1"), ("a", "2"), ("b", "x y")], timeout=10)
+    assert resp.json() == {"a": ["1", "2"], "b": ["x y"]}
+    data = _payload(512 * 1024 + 3)
+    resp = http.post(bottle_server.url + "/upload", files={"file": ("b.bin", data)}, timeout=30)
+    assert resp.json() == {"filename": "b.bin", "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    first = http.get(bottle_server.url + "/cookie", timeout=10)
+    assert first.json() == {"seen": "none"}
+    assert http.get(bottle_server.url + "/cookie", timeout=10).json() == {"seen": "yes"}
+
+
+@pytest.fixture(scope="module")
+def pyramid_server():
+    srv = conftest.spawn("examples.pyramid_app:app", cwd=ROOT)
+    yield srv
+    srv.stop(timeout=15)
+
+
+def test_pyramid(pyramid_server, http):
+    resp = http.get(pyramid_server.url + "/", timeout=10)
+    assert (resp.status_code, resp.text) == (200, "Hello from Pyramid!")
+    resp = http.get(pyramid_server.url + "/users/ada", timeout=10)
+    assert resp.json() == {"name": "ada", "script_name": ""}
+    # Mounted under a prefix by a trusted proxy (gunicorn's forwarder_headers
+    # default: SCRIPT_NAME from 127.0.0.1): Pyramid routes below it and
+    # builds its URLs with it.
+    resp = http.get(pyramid_server.url + "/app/users/ada", headers={"SCRIPT_NAME": "/app"}, timeout=10)
+    assert resp.json() == {"name": "ada", "script_name": "/app"}
+    resp = http.get(pyramid_server.url + "/app/redirect", headers={"SCRIPT_NAME": "/app"},
+                    allow_redirects=False, timeout=10)
+    assert resp.headers["Location"] == pyramid_server.url + "/app/"
+    resp = http.post(pyramid_server.url + "/echo", json={"k": [1, 2]}, timeout=10)
+    assert resp.json() == {"received": {"k": [1, 2]}, "length": len(b'{"k": [1, 2]}')}
+    resp = http.get(pyramid_server.url + "/redirect", allow_redirects=False, timeout=10)
+    assert resp.status_code == 302
+    assert resp.headers["Location"] == pyramid_server.url + "/"

@@ -62,6 +62,8 @@ pub struct Resolved {
     pub cfg: Config,
     /// One line per unsupported setting given a value.
     pub warnings: Vec<String>,
+    /// Lines for the log at INFO (systemd's sockets taken over).
+    pub notes: Vec<String>,
     pub print_config: bool,
     pub check_config: bool,
 }
@@ -121,10 +123,33 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
     let warnings = check_support(&values, &objects)?;
     let print_config = matches!(values.get("print_config"), Value::Bool(true));
     let check_config = matches!(values.get("check_config"), Value::Bool(true));
+    let reuse_port = values.flag("reuse_port");
     let mut cfg = Config::new(app, values)?;
+    crate::listen::set_options(reuse_port, cfg.umask);
     cfg.app_from_command_line = from_command_line;
     cfg.objects = std::sync::Arc::new(objects);
-    Ok(Resolved { cfg, warnings, print_config, check_config })
+    // As gunicorn: sockets from systemd socket activation replace --bind.
+    let mut notes = Vec::new();
+    let activated = crate::listen::systemd_activation().map_err(|reason| ConfigError::Invalid {
+        name: "bind",
+        value: "LISTEN_FDS".into(),
+        reason,
+    })?;
+    if let Some(a) = activated {
+        use pyo3::prelude::*;
+        // listen:: removed them from the process environment; Python's copy
+        // (os.environ, what the app reads) goes too, as in gunicorn.
+        if let Ok(environ) = py.import("os").and_then(|os| os.getattr("environ")) {
+            for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+                let _ = environ.call_method1("pop", (k, py.None()));
+            }
+        }
+        cfg.bind = a.binds();
+        for (fd, name) in &a.fds {
+            notes.push(format!("Socket activation: fd {fd} ({name}) from systemd"));
+        }
+    }
+    Ok(Resolved { cfg, warnings, notes, print_config, check_config })
 }
 
 /// Apply `--chdir`, `--pythonpath` and `-e` to the interpreter, as gunicorn

@@ -9,4 +9,6 @@ urlpatterns = [
     path("stream", views.stream),
     path("file", views.file),
     path("error", views.error),
+    path("contact", views.contact),
+    path("upload", views.upload),
 ]
