@@ -310,21 +310,27 @@ impl Handoff {
     }
 
     /// The sibling best placed to serve a waiting request: serving, alive,
-    /// with the most idle executors (`threads` each). `taken` counts what
-    /// this pass already sent to each slot, so one pass spreads its
-    /// connections instead of piling them on one sibling.
-    pub fn pick(&self, threads: usize, taken: &[(usize, usize)]) -> Option<usize> {
+    /// with the most idle executors (`threads` each); failing that, one
+    /// whose busy executors all started their requests less than
+    /// `stuck_ms` ago (it is making progress and will take the request in
+    /// its next turn). `taken` counts what this pass already sent to each
+    /// slot, so one pass spreads its connections instead of piling them on
+    /// one sibling.
+    pub fn pick(&self, threads: usize, stuck_ms: u64, taken: &[(usize, usize)]) -> Option<usize> {
         let now = crate::scoreboard::now_ms();
         self.slot
             .siblings()
             .filter(|(_, s)| s.state() == SlotState::Serving)
             .filter(|(_, s)| now.saturating_sub(s.heartbeat_ms.load(std::sync::atomic::Ordering::Relaxed)) < 2_000)
-            .map(|(i, s)| {
+            .filter_map(|(i, s)| {
                 let sent = taken.iter().find(|(t, _)| *t == i).map_or(0, |(_, n)| *n);
-                (i, s.free_executors(threads).saturating_sub(sent))
+                let free = s.free_executors(threads).saturating_sub(sent);
+                let moving = s.oldest_busy_ms().is_none_or(|since| now.saturating_sub(since) < stuck_ms);
+                // Idle executors first; then progress, the least loaded first.
+                let rank = if free > 0 { (1, free, usize::MAX - sent) } else if moving { (0, 0, usize::MAX - sent) } else { return None };
+                Some((i, rank))
             })
-            .filter(|&(_, free)| free > 0)
-            .max_by_key(|&(i, free)| (free, usize::MAX - i))
+            .max_by_key(|&(i, rank)| (rank, usize::MAX - i))
             .map(|(i, _)| i)
     }
 
@@ -392,7 +398,7 @@ mod tests {
         board.slot(1).set_state(SlotState::Serving);
         let a = Handoff::bind(board.handle(0)).unwrap();
         let b = Handoff::bind(board.handle(1)).unwrap();
-        assert_eq!(a.pick(1, &[]), Some(1));
+        assert_eq!(a.pick(1, 10, &[]), Some(1));
         let (mut left, right) = std::os::unix::net::UnixStream::pair().unwrap();
         a.send(1, right.as_raw_fd(), &sample()).unwrap();
         drop(right);

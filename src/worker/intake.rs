@@ -195,7 +195,7 @@ impl IoLoop {
             }
             let has_request = !conn.rbuf.is_empty();
             let Some(handoff) = &self.handoff else { return };
-            let target = match handoff.pick(self.cfg.threads, &sent) {
+            let target = match handoff.pick(self.cfg.threads, super::io_loop::STUCK_MS, &sent) {
                 Some(t) if has_request || evacuating || draining => Some(t),
                 _ if evacuating || (draining && !has_request) => {
                     round += 1;
