@@ -16,8 +16,9 @@ use std::time::Instant;
 
 use _rsgi::http::{parse_head, Limits, Parsed};
 use _rsgi::worker::exchange::{Exchange, ExchangeState, LoopHandle, Notice};
-use _rsgi::worker::executor::Job;
-use _rsgi::wsgi::environ::{self, ConnFacts, EnvironBase, Peer};
+use _rsgi::worker::task::Job;
+use _rsgi::worker::conn::Peer;
+use _rsgi::wsgi::environ::{self, ConnFacts, EnvironBase};
 use _rsgi::http::response::RequestFacts;
 use _rsgi::wsgi::input::Input;
 use _rsgi::wsgi::recycle::RequestObjects;

@@ -14,14 +14,16 @@
 //!   refuse new connections while it serves the queued ones.
 //! - [`master`]: the arbiter loop (signals, reaping, worker count) and the
 //!   fork protocol (`master::spawn`).
-//! - [`worker`]: a worker process: the mio I/O loop that owns every socket
-//!   and never takes the GIL (`io_loop`, with each connection's
+//! - [`process`]: a worker process's life after fork: load the app, start
+//!   the executor kind, run the worker core, drain, exit.
+//! - [`worker`]: the worker core, which knows no executor kind: the mio I/O
+//!   loop that owns every socket (`io_loop`, with each connection's
 //!   request/response cycle in `cycle` and its state in `conn`; accepting
 //!   and passing connections between sibling workers in `intake` and
-//!   `handoff`), the executor threads that run the app (`executor`), the
-//!   relay that keeps the loop going while the loop thread runs a long app
-//!   call (`relay`), and the hand-off between loop and executors
-//!   (`exchange`).
+//!   `handoff`), the relay that keeps the loop going while the loop thread
+//!   runs a long app call (`relay`), the exchange of each request with the
+//!   thread that runs it (`exchange`), and the seam to executor kinds
+//!   (`task`: what is handed over, and the traits a kind implements).
 //! - [`scoreboard`]: the shared page of worker heartbeats and request start
 //!   times the master uses for `--timeout` and recycling.
 //! - [`hooks`]: gunicorn's server hooks; [`access_log`], [`syslog`],
@@ -29,7 +31,8 @@
 //!   [`proctitle`]: process titles.
 //! - [`http`]: pure HTTP/1.1: parsing, framing, response heads; no I/O.
 //! - [`wsgi`]: PEP 3333: app loading, environ, `start_response`,
-//!   `wsgi.input`, the response driver.
+//!   `wsgi.input`, the response driver, and the WSGI executor kind
+//!   (`wsgi::executor`: attached Python threads, and the loop-thread runner).
 //! - [`log`] and [`signals`]: the error log and the self-pipe for signals.
 
 pub mod access_log;
@@ -40,6 +43,7 @@ pub mod http;
 pub mod listen;
 pub mod log;
 pub mod master;
+pub mod process;
 pub mod proctitle;
 pub mod pylog;
 pub mod scoreboard;

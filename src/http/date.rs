@@ -1,7 +1,12 @@
 //! The `Date` header value (RFC 9110 §5.6.7 IMF-fixdate), formatted from a
-//! Unix time the caller passes in, and cached per second.
+//! Unix time and cached per second.
 //!
-//! Pure: the clock is read by the caller, never here.
+//! The formatting (`imf_fixdate`, `DateCache`) is pure: it takes the time as
+//! an argument. `with_http_date` is the one place that reads the clock (the
+//! coarse real-time clock), for the threads that answer requests.
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT`: always 29 bytes.
 pub const IMF_FIXDATE_LEN: usize = 29;
@@ -72,6 +77,35 @@ impl DateCache {
         &self.value
     }
 }
+
+thread_local! {
+    /// Each thread that answers requests (the loop, the executors) formats
+    /// the Date header at most once a second.
+    static DATE: RefCell<DateCache> = RefCell::new(DateCache::default());
+}
+
+/// The current `Date` header value.
+pub fn http_date() -> Vec<u8> {
+    with_http_date(|date| date.to_vec())
+}
+
+/// Seconds since the epoch, from the coarse real-time clock (the last timer
+/// tick: whole seconds are all a `Date` header shows).
+fn unix_seconds() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the local timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
+        return ts.tv_sec as u64;
+    }
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Run `f` with the current `Date` header value (no copy).
+pub fn with_http_date<T>(f: impl FnOnce(&[u8]) -> T) -> T {
+    let now = unix_seconds();
+    DATE.with(|d| f(d.borrow_mut().get(now)))
+}
+
 
 #[cfg(test)]
 mod tests {

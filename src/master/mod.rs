@@ -19,7 +19,7 @@ use crate::config::Config;
 use crate::listen::{self, Listener};
 use crate::scoreboard::{now_ms, Scoreboard, SlotState};
 use crate::signals::{Signal, SignalPipe};
-use crate::worker::{APP_LOAD_ERROR, WORKER_BOOT_ERROR};
+use crate::process::{APP_LOAD_ERROR, WORKER_BOOT_ERROR};
 use pidfile::Pidfile;
 
 /// The signals the master handles.

@@ -38,7 +38,7 @@ pub fn spawn_worker(
             unsafe { ffi::PyOS_AfterFork_Child() };
             // Drop the master's signal actions: the worker installs its own.
             master_signals.release_in_child();
-            crate::worker::run(py, cfg, listeners, master_pid, slot, age);
+            crate::process::run(py, cfg, listeners, master_pid, slot, age);
         }
         // SAFETY: in the parent, GIL held, after fork.
         unsafe { ffi::PyOS_AfterFork_Parent() };

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::net::SocketAddr;
 use std::os::unix::io::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,10 +15,17 @@ use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 
 use super::exchange::{Exchange, Finish, OutChunk};
-use super::executor::Task;
+use super::task::Task;
 use crate::http::proxy::ProxyInfo;
 use crate::http::BodyDecoder;
-use crate::wsgi::environ::Peer;
+
+/// Who is on the other end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(SocketAddr),
+    /// A unix-socket client (no address).
+    Unix,
+}
 
 /// What a failed write system call (-1) asks of `Conn::flush`.
 enum Retry {

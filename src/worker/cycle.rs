@@ -16,14 +16,14 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use super::conn::{Active, Conn, Phase};
 use super::exchange::{Exchange, ExchangeState, Finish, InlineOut, LoopHandle, Notice, BODY_BUFFER, OUT_HIGH_WATER};
-use super::executor::{Job, Task};
+use super::task::{Job, Task};
 use super::io_loop::LoopConfig;
 use crate::http::proxy::{self, ProxyMode, ProxyParsed};
 use crate::http::request::find_head_end;
 use crate::http::response::{error_response, CONTINUE};
 use crate::http::{parse_head, BodyDecoder, HttpError, Parsed};
-use crate::wsgi::environ::Peer;
-use crate::wsgi::start_response::http_date;
+use crate::worker::conn::Peer;
+use crate::http::date::http_date;
 
 /// Everything `advance` needs besides the connection.
 pub struct Ctx<'a> {

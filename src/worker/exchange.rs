@@ -134,7 +134,7 @@ pub struct ExchangeState {
     pub inline: Option<InlineOut>,
     /// A response paused with its window full, waiting for the loop to hand
     /// it back to an executor (or run it) once the client has caught up.
-    pub parked: Option<Box<crate::wsgi::response::Parked>>,
+    pub parked: Option<Box<dyn super::task::Paused>>,
 }
 
 impl ExchangeState {

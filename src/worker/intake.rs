@@ -16,7 +16,7 @@ use mio::{Interest, Poll, Token};
 
 use super::conn::{Conn, Stream};
 use super::io_loop::{IoLoop, ListenSock, CONN_BASE, LISTENER_BASE};
-use crate::wsgi::environ::Peer;
+use crate::worker::conn::Peer;
 
 impl IoLoop {
     /// Keep the listeners in the poller exactly while this worker should

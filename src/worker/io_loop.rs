@@ -28,7 +28,7 @@ use slab::Slab;
 use super::conn::{Conn, Phase};
 use super::cycle::{abandon, advance, finish_orphan, Ctx, Dispatcher, Step};
 use super::exchange::{LoopHandle, Notice};
-use super::executor::Task;
+use super::task::Task;
 use super::handoff::Handoff;
 use crate::http::proxy::ProxyMode;
 use crate::http::trust::AllowList;
@@ -299,14 +299,14 @@ impl IoLoop {
 
     /// Run until stopped, running the app on this thread when asked (a
     /// worker without a relay).
-    pub fn run(&mut self, inline: Option<&super::executor::Inline>) -> LoopExit {
+    pub fn run(&mut self, inline: Option<&dyn super::task::RunInline>) -> LoopExit {
         loop {
             match self.turn() {
                 Turn::Again => {}
                 Turn::Exit(how) => return how,
                 Turn::RunApp(task) => {
                     let notice = match inline {
-                        Some(inline) => inline.serve(task),
+                        Some(inline) => inline.run_inline(task),
                         None => {
                             debug_assert!(false, "an inline task without an inline runner");
                             continue;

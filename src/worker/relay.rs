@@ -19,7 +19,7 @@
 //! it starts the next call).
 //!
 //! Runs in a worker process, on its main thread and the `rsgi-relay` thread,
-//! with the GIL released (taken only inside `Inline::serve`).
+//! with the GIL released (the executor kind takes it inside `run_inline`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -27,7 +27,7 @@ use std::thread::Thread;
 use std::time::Duration;
 
 use super::exchange::LoopHandle;
-use super::executor::Inline;
+use super::task::RunInline;
 use super::io_loop::{IoLoop, LoopExit, Turn, STUCK_MS};
 
 /// No app call is running on a thread that left the loop.
@@ -58,8 +58,8 @@ pub struct Relay {
     /// The loop's notices and waker, for a call that ends after the
     /// standby took the loop.
     handle: Arc<LoopHandle>,
-    /// Runs the app.
-    inline: Inline,
+    /// Runs the app (the executor kind's side of the seam).
+    inline: Box<dyn RunInline>,
 }
 
 /// How a thread's spell as the loop's holder ended.
@@ -70,7 +70,7 @@ enum Spell {
 }
 
 impl Relay {
-    pub fn new(io: IoLoop, inline: Inline) -> Arc<Relay> {
+    pub fn new(io: IoLoop, inline: Box<dyn RunInline>) -> Arc<Relay> {
         let handle = io.handle().clone();
         let loop_sleeping = handle.sleeping.clone();
         Arc::new(Relay {
@@ -162,7 +162,7 @@ impl Relay {
                         self.wake(1 - role);
                     }
                     drop(guard);
-                    let notice = self.inline.serve(task);
+                    let notice = self.inline.run_inline(task);
                     if self.call.compare_exchange(CALLING, IDLE, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
                         guard = self.lock_io();
                         if let Some(io) = guard.as_mut() {

@@ -6,7 +6,8 @@
 //! constant part is a prebuilt dict copied per request; nothing comes from
 //! `os.environ` except the worker's `SCRIPT_NAME` default.
 
-use std::net::SocketAddr;
+
+use crate::worker::conn::Peer;
 
 use pyo3::ffi;
 use pyo3::intern;
@@ -17,14 +18,6 @@ use super::errors::ErrorStream;
 use super::file_wrapper::FileWrapper;
 use crate::http::proxy::ProxyInfo;
 use crate::http::{HttpError, RequestHead};
-
-/// Who is on the other end of a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Peer {
-    Tcp(SocketAddr),
-    /// A unix-socket client (no address).
-    Unix,
-}
 
 /// Per-worker constants every environ starts from.
 pub struct EnvironBase {

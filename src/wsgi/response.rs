@@ -17,7 +17,7 @@ use super::recycle::RequestObjects;
 use super::start_response::{ResponseWriter, StartResponse};
 use super::AppContext;
 use crate::http::response::RequestFacts;
-use crate::worker::executor::Job;
+use crate::worker::task::Job;
 
 /// A response whose iterable is paused: the client is behind, so the
 /// thread that ran the app went back to other work instead of waiting for
@@ -31,16 +31,18 @@ pub struct Parked {
     iter: Py<PyAny>,
 }
 
-impl Parked {
-    /// The exchange of the paused request.
-    pub fn exchange(&self) -> std::sync::Arc<crate::worker::exchange::Exchange> {
+impl crate::worker::task::Paused for Parked {
+    fn exchange(&self) -> std::sync::Arc<crate::worker::exchange::Exchange> {
         // The writer's exchange never changes; reading it needs no GIL.
         self.state.exchange.clone()
     }
 
-    /// Where the paused request's connection lives in the loop.
-    pub fn notice(&self) -> crate::worker::exchange::Notice {
+    fn notice(&self) -> crate::worker::exchange::Notice {
         self.state.exchange.notice
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send> {
+        self
     }
 }
 
@@ -50,7 +52,7 @@ struct RequestEnd {
     /// The request's exchange (also inside the writer).
     exchange: std::sync::Arc<crate::worker::exchange::Exchange>,
     head: crate::http::RequestHead,
-    peer: environ::Peer,
+    peer: crate::worker::conn::Peer,
     proxy: Option<crate::http::proxy::ProxyInfo>,
     started: std::time::Instant,
     /// `start_response`, `wsgi.early_hints` and `wsgi.input`, kept for the
@@ -238,8 +240,8 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
     if let Some(log) = crate::access_log::get() {
         let remote = match (&proxy, peer) {
             (Some(p), _) if p.client.is_some() => p.client.map(|(ip, _)| ip.to_string()).unwrap_or_default(),
-            (_, environ::Peer::Tcp(a)) => a.ip().to_string(),
-            (_, environ::Peer::Unix) => String::new(),
+            (_, crate::worker::conn::Peer::Tcp(a)) => a.ip().to_string(),
+            (_, crate::worker::conn::Peer::Unix) => String::new(),
         };
         let path_info: String = environ::percent_decode(head.path()).iter().map(|&b| b as char).collect();
         let protocol = format!("HTTP/{}.{}", head.version.major, head.version.minor);
@@ -324,14 +326,14 @@ fn send_file_wrapper(py: Python<'_>, sr: &Bound<'_, StartResponse>, result: &Bou
 fn hook_request<'py>(
     py: Python<'py>,
     head: &crate::http::RequestHead,
-    peer: environ::Peer,
+    peer: crate::worker::conn::Peer,
     scheme: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let headers: Vec<(String, String)> =
         head.headers.iter().map(|(n, v)| (n.to_string(), v.iter().map(|&b| b as char).collect())).collect();
     let remote = match peer {
-        environ::Peer::Tcp(a) => (a.ip().to_string(), a.port()).into_pyobject(py)?.into_any(),
-        environ::Peer::Unix => "".into_pyobject(py)?.into_any(),
+        crate::worker::conn::Peer::Tcp(a) => (a.ip().to_string(), a.port()).into_pyobject(py)?.into_any(),
+        crate::worker::conn::Peer::Unix => "".into_pyobject(py)?.into_any(),
     };
     py.import("rsgi._hooks")?.getattr("Request")?.call1((
         &head.method,

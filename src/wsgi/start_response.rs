@@ -6,15 +6,13 @@
 //! Runs on an executor thread with the GIL held; releases it whenever it
 //! waits for the client to take output.
 
-use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use pyo3::exceptions::{PyAssertionError, PyIOError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::http::date::DateCache;
+use crate::http::date::{http_date, with_http_date};
 use crate::scoreboard::{SlotHandle, SlotState};
 use crate::http::response::{self, AppHeaders, BodyFraming, RequestFacts};
 use crate::worker::exchange::{Exchange, Finish, OutChunk, PyBytesRef};
@@ -27,33 +25,6 @@ const ZERO_COPY_MIN: usize = 64 * 1024;
 /// Bytes reserved for the app's encoded headers: a typical app's few
 /// headers fit without the buffer growing.
 const HEADERS_ROOM: usize = 256;
-
-thread_local! {
-    /// Each executor thread formats the Date header at most once a second.
-    static DATE: RefCell<DateCache> = RefCell::new(DateCache::default());
-}
-
-/// The current `Date` header value.
-pub fn http_date() -> Vec<u8> {
-    with_http_date(|date| date.to_vec())
-}
-
-/// Seconds since the epoch, from the coarse real-time clock (the last timer
-/// tick: whole seconds are all a `Date` header shows).
-fn unix_seconds() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes into the local timespec.
-    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-        return ts.tv_sec as u64;
-    }
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// Run `f` with the current `Date` header value (no copy).
-pub fn with_http_date<T>(f: impl FnOnce(&[u8]) -> T) -> T {
-    let now = unix_seconds();
-    DATE.with(|d| f(d.borrow_mut().get(now)))
-}
 
 /// A header name or value from the app: a `str`, borrowed without a copy.
 fn borrow_str<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {

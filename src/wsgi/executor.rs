@@ -1,7 +1,9 @@
-//! Executor threads: each attaches to Python once and stays attached, takes
-//! complete requests from the loop's bounded channel, and runs them through
-//! the app. The GIL is released while a thread waits for work, for body
-//! bytes, or for the client to take output.
+//! The WSGI executor kind: threads that each attach to Python once and stay
+//! attached, take complete requests from the loop's bounded channel, and
+//! run them through the app; and the same work on the loop's own thread
+//! when the worker has one executor ([`Inline`]). The GIL is released while
+//! a thread waits for work, for body bytes, or for the client to take
+//! output.
 //!
 //! Runs in a worker process; started after the app is loaded.
 
@@ -12,56 +14,11 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Receiver;
 use pyo3::prelude::*;
 
-use super::exchange::Exchange;
+use super::response::Parked;
+use super::AppContext;
 use crate::scoreboard::SlotHandle;
-use crate::http::proxy::ProxyInfo;
-use crate::http::RequestHead;
-use crate::wsgi::environ::Peer;
-use crate::wsgi::AppContext;
-
-/// One request, handed from the loop to an executor.
-pub struct Job {
-    /// The parsed head.
-    pub head: RequestHead,
-    /// The body in, the response out.
-    pub exchange: Arc<Exchange>,
-    /// The client.
-    pub peer: Peer,
-    /// The listener's SERVER_NAME / SERVER_PORT (none for unix sockets).
-    pub server: Option<Arc<(String, String)>>,
-    /// What a PROXY protocol header said, if one came.
-    pub proxy: Option<ProxyInfo>,
-    /// When the head was complete (the access log's request time).
-    pub started: std::time::Instant,
-}
-
-/// Work for an executor (or for the loop thread running the app itself).
-pub enum Task {
-    /// A new request (boxed: a task moves from the parser through the
-    /// connection's state and the dispatcher to the thread that runs it,
-    /// and a pointer moves cheaper than the request head).
-    Serve(Box<Job>),
-    /// A response that paused on a full output window, to go on with.
-    Resume(Box<crate::wsgi::response::Parked>),
-}
-
-impl Task {
-    /// Where the task's connection lives in the loop.
-    pub fn notice(&self) -> super::exchange::Notice {
-        match self {
-            Task::Serve(job) => job.exchange.notice,
-            Task::Resume(parked) => parked.notice(),
-        }
-    }
-
-    /// The exchange of the request this task belongs to.
-    pub fn exchange(&self) -> Arc<Exchange> {
-        match self {
-            Task::Serve(job) => job.exchange.clone(),
-            Task::Resume(parked) => parked.exchange(),
-        }
-    }
-}
+use crate::worker::exchange::{Finish, Notice};
+use crate::worker::task::{RunInline, Task};
 
 /// Start `count` executor threads serving jobs from `jobs`. Each publishes
 /// when its current request started in the worker's scoreboard slot.
@@ -114,8 +71,14 @@ fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, 
     slot.set_busy(index, true);
     let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut paused = match task {
-            Task::Serve(job) => crate::wsgi::response::serve(py, ctx, *job),
-            Task::Resume(parked) => crate::wsgi::response::resume(py, ctx, parked),
+            Task::Serve(job) => super::response::serve(py, ctx, *job),
+            Task::Resume(paused) => match paused.into_any().downcast::<Parked>() {
+                Ok(parked) => super::response::resume(py, ctx, parked),
+                Err(_) => {
+                    debug_assert!(false, "a paused response of another executor kind");
+                    None
+                }
+            },
         };
         while let Some(parked) = paused.take() {
             let mut st = exchange.lock();
@@ -126,14 +89,14 @@ fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, 
             } else {
                 // The client caught up (or left) meanwhile: go on now.
                 drop(st);
-                paused = crate::wsgi::response::resume(py, ctx, parked);
+                paused = super::response::resume(py, ctx, parked);
             }
         }
     }));
     slot.set_busy(index, false);
     if served.is_err() {
         crate::error!("Internal error while serving a request; closing its connection");
-        exchange.finish(super::exchange::Finish::Close);
+        exchange.finish(Finish::Close);
     }
 }
 
@@ -156,12 +119,14 @@ impl Inline {
         Inline { ctx, slot, in_flight }
     }
 
+}
+
+impl RunInline for Inline {
     /// Serve `task` now, on this thread, as executor 0 (the only one) in
     /// the scoreboard, then count it done. Called with the GIL released,
     /// by the thread that held the loop when the loop asked for the call
-    /// (the loop is released meanwhile: `relay`). Returns the notice of
-    /// the task's connection, for the loop to step it.
-    pub fn serve(&self, task: Task) -> super::exchange::Notice {
+    /// (the loop is released meanwhile: `worker::relay`).
+    fn run_inline(&self, task: Task) -> Notice {
         let exchange = task.exchange();
         Python::attach(|py| serve_task(py, &self.ctx, self.slot, 0, task));
         exchange.lock().inline = None;

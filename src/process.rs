@@ -1,0 +1,329 @@
+//! A worker process's life, after fork: it loads the app, starts the
+//! executor kind that runs it (WSGI threads), runs the I/O loop (the
+//! worker core, `worker`) with the GIL released, and on a graceful stop
+//! lets in-flight requests finish before it exits. This is where the core
+//! and the executor kind are put together; neither imports the other's
+//! insides.
+//!
+//! Lifecycle: Booting (load app, start executors) → Serving (the loop) →
+//! Draining (TERM: no new connections, finish current ones) → Exiting.
+//! Everything here runs in the child, on its main thread.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::config::Config;
+use crate::listen::Listener;
+use crate::scoreboard::{SlotHandle, SlotState};
+use crate::signals::{Signal, SignalPipe};
+use crate::worker::io_loop::{Evacuation, IoLoop, ListenSock, LoopConfig, LoopExit};
+use crate::worker::relay;
+use crate::wsgi::environ::EnvironBase;
+use crate::wsgi::executor;
+use crate::wsgi::AppContext;
+
+/// gunicorn's exit status for a worker that could not boot.
+pub const WORKER_BOOT_ERROR: i32 = 3;
+/// gunicorn's exit status for a worker that could not load the app.
+pub const APP_LOAD_ERROR: i32 = 4;
+
+/// Flush Python's stdio and leave the process without unwinding into the
+/// master's stack frames (which the child inherited but does not own).
+pub fn exit_child(py: Python<'_>, code: i32) -> ! {
+    py.detach(crate::pylog::shutdown);
+    let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
+    // SAFETY: _exit ends the process at once; nothing after it runs.
+    unsafe { libc::_exit(code) }
+}
+
+/// Take the worker's copies of the listeners for its own poller.
+fn worker_listeners(listeners: &[Listener]) -> std::io::Result<Vec<ListenSock>> {
+    listeners
+        .iter()
+        .map(|l| {
+            Ok(match l {
+                Listener::Tcp { socket, .. } => {
+                    let s = socket.try_clone()?;
+                    s.set_nonblocking(true)?;
+                    ListenSock::Tcp(mio::net::TcpListener::from_std(s))
+                }
+                Listener::Unix { socket, .. } => {
+                    let s = socket.try_clone()?;
+                    s.set_nonblocking(true)?;
+                    ListenSock::Unix(mio::net::UnixListener::from_std(s))
+                }
+            })
+        })
+        .collect()
+}
+
+/// A random number in `0..=max` (for `--max-requests-jitter`).
+fn jitter(max: u64) -> u64 {
+    if max == 0 {
+        return 0;
+    }
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom fills the local buffer.
+    unsafe { libc::getrandom(buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+    u64::from_ne_bytes(buf) % (max + 1)
+}
+
+/// Process-level set-up of a new worker: die with the master, no core
+/// files, the configured user and group. Called in the child after fork.
+fn prepare_process(cfg: &Config, master_pid: i32) -> Result<(), String> {
+    // SAFETY: prctl/getppid/setrlimit on our own process.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        if libc::getppid() != master_pid {
+            return Err("the master exited while the worker was starting".into());
+        }
+        // A timed-out worker dies by SIGABRT: its traceback is in the log,
+        // a core file would only fill the disk.
+        let no_core = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
+    }
+    if let Some(gid) = cfg.group {
+        // SAFETY: plain credential calls; failures are reported.
+        unsafe {
+            if cfg.initgroups {
+                if let Some((_, name)) = &cfg.user {
+                    let cname = std::ffi::CString::new(name.as_str()).map_err(|e| e.to_string())?;
+                    if libc::initgroups(cname.as_ptr(), gid) != 0 {
+                        return Err(format!("initgroups failed: {}", std::io::Error::last_os_error()));
+                    }
+                }
+            }
+            if libc::getegid() != gid && libc::setgid(gid) != 0 {
+                return Err(format!("cannot switch to group {gid}: {}", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    if let Some((uid, name)) = &cfg.user {
+        // SAFETY: as above.
+        unsafe {
+            if libc::geteuid() != *uid && libc::setuid(*uid) != 0 {
+                return Err(format!("cannot switch to user {name}: {}", std::io::Error::last_os_error()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The signal that makes faulthandler write every thread's Python
+/// traceback to the error log (from the signal handler, without the GIL, so
+/// it works while the app spins holding it). Raised by the worker itself
+/// when the master sends SIGABRT for a timeout.
+const TRACEBACK_SIGNAL: i32 = libc::SIGUSR2;
+
+/// Install the traceback dump on `TRACEBACK_SIGNAL`.
+fn install_traceback_dump(py: Python<'_>) {
+    let code = format!(
+        "import faulthandler\nfaulthandler.register({TRACEBACK_SIGNAL}, file={}, all_threads=True, chain=False)\n",
+        crate::log::fd()
+    );
+    if let Ok(code) = std::ffi::CString::new(code) {
+        if let Err(e) = py.run(&code, None, None) {
+            crate::warn!("Cannot install the timeout traceback dump: {e}");
+        }
+    }
+}
+
+/// Answer the master's SIGABRT (a request ran past `--timeout`) on a thread
+/// of its own, so it works wherever the app is stuck, even on the loop
+/// thread: first the loop passes every connection it can to a sibling (so
+/// no request that never reached the app dies with this worker), then
+/// every thread's traceback to the log, then the `worker_abort`
+/// hook (as gunicorn; it gets the GIL at the next switch interval even
+/// while the app spins), then death by SIGABRT so the master reports it.
+/// If the GIL never comes back (the app is stuck in C), the master's
+/// SIGKILL follows after a grace period.
+fn start_abort_watch(
+    objects: Arc<crate::config::PyObjects>,
+    worker: Option<Py<PyAny>>,
+    evacuation: Arc<Evacuation>,
+) -> std::io::Result<()> {
+    /// How long the loop may take to pass its connections on.
+    const EVACUATION_LIMIT: Duration = Duration::from_millis(500);
+    let pipe = SignalPipe::install(&[Signal::Abrt])?;
+    std::thread::Builder::new().name("rsgi-timeout".into()).spawn(move || {
+        while !pipe.wait(-1).contains(&Signal::Abrt) {}
+        evacuation.run(EVACUATION_LIMIT);
+        // SAFETY: raising a signal at our own process; its handler is
+        // faulthandler's traceback dump.
+        unsafe { libc::raise(TRACEBACK_SIGNAL) };
+        Python::attach(|py| {
+            if let Some(w) = &worker {
+                if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
+                    crate::hooks::call_in(py, &objects, "worker_abort", args);
+                }
+            }
+            py.detach(crate::pylog::shutdown);
+        });
+        // SAFETY: restoring SIGABRT's default action, then raising it: the
+        // process ends here.
+        unsafe {
+            libc::signal(libc::SIGABRT, libc::SIG_DFL);
+            libc::raise(libc::SIGABRT);
+            libc::_exit(1);
+        }
+    })?;
+    Ok(())
+}
+
+/// Who runs the loop.
+enum Runner {
+    /// The main thread alone (executor threads run the app).
+    Plain(IoLoop),
+    /// The main thread and a standby, either of which may be running the
+    /// app (one executor, run by the loop thread).
+    Relay(Arc<relay::Relay>),
+}
+
+/// The worker's whole life. Called in the child right after fork, with the
+/// GIL held; never returns.
+pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32, slot: SlotHandle, age: u64) -> ! {
+    let pid = std::process::id();
+    // The `worker` object hooks receive (built only when hooks are set).
+    let worker_obj = if crate::hooks::has(cfg, "post_fork")
+        || crate::hooks::has(cfg, "post_worker_init")
+        || crate::hooks::has(cfg, "worker_int")
+        || crate::hooks::has(cfg, "worker_abort")
+        || crate::hooks::has(cfg, "worker_exit")
+        || crate::hooks::has(cfg, "pre_request")
+        || crate::hooks::has(cfg, "post_request")
+    {
+        crate::hooks::worker(py, cfg, Some(pid as i32), master_pid, age).ok().map(|w| w.unbind())
+    } else {
+        None
+    };
+    let server_call = |name: &str| {
+        if let (true, Some(w)) = (crate::hooks::has(cfg, name), &worker_obj) {
+            if let Ok(server) = crate::hooks::server(py, cfg, cfg.workers, master_pid as u32) {
+                if let Ok(args) = pyo3::types::PyTuple::new(py, [server, w.bind(py).clone()]) {
+                    crate::hooks::call(py, cfg, name, args);
+                }
+            }
+        }
+    };
+    crate::proctitle::set(&format!("rsgi: worker [{}]", cfg.proc_name));
+    crate::pylog::start_forwarder();
+    if let Err(e) = prepare_process(cfg, master_pid) {
+        crate::error!("Exception in worker process: {e}");
+        exit_child(py, WORKER_BOOT_ERROR);
+    }
+    let signals = match SignalPipe::install(&[Signal::Term, Signal::Int, Signal::Quit, Signal::Usr1]) {
+        Ok(s) => s,
+        Err(e) => {
+            crate::error!("Exception in worker process: cannot install signal handlers: {e}");
+            exit_child(py, WORKER_BOOT_ERROR);
+        }
+    };
+    crate::info!("Booting worker with pid: {pid}");
+    server_call("post_fork");
+    install_traceback_dump(py);
+    let abort_worker = worker_obj.as_ref().filter(|_| crate::hooks::has(cfg, "worker_abort")).map(|w| w.clone_ref(py));
+    let evacuation = Evacuation::new();
+    if let Err(e) = start_abort_watch(cfg.objects.clone(), abort_worker, evacuation.clone()) {
+        crate::error!("Exception in worker process: cannot install the timeout handler: {e}");
+        exit_child(py, WORKER_BOOT_ERROR);
+    }
+
+    let loaded = match &cfg.preloaded_app {
+        Some(app) => Ok(app.clone_ref(py)),
+        None => crate::wsgi::app::load_app_with(py, &cfg.app, &cfg.paste_global_conf),
+    };
+    let app = match loaded {
+        Ok(app) => app,
+        Err(e) => {
+            if let Some(tb) = &e.traceback {
+                crate::debug!("Exception while loading the application\n{tb}");
+            }
+            crate::error!("{}", e.message);
+            exit_child(py, if e.import_failed { WORKER_BOOT_ERROR } else { APP_LOAD_ERROR });
+        }
+    };
+    if let (true, Some(w)) = (crate::hooks::has(cfg, "post_worker_init"), &worker_obj) {
+        if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
+            crate::hooks::call(py, cfg, "post_worker_init", args);
+        }
+    }
+    let request_hooks = crate::hooks::has(cfg, "pre_request") || crate::hooks::has(cfg, "post_request");
+    let hook_worker = if request_hooks { worker_obj.as_ref().map(|w| w.clone_ref(py)) } else { None };
+    let boot = || -> Result<_, String> {
+        let base = EnvironBase::new(py, cfg.threads > 1, cfg.workers > 1).map_err(|e| e.to_string())?;
+        let ctx = Arc::new(AppContext { app, base, slot, hook_worker, cfg_objects: cfg.objects.clone() });
+        let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.worker_connections.max(1));
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // One executor: the loop thread runs the app itself when it can
+        // (RSGI_INLINE=0 turns that off, for measuring the difference).
+        let inline = (cfg.threads == 1 && std::env::var_os("RSGI_INLINE").is_none_or(|v| v != "0"))
+            .then(|| executor::Inline::new(ctx.clone(), slot, in_flight.clone()));
+        let threads = executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?;
+        let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;
+        let servers = listeners.iter().map(|l| l.server_name_port().map(Arc::new)).collect();
+        let loop_cfg = LoopConfig {
+            limits: cfg.limits.clone(),
+            keepalive: Duration::from_secs(cfg.keepalive.max(1)),
+            io_timeout: Duration::from_secs(if cfg.timeout == 0 { 30 } else { cfg.timeout.max(1) }),
+            worker_connections: cfg.worker_connections,
+            graceful_timeout: Duration::from_secs(cfg.graceful_timeout),
+            forwarded_allow: cfg.forwarded_allow.clone(),
+            proxy_mode: cfg.proxy_protocol,
+            proxy_allow: cfg.proxy_allow.clone(),
+            master_pid,
+            slot,
+            max_requests: if cfg.max_requests > 0 { cfg.max_requests + jitter(cfg.max_requests_jitter) } else { 0 },
+            max_memory: cfg.max_worker_memory_mib << 20,
+            in_flight,
+            threads: cfg.threads as usize,
+            inline: inline.is_some(),
+        };
+        let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
+        // One executor run by the loop thread: a relay keeps the loop
+        // going while an app call runs long.
+        let runner = match inline {
+            Some(inline) => {
+                let relay = relay::Relay::new(io, Box::new(inline));
+                relay.start_standby().map_err(|e| e.to_string())?;
+                Runner::Relay(relay)
+            }
+            None => Runner::Plain(io),
+        };
+        Ok((runner, threads))
+    };
+    let (runner, threads) = match boot() {
+        Ok(v) => v,
+        Err(e) => {
+            crate::error!("Exception in worker process: {e}");
+            exit_child(py, WORKER_BOOT_ERROR);
+        }
+    };
+
+    slot.set_state(SlotState::Serving);
+    let (how, io) = py.detach(|| match runner {
+        Runner::Plain(mut io) => (io.run(None), Some(io)),
+        Runner::Relay(relay) => (relay.run(0, true), relay.take_loop()),
+    });
+    slot.set_state(SlotState::Retiring);
+    if how == LoopExit::Fast {
+        if let (true, Some(w)) = (crate::hooks::has(cfg, "worker_int"), &worker_obj) {
+            if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
+                crate::hooks::call(py, cfg, "worker_int", args);
+            }
+        }
+    }
+    if how == LoopExit::Graceful {
+        // Closing the channel lets each executor finish its request and stop.
+        drop(io);
+        py.detach(|| {
+            for t in threads {
+                let _ = t.join();
+            }
+        });
+    }
+    crate::info!("Worker exiting (pid: {pid})");
+    server_call("worker_exit");
+    exit_child(py, 0);
+}

@@ -1,0 +1,85 @@
+//! What the I/O loop hands to the app, and what it needs from the executor
+//! kind that runs it: the seam between the worker core (loop, connections,
+//! exchange) and the kinds that sit on top of it (WSGI threads today).
+//!
+//! The core moves [`Task`]s (a parsed request with its [`Exchange`], or a
+//! paused response to go on with) to the kind's threads over a bounded
+//! channel, or asks the kind to run one on the loop's own thread
+//! ([`RunInline`]); it never looks inside a paused response ([`Paused`]).
+//!
+//! Shared by the worker's I/O thread and its executor threads; never
+//! touches Python.
+
+use std::sync::Arc;
+
+use super::conn::Peer;
+use super::exchange::{Exchange, Notice};
+use crate::http::proxy::ProxyInfo;
+use crate::http::RequestHead;
+
+/// One request, handed from the loop to an executor.
+pub struct Job {
+    /// The parsed head.
+    pub head: RequestHead,
+    /// The body in, the response out.
+    pub exchange: Arc<Exchange>,
+    /// The client.
+    pub peer: Peer,
+    /// The listener's SERVER_NAME / SERVER_PORT (none for unix sockets).
+    pub server: Option<Arc<(String, String)>>,
+    /// What a PROXY protocol header said, if one came.
+    pub proxy: Option<ProxyInfo>,
+    /// When the head was complete (the access log's request time).
+    pub started: std::time::Instant,
+}
+
+/// Work for an executor (or for the loop thread running the app itself).
+pub enum Task {
+    /// A new request (boxed: a task moves from the parser through the
+    /// connection's state and the dispatcher to the thread that runs it,
+    /// and a pointer moves cheaper than the request head).
+    Serve(Box<Job>),
+    /// A response that paused on a full output window, to go on with (the
+    /// executor kind that paused it knows its type).
+    Resume(Box<dyn Paused>),
+}
+
+impl Task {
+    /// Where the task's connection lives in the loop.
+    pub fn notice(&self) -> super::exchange::Notice {
+        match self {
+            Task::Serve(job) => job.exchange.notice,
+            Task::Resume(paused) => paused.notice(),
+        }
+    }
+
+    /// The exchange of the request this task belongs to.
+    pub fn exchange(&self) -> Arc<Exchange> {
+        match self {
+            Task::Serve(job) => job.exchange.clone(),
+            Task::Resume(paused) => paused.exchange(),
+        }
+    }
+}
+
+/// A response that paused on a full output window. The loop keeps it (in
+/// its exchange, or as a task) until the client catches up or leaves, then
+/// hands it back to the executor kind, which takes its own type back with
+/// `into_any`.
+pub trait Paused: Send {
+    /// The exchange of the paused request.
+    fn exchange(&self) -> Arc<Exchange>;
+    /// Where the paused request's connection lives in the loop.
+    fn notice(&self) -> Notice;
+    /// The concrete value, for the executor kind that made it.
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any + Send>;
+}
+
+/// Runs a task on the calling thread: the loop's, when the worker has one
+/// executor and it is idle (`relay`). Implemented by the executor kind.
+pub trait RunInline: Send + Sync {
+    /// Run `task` to its end (or its pause), count it done in the worker's
+    /// in-flight count, and return its connection's notice for the loop.
+    /// Called with the GIL released and the loop released.
+    fn run_inline(&self, task: Task) -> Notice;
+}
