@@ -33,7 +33,7 @@ pub const APP_LOAD_ERROR: i32 = 4;
 /// master's stack frames (which the child inherited but does not own).
 pub fn exit_child(py: Python<'_>, code: i32) -> ! {
     py.detach(crate::pylog::shutdown);
-    let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
+    crate::pylog::flush_stdio(py);
     // SAFETY: _exit ends the process at once; nothing after it runs.
     unsafe { libc::_exit(code) }
 }

@@ -104,3 +104,10 @@ pub fn shutdown() {
         let _ = handle.join();
     }
 }
+
+/// Flush Python's `sys.stdout` and `sys.stderr` (errors ignored): before a
+/// fork, so buffered output is not written twice, and before a worker
+/// leaves with `_exit`. Called with the GIL held.
+pub fn flush_stdio(py: Python<'_>) {
+    let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
+}

@@ -81,19 +81,38 @@ pub struct AppHeaders {
     pub count: usize,
 }
 
-/// Validate and encode one app header, as gunicorn's `process_headers`.
-/// `name` and `value` are latin-1 strings from Python.
-pub fn push_app_header(h: &mut AppHeaders, name: &str, value: &str) -> Result<(), ResponseError> {
+/// Check one header from the app: a token name, and a value of tab,
+/// printable ASCII or latin-1. Returns the value with optional whitespace
+/// trimmed, and whether it is plain printable ASCII (the usual case, which
+/// is encoded without a per-character pass).
+pub fn check_app_header<'a>(name: &str, value: &'a str) -> Result<(&'a str, bool), ResponseError> {
     if !super::is_token(name.as_bytes()) {
         return Err(ResponseError::InvalidHeaderName(name.to_owned()));
     }
-    // Printable ASCII (the usual case) is checked byte by byte; anything
-    // else must still be tab, printable or latin-1.
     let printable = value.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b));
     if !printable && !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c)) {
         return Err(ResponseError::InvalidHeaderValue(name.to_owned()));
     }
-    let value = super::trim_ows_str(value);
+    Ok((super::trim_ows_str(value), printable))
+}
+
+/// Append `Name: value\r\n` for a header `check_app_header` accepted (the
+/// value in latin-1: each char is one byte).
+pub fn encode_app_header(out: &mut Vec<u8>, name: &str, value: &str, printable: bool) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    if printable {
+        out.extend_from_slice(value.as_bytes());
+    } else {
+        out.extend(value.chars().map(|c| c as u32 as u8));
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Validate and encode one app header, as gunicorn's `process_headers`.
+/// `name` and `value` are latin-1 strings from Python.
+pub fn push_app_header(h: &mut AppHeaders, name: &str, value: &str) -> Result<(), ResponseError> {
+    let (value, printable) = check_app_header(name, value)?;
     if name.eq_ignore_ascii_case("content-length") {
         let n = value
             .parse::<u64>()
@@ -102,15 +121,7 @@ pub fn push_app_header(h: &mut AppHeaders, name: &str, value: &str) -> Result<()
     } else if is_hop_by_hop(name) {
         return Ok(());
     }
-    h.encoded.extend_from_slice(name.as_bytes());
-    h.encoded.extend_from_slice(b": ");
-    // latin-1: each char is one byte.
-    if printable {
-        h.encoded.extend_from_slice(value.as_bytes());
-    } else {
-        h.encoded.extend(value.chars().map(|c| c as u32 as u8));
-    }
-    h.encoded.extend_from_slice(b"\r\n");
+    encode_app_header(&mut h.encoded, name, value, printable);
     h.count += 1;
     Ok(())
 }

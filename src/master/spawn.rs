@@ -27,7 +27,7 @@ pub fn spawn_worker(
     let master_pid = std::process::id() as i32;
     Python::attach(|py| {
         // Output buffered in the master would otherwise be written twice.
-        let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
+        crate::pylog::flush_stdio(py);
         // SAFETY: called with the GIL held and no other thread in the
         // master, as the fork protocol requires.
         unsafe { ffi::PyOS_BeforeFork() };
@@ -54,7 +54,7 @@ pub fn spawn_worker(
 /// Called in the master with the GIL released.
 pub fn fork_exec(plan: &ExecPlan) -> std::io::Result<i32> {
     Python::attach(|py| {
-        let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
+        crate::pylog::flush_stdio(py);
         // SAFETY: GIL held, no other thread in the master.
         unsafe { ffi::PyOS_BeforeFork() };
         // SAFETY: the child only runs async-signal-safe code, then exec.
@@ -77,7 +77,7 @@ pub fn fork_exec(plan: &ExecPlan) -> std::io::Result<i32> {
 /// Called in the master before anything is bound.
 pub fn daemonize() -> std::io::Result<()> {
     Python::attach(|py| {
-        let _ = py.run(c"import sys\nfor s in (sys.stdout, sys.stderr):\n    try:\n        s.flush()\n    except Exception:\n        pass\n", None, None);
+        crate::pylog::flush_stdio(py);
         for round in 0..2 {
             // SAFETY: fork protocol as in spawn_worker; the parent leaves
             // at once with _exit.

@@ -198,16 +198,8 @@ impl ResponseWriter {
         let mut out = b"HTTP/1.1 103 Early Hints\r\n".to_vec();
         for item in headers.try_iter()? {
             let (name, value): (String, String) = item?.extract()?;
-            if !crate::http::is_token_str(&name) {
-                return Err(PyValueError::new_err(format!("Invalid response header name from the application: {name:?}")));
-            }
-            if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c)) {
-                return Err(PyValueError::new_err(format!("Invalid response header from the application: {name:?}")));
-            }
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend(value.trim_matches(|c| c == ' ' || c == '\t').chars().map(|c| c as u32 as u8));
-            out.extend_from_slice(b"\r\n");
+            let (value, printable) = response::check_app_header(&name, &value).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            response::encode_app_header(&mut out, &name, value, printable);
         }
         out.extend_from_slice(b"\r\n");
         if self.headers_sent || !self.facts.version.at_least_11() {
