@@ -20,8 +20,9 @@
 //!   loop that owns every socket (`io_loop`, with each connection's
 //!   request/response cycle in `cycle` and its state in `conn`; accepting
 //!   and passing connections between sibling workers in `intake` and
-//!   `handoff`), the relay that keeps the loop going while the loop thread
-//!   runs a long app call (`relay`), the exchange of each request with the
+//!   `handoff`; draining, retiring and the periodic checks in
+//!   `lifecycle`), the relay that keeps the loop going while the loop
+//!   thread runs a long app call (`relay`), the exchange of each request with the
 //!   thread that runs it (`exchange`), and the seam to executor kinds
 //!   (`task`: what is handed over, and the traits a kind implements).
 //! - [`scoreboard`]: the shared page of worker heartbeats and request start

@@ -533,4 +533,3 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
     }
     Next::Stay(if changed { Step::Again } else { Step::Wait })
 }
-

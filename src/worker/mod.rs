@@ -9,9 +9,12 @@
 
 pub mod conn;
 pub mod cycle;
+#[cfg(test)]
+mod cycle_tests;
 pub mod exchange;
 pub mod handoff;
 mod intake;
 pub mod io_loop;
+mod lifecycle;
 pub mod relay;
 pub mod task;
