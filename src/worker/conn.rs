@@ -85,14 +85,36 @@ pub struct Active {
     pub exchange: Arc<Exchange>,
     /// Body decoding still to do; `None` once the body is complete.
     pub decoder: Option<BodyDecoder>,
-    /// Work for an executor, until it is handed over: the request, or a
-    /// paused response ready to go on.
-    pub job: Option<Task>,
-    /// Set once the executor said it is done.
-    pub finished: Option<Finish>,
+    /// Where the request stands with the app.
+    pub app: AppStage,
     /// The connection must close after this response (request said so, or
     /// the body turned out broken).
     pub close: bool,
+}
+
+/// Where a request stands with the app.
+pub enum AppStage {
+    /// Waiting to be handed over: the request, or a paused response that
+    /// may go on.
+    Pending(Task),
+    /// With an executor, or paused in its exchange.
+    Running,
+    /// The executor said it is done.
+    Done(Finish),
+}
+
+impl Active {
+    /// The task waiting to be handed over, if any (the stage becomes
+    /// `Running`: the caller hands it over, or puts it back).
+    pub fn take_pending(&mut self) -> Option<Task> {
+        match std::mem::replace(&mut self.app, AppStage::Running) {
+            AppStage::Pending(task) => Some(task),
+            other => {
+                self.app = other;
+                None
+            }
+        }
+    }
 }
 
 /// Where a connection stands.

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use crossbeam_channel::{Sender, TrySendError};
 
-use super::conn::{Active, Conn, Phase};
-use super::exchange::{Exchange, ExchangeState, Finish, InlineOut, LoopHandle, Notice, BODY_BUFFER, OUT_HIGH_WATER};
+use super::conn::{Active, AppStage, Conn, Phase};
+use super::exchange::{BodyState, Exchange, ExchangeState, Finish, InlineOut, LoopHandle, Notice, BODY_BUFFER, OUT_HIGH_WATER};
 use super::task::{Job, Task};
 use super::io_loop::LoopConfig;
 use crate::http::proxy::{self, ProxyMode, ProxyParsed};
@@ -127,7 +127,7 @@ pub fn abandon(a: &mut Active, ctx: &Dispatcher<'_>) {
         a.exchange.wake_executor(&st);
         st.parked.take()
     };
-    match (a.job.take(), parked) {
+    match (a.take_pending(), parked) {
         (Some(Task::Resume(p)), _) | (_, Some(p)) => finish_orphan(Task::Resume(p), ctx),
         _ => {}
     }
@@ -163,8 +163,8 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         while let Some(chunk) = st.out.pop_front() {
             conn.wq.push_back((chunk, true));
         }
-        if a.finished.is_none() {
-            a.finished = st.finish;
+        if let (AppStage::Running, Some(finish)) = (&a.app, st.finish) {
+            a.app = AppStage::Done(finish);
         }
     }
 
@@ -185,7 +185,7 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                             a.exchange.wake_executor(&st);
                             // A paused response goes on (dispatched below).
                             if let Some(parked) = st.parked.take() {
-                                a.job = Some(Task::Resume(parked));
+                                a.app = AppStage::Pending(Task::Resume(parked));
                             }
                         }
                     }
@@ -330,7 +330,8 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             if head.expect_continue && decoder.is_some() && conn.rbuf.is_empty() {
                 conn.queue_own(CONTINUE.to_vec());
             }
-            let state = ExchangeState { body_done: decoder.is_none(), ..ExchangeState::default() };
+            let body_state = if decoder.is_none() { BodyState::Complete } else { BodyState::Receiving };
+            let state = ExchangeState { body_state, ..ExchangeState::default() };
             let notice = Notice { token: ctx.token, serial: conn.serial };
             let exchange = Exchange::new(notice, ctx.handle.clone(), state);
             let mut head = head;
@@ -347,7 +348,7 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                 started: ctx.now,
             });
             conn.deadline = if decoder.is_some() { Some(ctx.now + ctx.cfg.io_timeout) } else { None };
-            conn.phase = Phase::Exchange(Active { exchange, decoder, job: Some(Task::Serve(job)), finished: None, close });
+            conn.phase = Phase::Exchange(Active { exchange, decoder, app: AppStage::Pending(Task::Serve(job)), close });
             Step::Again
         }
     }
@@ -398,7 +399,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
     // The body: read and decode while there is room (or discard it after
     // the response, so the next request on the connection can be read).
     if let Some(decoder) = a.decoder.as_mut() {
-        let discard = a.finished.is_some();
+        let discard = matches!(a.app, AppStage::Done(_));
         let buffered = if discard { 0 } else { a.exchange.lock().body.len() };
         if buffered < BODY_BUFFER {
             let before = conn.rbuf.len();
@@ -427,7 +428,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                             changed = true;
                         }
                         if d.done {
-                            st.body_done = true;
+                            st.body_state = BodyState::Complete;
                             a.decoder = None;
                         }
                         if changed {
@@ -435,11 +436,11 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                         }
                     }
                     Err(e) => {
-                        if a.job.is_some() {
+                        if matches!(a.app, AppStage::Pending(_)) {
                             return Next::Refuse(e);
                         }
                         crate::warn!("Invalid request body: {e}");
-                        st.body_error = Some(e);
+                        st.body_state = BodyState::Failed(e);
                         a.decoder = None;
                         a.close = true;
                         a.exchange.wake_executor(&st);
@@ -450,7 +451,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
         }
         if a.decoder.is_some() && conn.read_closed && conn.rbuf.is_empty() {
             // The client stopped sending before the body ended.
-            if a.job.is_some() || a.finished.is_some() {
+            if !matches!(a.app, AppStage::Running) {
                 return Next::Close;
             }
             let mut st = a.exchange.lock();
@@ -465,11 +466,11 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
     // Hand the request to an executor once its body is in (or the buffer
     // is full and the rest must stream); a paused response as soon as it
     // may go on.
-    if a.job.is_some() {
-        let resume = matches!(a.job, Some(Task::Resume(_)));
+    if let AppStage::Pending(task) = &a.app {
+        let resume = matches!(task, Task::Resume(_));
         let ready = resume || a.decoder.is_none() || a.exchange.lock().body.len() >= BODY_BUFFER;
         if ready {
-            if let Some(mut task) = a.job.take() {
+            if let Some(mut task) = a.take_pending() {
                 let left = ctx.requests_left.get();
                 if let Task::Serve(job) = &mut task {
                     if left != u64::MAX {
@@ -500,7 +501,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                         if !resume && left != u64::MAX {
                             ctx.requests_left.set(left);
                         }
-                        a.job = Some(task);
+                        a.app = AppStage::Pending(task);
                     }
                     Err(None) => return Next::Close,
                 }
@@ -509,7 +510,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
     }
 
     // The response is complete and written: next request, or close.
-    if let Some(finish) = a.finished {
+    if let AppStage::Done(finish) = a.app {
         if conn.wq.is_empty() {
             if a.decoder.is_none() || finish == Finish::Close || a.close {
                 ctx.completed.set(ctx.completed.get() + 1);

@@ -107,15 +107,25 @@ pub enum Finish {
     Close,
 }
 
+/// Where the request body stands, as the loop receives it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum BodyState {
+    /// More of the body is to come.
+    #[default]
+    Receiving,
+    /// The whole body has been received (or there was none).
+    Complete,
+    /// The body turned out malformed or too large after the app started.
+    Failed(HttpError),
+}
+
 /// The mutable half of an exchange, behind its mutex.
 #[derive(Default)]
 pub struct ExchangeState {
     /// Body bytes received and not yet read by the app.
     pub body: Vec<u8>,
-    /// The whole body has been received (or there was none).
-    pub body_done: bool,
-    /// The body turned out malformed or too large after the app started.
-    pub body_error: Option<HttpError>,
+    /// Whether more body is to come.
+    pub body_state: BodyState,
     /// Response chunks not yet taken by the loop.
     pub out: VecDeque<OutChunk>,
     /// Response bytes not yet written to the socket (queued here or held by

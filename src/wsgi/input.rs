@@ -12,7 +12,7 @@ use pyo3::exceptions::PyIOError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::worker::exchange::Exchange;
+use crate::worker::exchange::{BodyState, Exchange};
 
 /// How long one wait for body bytes lasts before re-checking (the loop
 /// signals arrivals; this only bounds a missed wake-up).
@@ -78,11 +78,10 @@ impl Input {
                     }
                     return Ok(true);
                 }
-                if let Some(err) = &st.body_error {
-                    return Err(err.to_string());
-                }
-                if st.body_done {
-                    return Ok(false);
+                match &st.body_state {
+                    BodyState::Failed(err) => return Err(err.to_string()),
+                    BodyState::Complete => return Ok(false),
+                    BodyState::Receiving => {}
                 }
                 if st.client_gone {
                     return Err("client disconnected before the request body was complete".to_owned());

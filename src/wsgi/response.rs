@@ -17,6 +17,7 @@ use super::recycle::RequestObjects;
 use super::start_response::{ResponseWriter, StartResponse};
 use super::AppContext;
 use crate::http::response::RequestFacts;
+use crate::worker::exchange::BodyState;
 use crate::worker::task::Job;
 
 /// A response whose iterable is paused: the client is behind, so the
@@ -274,7 +275,10 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
 /// Log an app failure and answer it: the body's own error status when the
 /// request body was bad, 500 otherwise.
 fn report(py: Python<'_>, method: &str, target: &str, err: &PyErr, w: &mut ResponseWriter) {
-    let body_error = w.exchange.lock().body_error.clone();
+    let body_error = match &w.exchange.lock().body_state {
+        BodyState::Failed(e) => Some(e.clone()),
+        _ => None,
+    };
     if w.client_gone || w.exchange.lock().client_gone {
         crate::debug!("Client went away during {method} {target}");
         w.fail(py, 500, "");
