@@ -1,7 +1,9 @@
 //! Logging through Python's `logging` module, when the configuration sets
 //! `logconfig`, `logconfig_dict` or `logconfig_json` (as gunicorn does):
 //! error lines go to the `gunicorn.error` logger, access lines to
-//! `gunicorn.access` (see `rsgi._logging`).
+//! `gunicorn.access` (see `rsgi._logging`). With a custom `logger_class`,
+//! an instance of it gets every error line (`info()`, `error()`...) and,
+//! through `post_request`, every request (`access()`).
 //!
 //! In the master, a line is handed to Python directly (the master attaches
 //! briefly). In a worker, lines travel over a channel to one forwarder
@@ -20,6 +22,10 @@ use crate::config::Config;
 /// Python logging is configured and receives every line.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
+/// A custom `logger_class` instance receives the lines (and writes the
+/// access log itself).
+static CUSTOM: AtomicBool = AtomicBool::new(false);
+
 /// One line for Python.
 struct Line {
     access: bool,
@@ -36,9 +42,24 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
+/// True when a custom `logger_class` writes the logs.
+pub fn custom() -> bool {
+    CUSTOM.load(Ordering::Relaxed)
+}
+
 /// Configure Python's logging from the settings, if any asks for it.
 /// Called in the master with the GIL held.
 pub fn configure(py: Python<'_>, cfg: &Config) -> Result<(), String> {
+    if let Some(class) = &cfg.logger_class {
+        // As gunicorn: the logger's constructor runs its setup(cfg).
+        let view = crate::hooks::config_view(py, cfg).map_err(|e| crate::wsgi::app::describe_exception(py, &e).0)?;
+        py.import("rsgi._logging")
+            .and_then(|m| m.call_method1("install_logger", (class.bind(py), view)))
+            .map_err(|e| crate::wsgi::app::describe_exception(py, &e).0)?;
+        ENABLED.store(true, Ordering::Relaxed);
+        CUSTOM.store(true, Ordering::Relaxed);
+        return Ok(());
+    }
     let dict = cfg.objects.get("logconfig_dict").map(|d| d.clone_ref(py));
     let ini = cfg.logconfig.clone();
     let json = cfg.logconfig_json.clone();

@@ -3,9 +3,17 @@
 error-log lines then go to the ``gunicorn.error`` logger and access lines to
 ``gunicorn.access``, configured by the user's logging configuration on top of
 defaults equivalent to gunicorn's.
+
+With a custom ``logger_class`` an instance of it (built with the settings,
+so its ``setup(cfg)`` runs as under gunicorn) gets every error-log line
+through ``info()``, ``error()``... and every request through
+``access(resp, req, environ, request_time)``.
 """
 
+import datetime
 import json
+import time
+import traceback
 import logging
 import logging.config
 import os
@@ -63,6 +71,53 @@ _ERROR = logging.getLogger("gunicorn.error")
 _ACCESS = logging.getLogger("gunicorn.access")
 
 
+_LOGGER = None
+_METHODS = {50: "critical", 40: "error", 30: "warning", 20: "info", 10: "debug"}
+
+
+def install_logger(cls, cfg):
+    """Build the configuration's ``logger_class`` as gunicorn does."""
+    global _LOGGER
+    if hasattr(cls, "install"):
+        cls.install()
+    _LOGGER = cls(cfg)
+    return _LOGGER
+
+
+def current_logger():
+    """The custom logger, when the configuration has one (hooks'
+    ``server.log`` and ``worker.log`` are then this object)."""
+    return _LOGGER
+
+
 def emit(access, level, message):
     """Log one line from rsgi's Rust side."""
+    if _LOGGER is not None and not access:
+        getattr(_LOGGER, _METHODS.get(level, "info"))(message)
+        return
     (_ACCESS if access else _ERROR).log(level, message)
+
+
+def access(resp, req, environ):
+    """Hand one finished request to the custom logger's ``access()``."""
+    if _LOGGER is None:
+        return
+    started = getattr(req, "_started", None)
+    elapsed = time.monotonic() - started if started is not None else 0.0
+    try:
+        _LOGGER.access(resp, req, environ, datetime.timedelta(seconds=elapsed))
+    except Exception:
+        _LOGGER.error(traceback.format_exc())
+
+
+def access_hook(user_hook=None):
+    """The ``post_request`` rsgi runs with a custom logger: ``access()``
+    first, then the configuration's own hook (gunicorn's order)."""
+
+    def post_request(worker, req, environ, resp):
+        access(resp, req, environ)
+        if user_hook is not None:
+            user_hook(worker, req, environ, resp)
+
+    post_request.__qualname__ = getattr(user_hook, "__qualname__", "PostRequest.post_request")
+    return post_request

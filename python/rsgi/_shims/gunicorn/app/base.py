@@ -1,0 +1,67 @@
+"""``gunicorn.app.base.BaseApplication``: the "custom application" pattern.
+
+A subclass fills ``self.cfg`` in ``load_config()`` and returns the WSGI app
+from ``load()``; ``run()`` then starts rsgi with that app and those
+settings (``rsgi.run``) and exits with its status.
+"""
+
+import sys
+
+from gunicorn.config import Config
+
+
+class BaseApplication:
+    def __init__(self, usage=None, prog=None):
+        self.usage = usage
+        self.cfg = None
+        self.callable = None
+        self.prog = prog
+        self.logger = None
+        self.do_load_config()
+
+    def do_load_config(self):
+        try:
+            self.load_default_config()
+            self.load_config()
+        except Exception as e:
+            print("\nError: %s" % e, file=sys.stderr)
+            sys.stderr.flush()
+            sys.exit(1)
+
+    def load_default_config(self):
+        self.cfg = Config(self.usage, prog=self.prog)
+
+    def init(self, parser, opts, args):
+        raise NotImplementedError
+
+    def load(self):
+        raise NotImplementedError
+
+    def load_config(self):
+        raise NotImplementedError
+
+    def reload(self):
+        self.do_load_config()
+
+    def wsgi(self):
+        if self.callable is None:
+            self.callable = self.load()
+        return self.callable
+
+    def run(self):
+        import rsgi
+
+        settings = {k: v for k, v in self.cfg.given.items() if v is not None}
+        sys.exit(rsgi.run(self.wsgi(), **settings))
+
+
+class Application(BaseApplication):
+    """gunicorn's command-line application: rsgi's own command line."""
+
+    def load_config(self):
+        pass
+
+    def run(self):
+        from rsgi._rsgi import main
+
+        sys.exit(main(["rsgi"] + sys.argv[1:]))
