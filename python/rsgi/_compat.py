@@ -19,7 +19,7 @@ import sys
 from types import ModuleType
 from typing import Any, Optional, Sequence
 
-SHIMS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_shims")
+SHIMS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_shims")
 
 #: Worker classes by ``module.QualName``, with the kind rsgi gives them:
 #: ``sync`` and ``gthread`` run rsgi's worker; ``legacy`` (WSGI workers that
@@ -84,7 +84,7 @@ def gunicorn_is_real() -> bool:
         spec = importlib.util.find_spec("gunicorn")
     except (ImportError, ValueError):
         return False
-    return spec is not None and not (spec.origin or "").startswith(SHIMS)
+    return spec is not None and not os.path.realpath(spec.origin or "").startswith(SHIMS)
 
 
 class _UvicornWorkersFinder(importlib.abc.MetaPathFinder):
@@ -107,7 +107,9 @@ def prepare(launch_dir: str) -> None:
     when no real gunicorn can be imported."""
     if launch_dir not in sys.path:
         sys.path.insert(0, launch_dir)
-    if not gunicorn_is_real() and SHIMS not in sys.path:
+    # Installed wheels also name the directory in a .pth file, so scripts
+    # that import gunicorn before rsgi find it too.
+    if not gunicorn_is_real() and SHIMS not in map(os.path.realpath, sys.path):
         sys.path.append(SHIMS)
     if not any(isinstance(f, _UvicornWorkersFinder) for f in sys.meta_path):
         sys.meta_path.append(_UvicornWorkersFinder())
@@ -194,7 +196,10 @@ def worker_kind(value: Any) -> tuple[str, str, dict[str, str], list[str]]:
         ignored: list[str] = []
         if kind == "asgi":
             settings, ignored = uvicorn_settings(getattr(value, "CONFIG_KWARGS", None) or {})
-        return kind, _class_key(value), settings, ignored
+        name = _class_key(value)
+        if base is not value:
+            name = "%s, a %s subclass" % (name, _class_key(base))
+        return kind, name, settings, ignored
     return "custom", _class_key(value), {}, []
 
 

@@ -81,6 +81,7 @@ class Settings(TypedDict, total=False):
     forwarded_allow_ips: str | Sequence[str]
     secure_scheme_headers: Mapping[str, str]
     forwarder_headers: str | Sequence[str]
+    proxy_protocol: str | bool
     proxy_allow_ips: str | Sequence[str]
     protocol: str
     uwsgi_allow_ips: str | Sequence[str]
