@@ -166,7 +166,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
             return Err(ConfigError::Invalid {
                 name: "worker_class",
                 value: worker.name.clone(),
-                reason: format!("a {} worker runs its own server loop, which rsgi cannot run", worker.kind.label()),
+                reason: format!("{} workers run their own server loop, which rsgi cannot run", worker.kind.label()),
             })
         }
     }
