@@ -227,6 +227,27 @@ def test_server_software_set_in_the_config_is_the_server_header(tmp_path, server
     assert bad.status >= 400 and bad.header("Server") == "undisclosed"
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_server_set_in_gunicorn_http_wsgi_is_the_server_header(tmp_path, servers, mode):
+    srv = start(tmp_path, "corpus_app:app", "-c", "http_wsgi_server.conf.py",
+                env=corpus_env(tmp_path, mode))
+    servers.append(srv)
+    assert get(srv, "/").header("Server") == "edge"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_formats_set_on_gunicorns_own_logger_class_are_used(tmp_path, servers, mode):
+    srv = start(tmp_path, "corpus_app:app", "-c", "logger_formats.conf.py",
+                env=corpus_env(tmp_path, mode))
+    servers.append(srv)
+    assert get(srv, "/fmt").status == 200
+    assert wait_log(srv, '{"access": "127.0.0.1 - - [')
+    booting = [json.loads(l) for l in srv.log().splitlines()
+               if l.startswith('{"ts"') and "Booting worker" in l]
+    assert booting and booting[0]["level"] == "INFO", srv.log()
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}$", booting[0]["ts"])
+
+
 def test_without_the_setting_the_server_header_is_rsgi(tmp_path, servers):
     srv = start(tmp_path, "corpus_app:app", env=corpus_env(tmp_path))
     servers.append(srv)
@@ -543,6 +564,28 @@ StandaloneApplication(app, {"bind": sys.argv[1], "workers": 1, "accesslog": "-"}
 """
 
 
+WSGIAPP_SCRIPT = """
+import sys
+from gunicorn.app.wsgiapp import WSGIApplication
+from gunicorn.util import import_app
+
+class StandaloneApplication(WSGIApplication):
+    def __init__(self, app_uri, options=None):
+        self.options = options or {}
+        self.app_uri = app_uri
+        super().__init__()
+
+    def load_config(self):
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key.lower(), value)
+
+sys.path.insert(0, ".")  # gunicorn puts the start directory first before loading
+assert callable(import_app("corpus_workers:TracingThreadWorker"))
+StandaloneApplication("corpus_app:app", {"bind": sys.argv[1], "workers": 1, "accesslog": "-"}).run()
+"""
+
+
 def start_script(tmp_path, source, *args, env):
     script = tmp_path / "script.py"
     script.write_text(source)
@@ -590,3 +633,12 @@ def test_custom_application_pattern_starts_rsgi_without_gunicorn(tmp_path, serve
     assert resp.header("X-Custom") == "yes"
     assert resp.header("Server") == "rsgi"
     assert wait_log(srv, '"GET /x HTTP/1.1" 200')
+
+
+def test_wsgi_application_subclass_with_an_app_uri_starts_rsgi_without_gunicorn(tmp_path, servers):
+    srv = start_script(tmp_path, WSGIAPP_SCRIPT, env=corpus_env(tmp_path, "gunicorn-missing"))
+    servers.append(srv)
+    info = body_json(get(srv, "/y"))
+    assert info["path"] == "/y"
+    assert info["imported_in"] == info["pid"] != srv.pid   # imported in the worker
+    assert wait_log(srv, '"GET /y HTTP/1.1" 200')

@@ -226,20 +226,53 @@ def uvicorn_settings(kwargs: dict[str, Any]) -> tuple[dict[str, str], list[str]]
     return settings, ignored
 
 
+DEFAULT_LOGGERS = ("", "simple", "gunicorn.glogging.Logger", "egg:gunicorn#simple",
+                   "gunicorn.instrument.statsd.Statsd")
+#: What a configuration may change on gunicorn's own Logger class
+#: (``glogging.Logger.error_fmt = ...``), with gunicorn's values.
+_LOGGER_FORMATS = {
+    "error_fmt": r"%(asctime)s [%(process)d] [%(levelname)s] %(message)s",
+    "datefmt": r"[%Y-%m-%d %H:%M:%S %z]",
+    "access_fmt": "%(message)s",
+}
+_LOGGER_METHODS = ("setup", "access", "atoms", "now", "critical", "error", "warning", "info", "debug",
+                   "exception", "log")
+
+
+def _patched_default_logger() -> Optional[type]:
+    """gunicorn's Logger class when the configuration changed it in place
+    (its formats or methods): then it is a custom logger all the same."""
+    mod = sys.modules.get("gunicorn.glogging")
+    cls = getattr(mod, "Logger", None)
+    if cls is None:
+        return None
+    for name, default in _LOGGER_FORMATS.items():
+        if getattr(cls, name, default) != default:
+            return cls
+    for name in _LOGGER_METHODS:
+        if getattr(getattr(cls, name, None), "__module__", "gunicorn.glogging") != "gunicorn.glogging":
+            return cls
+    return None
+
+
 def is_default_logger(value: Any) -> bool:
-    """True when ``logger_class`` names gunicorn's own logger (rsgi's error
-    and access logs then do its work, statsd included)."""
+    """True when ``logger_class`` names gunicorn's own logger, unchanged
+    (rsgi's error and access logs then do its work, statsd included)."""
     if isinstance(value, str):
-        return value.strip() in ("", "simple", "gunicorn.glogging.Logger", "egg:gunicorn#simple",
-                                 "gunicorn.instrument.statsd.Statsd")
-    return inspect.isclass(value) and _class_key(value) in (
-        "gunicorn.glogging.Logger", "gunicorn.instrument.statsd.Statsd")
+        default = value.strip() in DEFAULT_LOGGERS
+    else:
+        default = inspect.isclass(value) and _class_key(value) in DEFAULT_LOGGERS
+    return default and _patched_default_logger() is None
 
 
 def logger_class(value: Any) -> type:
     """Resolve a custom ``logger_class`` (a class or a dotted path)."""
     if inspect.isfunction(value) or inspect.ismethod(value):
         value = value()
+    if isinstance(value, str) and value.strip() in DEFAULT_LOGGERS:
+        patched = _patched_default_logger()
+        if patched is not None:
+            return patched
     if isinstance(value, str):
         value = _import_dotted(value.strip())
     if not inspect.isclass(value):
@@ -249,16 +282,19 @@ def logger_class(value: Any) -> type:
 
 def server_header() -> Optional[tuple[str, str]]:
     """``(Server header, SERVER_SOFTWARE)`` when the configuration changed
-    ``gunicorn.SERVER_SOFTWARE`` or ``gunicorn.SERVER``; None otherwise."""
+    ``SERVER_SOFTWARE`` or ``SERVER`` in ``gunicorn`` (or in
+    ``gunicorn.http.wsgi``, where gunicorn reads them); None otherwise."""
     mod = sys.modules.get("gunicorn")
     if mod is None:
         return None
-    version = getattr(mod, "__version__", "")
-    software = getattr(mod, "SERVER_SOFTWARE", None)
-    server = getattr(mod, "SERVER", None)
-    default_software = "gunicorn/%s" % version
-    if isinstance(software, str) and software != default_software:
-        return software, software
-    if isinstance(server, str) and server != "gunicorn":
-        return server, server
+    default_software = "gunicorn/%s" % getattr(mod, "__version__", "")
+    places = [mod, sys.modules.get("gunicorn.http.wsgi")]
+    for place in places:
+        software = getattr(place, "SERVER_SOFTWARE", None)
+        if isinstance(software, str) and software != default_software:
+            return software, software
+    for place in places:
+        server = getattr(place, "SERVER", None)
+        if isinstance(server, str) and server != "gunicorn":
+            return server, server
     return None

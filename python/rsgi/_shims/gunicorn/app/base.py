@@ -56,12 +56,16 @@ class BaseApplication:
 
 
 class Application(BaseApplication):
-    """gunicorn's command-line application: rsgi's own command line."""
+    """gunicorn's command-line application. Used as is, it runs rsgi's
+    command line; a subclass that fills ``self.cfg`` in ``load_config()``
+    runs like a ``BaseApplication``."""
 
     def load_config(self):
         pass
 
     def run(self):
-        from rsgi._rsgi import main
+        if type(self).load_config is Application.load_config:
+            from rsgi._rsgi import main
 
-        sys.exit(main(["rsgi"] + sys.argv[1:]))
+            sys.exit(main(["rsgi"] + sys.argv[1:]))
+        super().run()

@@ -1,11 +1,29 @@
 """``gunicorn.app.wsgiapp``: scripts that start gunicorn's command line
-from Python (``run()``) start rsgi's."""
+from Python (``run()``) start rsgi's; subclasses that set ``app_uri`` and
+fill ``self.cfg`` start rsgi on that app with those settings."""
+
+import sys
 
 from gunicorn.app.base import Application
+from gunicorn import util
 
 
 class WSGIApplication(Application):
-    pass
+    app_uri = None
+
+    def load(self):
+        if self.app_uri is None:
+            raise RuntimeError("No application module specified.")
+        return util.import_app(self.app_uri)
+
+    def run(self):
+        if type(self).load_config is not Application.load_config and isinstance(self.app_uri, str) \
+                and type(self).load is WSGIApplication.load:
+            import rsgi
+
+            settings = {k: v for k, v in self.cfg.given.items() if v is not None}
+            sys.exit(rsgi.run(self.app_uri, **settings))
+        super().run()
 
 
 def run(prog=None):
