@@ -248,6 +248,16 @@ def test_formats_set_on_gunicorns_own_logger_class_are_used(tmp_path, servers, m
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4}$", booting[0]["ts"])
 
 
+def test_access_log_format_widths_pad_as_python_does(tmp_path, servers):
+    srv = start(tmp_path, "corpus_app:app", "-c", "padded_access_format.conf.py", env=corpus_env(tmp_path))
+    servers.append(srv)
+    assert get(srv, "/col").status == 200
+    assert wait_log(srv, '"/col"')
+    line = [l for l in srv.log().splitlines() if '"/col"' in l][0]
+    assert re.match(r'^\[[^\]]+\] APP <\d+> +127\.0\.0\.1       200   GET "/col" \d+ms$', line), line
+    assert len(line.split(" APP ")[1].split("127.0.0.1")[0]) == 11  # "<pid>" padded to 10, then a space
+
+
 def test_without_the_setting_the_server_header_is_rsgi(tmp_path, servers):
     srv = start(tmp_path, "corpus_app:app", env=corpus_env(tmp_path))
     servers.append(srv)
