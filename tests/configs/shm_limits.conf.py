@@ -8,3 +8,4 @@ limit_request_fields = int(os.getenv("LIMIT_REQUEST_FIELDS", "50"))
 limit_request_field_size = 0
 forwarded_allow_ips = os.environ.get("FORWARDED_IPS", "127.0.0.1,172.16.0.0/12")
 workers = 1
+loglevel = os.getenv("LOG_LEVEL", "WARNING")
