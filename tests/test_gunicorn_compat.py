@@ -635,6 +635,20 @@ def test_rsgi_run_settings_are_typed_with_every_setting():
     assert set(Settings.__annotations__) == {row[0] for row in settings_table()}
 
 
+def test_rsgi_run_keywords_are_checked_by_a_type_checker(tmp_path):
+    use = tmp_path / "use_run.py"
+    use.write_text("import rsgi\n"
+                   "def app(environ, start_response): return []\n"
+                   "rsgi.run(app, bind=['127.0.0.1:1', 'unix:/tmp/s'], workers=2, post_fork=lambda s, w: None)\n"
+                   "rsgi.run('m:app', wokers=2)\n"
+                   "rsgi.run(app, timeout=[1])\n")
+    res = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", str(tmp_path / "cache"),
+                          str(use)], capture_output=True, text=True, timeout=300)
+    errors = [l for l in res.stdout.splitlines() if ": error:" in l]
+    assert [l.split(":")[1] for l in errors] == ["4", "5"], res.stdout
+    assert '"wokers"' in errors[0] and '"timeout"' in errors[1]
+
+
 def test_custom_application_pattern_starts_rsgi_without_gunicorn(tmp_path, servers):
     srv = start_script(tmp_path, CUSTOM_APP_SCRIPT, env=corpus_env(tmp_path, "gunicorn-missing"))
     servers.append(srv)
