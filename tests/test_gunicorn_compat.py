@@ -301,6 +301,15 @@ def test_statsd_host_that_does_not_resolve_is_a_warning(tmp_path, servers, mode)
     assert "statsd-sidecar.invalid:8125" in warnings[0]
 
 
+def test_statsd_unix_socket_that_is_not_there_yet_is_a_warning(tmp_path, servers):
+    missing = tmp_path / "no-sidecar" / "statsd.sock"
+    srv = start(tmp_path, "corpus_app:app", "--statsd-host", "unix:%s" % missing, env=corpus_env(tmp_path))
+    servers.append(srv)
+    assert get(srv, "/").status == 200
+    warnings = [m for _, lvl, m in log_records(srv) if lvl == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith("Cannot reach statsd at unix:%s: " % missing), srv.log()
+
+
 def test_statsd_from_the_environment_sends_gunicorns_metrics(tmp_path, servers):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind(("127.0.0.1", 0))

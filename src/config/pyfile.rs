@@ -1,8 +1,10 @@
 //! The Python configuration file (`-c FILE`, `-c python:module.name`, or the
-//! default `./gunicorn.conf.py` / `./rsgi.conf.py`), executed by the
-//! interpreter as gunicorn executes it. Every variable named like a setting
-//! is read; hooks and other Python objects are kept as objects, everything
-//! else becomes the same text a command-line flag would give.
+//! default `./gunicorn.conf.py` / `./rsgi.conf.py`), executed as gunicorn
+//! executes it (as module `__config__`, see `rsgi._compat`), and the keyword
+//! arguments of `rsgi.run`. Every variable named exactly like a setting is
+//! read; hooks, classes and other Python objects are kept as objects,
+//! everything else becomes the same text a command-line flag would give.
+//! Plain values under other lowercase names are listed for a debug line.
 //!
 //! Runs in the master, with the GIL held, before anything is bound.
 

@@ -3,7 +3,9 @@
 //! keep-alive decision, chunk framing and the server's own error pages.
 //!
 //! Pure: produces bytes; the executor hands them to the I/O loop, which
-//! writes them. Mirrors gunicorn's `Response` (http/wsgi.py).
+//! writes them. Mirrors gunicorn's `Response` (http/wsgi.py). The `Server`
+//! header is `rsgi` unless the master set another value once at startup
+//! (a configuration's `gunicorn.SERVER_SOFTWARE`).
 
 use super::request::Version;
 
