@@ -26,12 +26,14 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// access log itself).
 static CUSTOM: AtomicBool = AtomicBool::new(false);
 
-/// One line for Python.
+/// One line for Python (or, with `reopen`, the custom logger's
+/// `reopen_files()` to call).
 struct Line {
     access: bool,
     /// Python's numeric level.
     level: i32,
     text: String,
+    reopen: bool,
 }
 
 /// In a worker: the forwarder's channel and thread.
@@ -75,7 +77,13 @@ pub fn configure(py: Python<'_>, cfg: &Config) -> Result<(), String> {
 }
 
 fn emit(py: Python<'_>, line: &Line) {
-    let _ = py.import("rsgi._logging").and_then(|m| m.call_method1("emit", (line.access, line.level, &line.text)));
+    let _ = py.import("rsgi._logging").and_then(|m| {
+        if line.reopen {
+            m.call_method0("reopen")
+        } else {
+            m.call_method1("emit", (line.access, line.level, &line.text))
+        }
+    });
 }
 
 /// Start the forwarder thread. Called in a worker after fork.
@@ -97,12 +105,25 @@ pub fn start_forwarder() {
     }
 }
 
+/// On USR1: a custom logger reopens its files, through the forwarder in a
+/// worker (the I/O thread never takes the GIL).
+pub fn reopen() {
+    if custom() {
+        send(Line { access: false, level: 0, text: String::new(), reopen: true });
+    }
+}
+
 /// Hand a line to Python. Returns false when Python logging is off.
 pub fn log(access: bool, level: i32, text: &str) -> bool {
     if !enabled() {
         return false;
     }
-    let line = Line { access, level, text: text.to_owned() };
+    send(Line { access, level, text: text.to_owned(), reopen: false });
+    true
+}
+
+/// To the forwarder in a worker; directly in the master.
+fn send(line: Line) {
     let guard = FORWARDER.lock().unwrap_or_else(|e| e.into_inner());
     match guard.as_ref() {
         Some((tx, _)) => {
@@ -113,7 +134,6 @@ pub fn log(access: bool, level: i32, text: &str) -> bool {
             Python::attach(|py| emit(py, &line));
         }
     }
-    true
 }
 
 /// Let the forwarder write what is queued, then stop it. Called in a worker

@@ -61,6 +61,7 @@ def corpus_env(tmp_path, mode="gunicorn-installed", **extra):
         READY_FILE=str(tmp_path / "ready"),
         PROMETHEUS_MULTIPROC_DIR=str(prom),
         CORPUS_PORT="8000",
+        CORPUS_LOG_DIR=str(tmp_path),
         PYTHONUNBUFFERED="1",
         PWD=str(CONFIGS),
     )
@@ -212,6 +213,25 @@ def test_custom_logger_setup_filters_the_access_log(tmp_path, servers, mode):
     assert re.match(r'^127\.0\.0\.1 "GET /page HTTP/1\.1" 200 \d+ "corpus-agent" \d+ms$', line), line
     # Error-log lines go through the logger too (gunicorn's format).
     assert re.search(r"^\[[^\]]+\] \[\d+\] \[INFO\] Booting worker with pid: \d+$", log, re.M), log
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_usr1_has_a_custom_logger_reopen_its_files(tmp_path, servers, mode):
+    srv = start(tmp_path, "corpus_app:app", "-c", "logger_files.conf.py", env=corpus_env(tmp_path, mode))
+    servers.append(srv)
+    access, error = tmp_path / "access.log", tmp_path / "error.log"
+    assert get(srv, "/before").status == 200
+    assert wait_for(lambda: access.exists() and "/before" in access.read_text())
+    assert access.read_text().startswith("tagged 127.0.0.1 - - [")
+    assert "Booting worker" in error.read_text()
+    access.rename(tmp_path / "access.log.1")
+    error.rename(tmp_path / "error.log.1")
+    srv.proc.send_signal(signal.SIGUSR1)
+    # Once the worker has reopened, its lines land in new files.
+    assert wait_for(lambda: get(srv, "/after").status == 200 and access.exists()
+                    and "/after" in access.read_text())
+    assert "/before" not in access.read_text()
+    assert wait_for(lambda: error.exists())
 
 
 @pytest.mark.parametrize("mode", MODES)

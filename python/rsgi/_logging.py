@@ -98,6 +98,12 @@ def emit(access, level, message):
     (_ACCESS if access else _ERROR).log(level, message)
 
 
+def reopen():
+    """USR1: the custom logger reopens its log files."""
+    if _LOGGER is not None and hasattr(_LOGGER, "reopen_files"):
+        _LOGGER.reopen_files()
+
+
 def access(resp, req, environ):
     """Hand one finished request to the custom logger's ``access()``."""
     if _LOGGER is None:
