@@ -625,6 +625,25 @@ StandaloneApplication("corpus_app:app", {"bind": sys.argv[1], "workers": 1, "acc
 """
 
 
+INIT_APP_SCRIPT = """
+import sys
+from gunicorn.app.base import Application
+
+def app(environ, start_response):
+    start_response("200 OK", [])
+    return [b"from init"]
+
+class OldStyle(Application):
+    def init(self, parser, opts, args):
+        return {"bind": sys.argv[1], "workers": 1}
+
+    def load(self):
+        return app
+
+OldStyle().run()
+"""
+
+
 def start_script(tmp_path, source, *args, env):
     script = tmp_path / "script.py"
     script.write_text(source)
@@ -686,6 +705,20 @@ def test_custom_application_pattern_starts_rsgi_without_gunicorn(tmp_path, serve
     assert resp.header("X-Custom") == "yes"
     assert resp.header("Server") == "rsgi"
     assert wait_log(srv, '"GET /x HTTP/1.1" 200')
+
+
+def test_gunicorns_command_line_from_python_runs_rsgis_without_gunicorn(tmp_path, servers):
+    source = "from gunicorn.app.wsgiapp import run\nrun()\n"
+    srv = start_script(tmp_path, source, "corpus_app:app", "-w", "1", "-b", env=corpus_env(tmp_path, "gunicorn-missing"))
+    servers.append(srv)
+    assert body_json(get(srv, "/cli"))["path"] == "/cli"
+    assert get(srv, "/").header("Server") == "rsgi"
+
+
+def test_application_subclass_with_init_starts_rsgi_without_gunicorn(tmp_path, servers):
+    srv = start_script(tmp_path, INIT_APP_SCRIPT, env=corpus_env(tmp_path, "gunicorn-missing"))
+    servers.append(srv)
+    assert get(srv, "/").body == b"from init"
 
 
 def test_wsgi_application_subclass_with_an_app_uri_starts_rsgi_without_gunicorn(tmp_path, servers):

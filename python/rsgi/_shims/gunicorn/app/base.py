@@ -57,14 +57,26 @@ class BaseApplication:
 
 class Application(BaseApplication):
     """gunicorn's command-line application. Used as is, it runs rsgi's
-    command line; a subclass that fills ``self.cfg`` in ``load_config()``
-    runs like a ``BaseApplication``."""
+    command line; a subclass that returns settings from ``init()`` (or fills
+    ``self.cfg`` in ``load_config()``) and the app from ``load()`` runs like
+    a ``BaseApplication``."""
+
+    def init(self, parser, opts, args):
+        return None
 
     def load_config(self):
-        pass
+        if type(self).init is not Application.init:
+            for key, value in (self.init(None, None, sys.argv[1:]) or {}).items():
+                self.cfg.set(key.lower(), value)
+
+    def runs_command_line(self):
+        """True when nothing of the application is the subclass's own."""
+        kind = type(self)
+        return (kind.init is Application.init and kind.load_config is Application.load_config
+                and kind.load is BaseApplication.load)
 
     def run(self):
-        if type(self).load_config is Application.load_config:
+        if self.runs_command_line():
             from rsgi._rsgi import main
 
             sys.exit(main(["rsgi"] + sys.argv[1:]))

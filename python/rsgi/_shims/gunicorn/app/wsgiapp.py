@@ -4,8 +4,8 @@ fill ``self.cfg`` start rsgi on that app with those settings."""
 
 import sys
 
-from gunicorn.app.base import Application
 from gunicorn import util
+from gunicorn.app.base import Application
 
 
 class WSGIApplication(Application):
@@ -16,9 +16,14 @@ class WSGIApplication(Application):
             raise RuntimeError("No application module specified.")
         return util.import_app(self.app_uri)
 
+    def runs_command_line(self):
+        kind = type(self)
+        return (self.app_uri is None and kind.init is Application.init
+                and kind.load_config is Application.load_config and kind.load is WSGIApplication.load)
+
     def run(self):
-        if type(self).load_config is not Application.load_config and isinstance(self.app_uri, str) \
-                and type(self).load is WSGIApplication.load:
+        if not self.runs_command_line() and isinstance(self.app_uri, str) and type(self).load is WSGIApplication.load:
+            # The workers import the app after the fork, as gunicorn's do.
             import rsgi
 
             settings = {k: v for k, v in self.cfg.given.items() if v is not None}
