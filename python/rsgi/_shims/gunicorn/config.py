@@ -30,17 +30,17 @@ class Config:
 
     def set(self, name, value):
         if name not in self.settings:
-            raise AttributeError("No configuration setting for: %s" % name)
+            raise AttributeError("no setting named %r" % name)
         self.settings[name].set(value)
         self.given[name] = value
 
     def __getattr__(self, name):
         settings = self.__dict__["settings"]
         if name not in settings:
-            raise AttributeError("No configuration setting for: %s" % name)
+            raise AttributeError("no setting named %r" % name)
         return settings[name].get()
 
     def __setattr__(self, name, value):
         if name in self.settings:
-            raise AttributeError("Invalid access!")
+            raise AttributeError("settings change through cfg.set(), not attributes")
         super().__setattr__(name, value)
