@@ -335,7 +335,11 @@ impl AccessLog {
     pub fn write(&self, entry: &Entry<'_>) {
         let mut line = self.format.render(entry);
         crate::syslog::access_line(&line);
-        crate::pylog::log(true, 20, &line);
+        if crate::pylog::log(true, 20, &line) {
+            // Python's logging has the line, and the access-log file or
+            // stdout as a handler of gunicorn.access (as in gunicorn).
+            return;
+        }
         line.push('\n');
         match self.sink {
             Sink::Stdout => {

@@ -65,12 +65,14 @@ pub fn configure(py: Python<'_>, cfg: &Config) -> Result<(), String> {
     let dict = cfg.objects.get("logconfig_dict").map(|d| d.clone_ref(py));
     let ini = cfg.logconfig.clone();
     let json = cfg.logconfig_json.clone();
+    let accesslog = cfg.accesslog.clone();
+    let errorlog = cfg.errorlog.clone();
     let has_dict = dict.as_ref().is_some_and(|d| d.bind(py).is_truthy().unwrap_or(false));
     if !has_dict && ini.is_none() && json.is_none() {
         return Ok(());
     }
     py.import("rsgi._logging")
-        .and_then(|m| m.call_method1("configure", (ini, dict, json)))
+        .and_then(|m| m.call_method1("configure", (ini, dict, json, accesslog, errorlog)))
         .map_err(|e| crate::wsgi::app::describe_exception(py, &e).0)?;
     ENABLED.store(true, Ordering::Relaxed);
     Ok(())
@@ -105,10 +107,11 @@ pub fn start_forwarder() {
     }
 }
 
-/// On USR1: a custom logger reopens its files, through the forwarder in a
-/// worker (the I/O thread never takes the GIL).
+/// On USR1: Python's log files reopen (a custom logger's
+/// `reopen_files()`, else the file handlers of the two loggers), through
+/// the forwarder in a worker (the I/O thread never takes the GIL).
 pub fn reopen() {
-    if custom() {
+    if enabled() {
         send(Line { access: false, level: 0, text: String::new(), reopen: true });
     }
 }

@@ -386,12 +386,36 @@ def test_project_formatter_in_logconfig_dict_formats_every_line(tmp_path, server
                 env=corpus_env(tmp_path, mode))
     servers.append(srv)
     assert get(srv, "/here").status == 200
-    assert wait_log(srv, "GET /here")
-    records = [json.loads(l) for l in srv.log().splitlines() if l.startswith("{")]
+    assert wait_log(srv, '"logger": "gunicorn.access"')
+    # Every line is the project's JSON: the access line only through logging.
+    assert all(l.startswith("{") for l in srv.log().splitlines()), srv.log()
+    records = [json.loads(l) for l in srv.log().splitlines()]
     assert any(r["logger"] == "gunicorn.error" and r["message"].startswith("Booting worker") for r in records)
     access = [r for r in records if r["logger"] == "gunicorn.access"]
-    assert access and "GET /here" in access[0]["message"]
+    assert access and "GET /here" in access[0]["message"], srv.log()
     assert {r["service"] for r in records} == {"corpus-api"}
+
+
+def test_accesslog_file_with_a_logconfig_dict_gets_each_line_once_and_reopens(tmp_path, servers):
+    """gunicorn: the accesslog file is a handler of gunicorn.access that a
+    logging configuration leaving that logger alone keeps."""
+    access = tmp_path / "acc.log"
+    conf = tmp_path / "logs.conf.py"
+    conf.write_text("accesslog = %r\nlogconfig_dict = {'version': 1, 'loggers': {'gunicorn.error': "
+                    "{'level': 'INFO', 'handlers': ['h'], 'propagate': False}}, 'root': {'handlers': ['h']},"
+                    " 'handlers': {'h': {'class': 'logging.StreamHandler'}}}\n" % str(access))
+    srv = start(tmp_path, "corpus_app:app", "-c", str(conf), env=corpus_env(tmp_path))
+    servers.append(srv)
+    assert get(srv, "/once").status == 200
+    assert wait_for(lambda: access.exists() and "/once" in access.read_text())
+    assert get(srv, "/twice").status == 200
+    assert wait_for(lambda: "/twice" in access.read_text())
+    lines = access.read_text().splitlines()
+    assert [l.split('"')[1] for l in lines] == ["GET /once HTTP/1.1", "GET /twice HTTP/1.1"]
+    access.rename(tmp_path / "acc.log.1")
+    srv.proc.send_signal(signal.SIGUSR1)
+    assert wait_for(lambda: get(srv, "/after").status == 200 and access.exists()
+                    and "/after" in access.read_text())
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -12,11 +12,12 @@ through ``info()``, ``error()``... and every request through
 
 import datetime
 import json
-import time
-import traceback
 import logging
 import logging.config
 import os
+import sys
+import time
+import traceback
 
 _FORMAT = {
     "format": "%(asctime)s [%(process)d] [%(levelname)s] %(message)s",
@@ -46,9 +47,34 @@ def defaults():
     }
 
 
-def configure(logconfig=None, logconfig_dict=None, logconfig_json=None):
+def _handler(output, stream, fmt):
+    handler = logging.StreamHandler(stream) if output == "-" else logging.FileHandler(output)
+    handler.setFormatter(fmt)
+    return handler
+
+
+def configure(logconfig=None, logconfig_dict=None, logconfig_json=None, accesslog=None, errorlog="-"):
     """Apply the user's logging configuration (the same order of preference
-    as gunicorn: the dict, then the JSON file, then the ini file)."""
+    as gunicorn: the dict, then the JSON file, then the ini file). As
+    gunicorn, the two loggers first get their level and a handler for
+    ``errorlog`` / ``accesslog``, which the configuration replaces where it
+    configures those loggers. (rsgi hands over only the error lines at or
+    above ``loglevel``.)"""
+    error = logging.getLogger("gunicorn.error")
+    error.propagate = False
+    error.setLevel(logging.DEBUG)
+    error.addHandler(_handler(errorlog or "-", sys.stderr, logging.Formatter(_FORMAT["format"], _FORMAT["datefmt"])))
+    access = logging.getLogger("gunicorn.access")
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    if accesslog is not None:
+        access.addHandler(_handler(accesslog, sys.stdout, logging.Formatter("%(message)s")))
+    apply(logconfig, logconfig_dict, logconfig_json)
+
+
+def apply(logconfig=None, logconfig_dict=None, logconfig_json=None):
+    """The logging configuration alone, over ``defaults()`` (a custom
+    logger's ``setup()`` has set up its handlers itself)."""
     if logconfig_dict:
         config = defaults()
         config.update(logconfig_dict)
@@ -99,9 +125,21 @@ def emit(access, level, message):
 
 
 def reopen():
-    """USR1: the custom logger reopens its log files."""
-    if _LOGGER is not None and hasattr(_LOGGER, "reopen_files"):
-        _LOGGER.reopen_files()
+    """USR1: the custom logger reopens its log files; otherwise the file
+    handlers of ``gunicorn.error`` and ``gunicorn.access`` reopen theirs."""
+    if _LOGGER is not None:
+        if hasattr(_LOGGER, "reopen_files"):
+            _LOGGER.reopen_files()
+        return
+    for log in (_ERROR, _ACCESS):
+        for handler in log.handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.acquire()
+                try:
+                    handler.close()
+                    handler.stream = handler._open()
+                finally:
+                    handler.release()
 
 
 def access(resp, req, environ):

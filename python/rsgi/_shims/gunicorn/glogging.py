@@ -92,7 +92,7 @@ class Logger:
         logconfig = getattr(cfg, "logconfig", None)
         if logconfig_dict or logconfig_json or logconfig:
             try:
-                _rsgi_logging.configure(logconfig, logconfig_dict, logconfig_json)
+                _rsgi_logging.apply(logconfig, logconfig_dict, logconfig_json)
             except (AttributeError, ImportError, ValueError, TypeError) as exc:
                 raise RuntimeError(str(exc)) from exc
 
