@@ -1,6 +1,7 @@
 //! The access log: gunicorn's `--access-logformat` atoms (`h l u t r m U q
 //! H s B b f a T D M L p`, `{header}i`, `{header}o`, `{var}e`), parsed once
-//! and rendered in Rust for each finished request, one `write` per line, to
+//! (with the widths and flags of Python's `%` formatting, `%(p)-8s`) and
+//! rendered in Rust for each finished request, one `write` per line, to
 //! `--access-logfile` (`-` is stdout). Reopened on USR1.
 //!
 //! Configured in the master before fork; written from executor threads with
@@ -16,8 +17,72 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Literal(String),
-    /// `%(name)s`: an atom name as gunicorn spells it.
-    Atom(String),
+    /// `%(name)s`: an atom name as gunicorn spells it, with the width,
+    /// precision and flags Python's `%` formatting would apply
+    /// (`%(p)-8s`, `%(h)15s`, `%(D)06d`).
+    Atom(String, Spec),
+}
+
+/// A `%` conversion's flags, width and precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Spec {
+    /// `-`: pad on the right.
+    left: bool,
+    /// `0` with a numeric conversion: pad with zeros.
+    zeros: bool,
+    width: usize,
+    /// For `s`: at most this many characters.
+    precision: Option<usize>,
+}
+
+impl Spec {
+    /// Read flags, width, precision and the conversion letter from the
+    /// start of `tail`; returns the spec and how many bytes it took.
+    fn parse(tail: &str) -> (Spec, usize) {
+        let b = tail.as_bytes();
+        let mut i = 0;
+        let mut spec = Spec::default();
+        let mut zero = false;
+        while i < b.len() && matches!(b[i], b'-' | b'0' | b' ' | b'+' | b'#') {
+            spec.left |= b[i] == b'-';
+            zero |= b[i] == b'0';
+            i += 1;
+        }
+        let digits = |i: &mut usize| {
+            let start = *i;
+            while *i < b.len() && b[*i].is_ascii_digit() {
+                *i += 1;
+            }
+            tail[start..*i].parse::<usize>().ok()
+        };
+        spec.width = digits(&mut i).unwrap_or(0).min(4096);
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            spec.precision = Some(digits(&mut i).unwrap_or(0));
+        }
+        // The conversion letter (normally `s`).
+        let conv = tail[i..].chars().next();
+        spec.zeros = zero && !spec.left && matches!(conv, Some('d' | 'i'));
+        (spec, i + conv.map(char::len_utf8).unwrap_or(0))
+    }
+
+    fn apply(&self, value: String, out: &mut String) {
+        let value = match self.precision {
+            Some(p) if !self.zeros => value.chars().take(p).collect(),
+            _ => value,
+        };
+        let len = value.chars().count();
+        let pad = self.width.saturating_sub(len);
+        if pad == 0 {
+            out.push_str(&value);
+        } else if self.left {
+            out.push_str(&value);
+            out.extend(std::iter::repeat_n(' ', pad));
+        } else {
+            out.extend(std::iter::repeat_n(if self.zeros { '0' } else { ' ' }, pad));
+            out.push_str(&value);
+        }
+    }
 }
 
 /// A parsed `access_log_format`.
@@ -43,12 +108,11 @@ impl Format {
                     Some(close) => {
                         let name = &inner[..close];
                         let tail = &inner[close + 1..];
-                        // The conversion letter (normally `s`).
-                        let skip = tail.chars().next().map(char::len_utf8).unwrap_or(0);
+                        let (spec, skip) = Spec::parse(tail);
                         if !lit.is_empty() {
                             segments.push(Segment::Literal(std::mem::take(&mut lit)));
                         }
-                        segments.push(Segment::Atom(name.to_owned()));
+                        segments.push(Segment::Atom(name.to_owned(), spec));
                         rest = &tail[skip..];
                     }
                     None => {
@@ -74,7 +138,7 @@ impl Format {
         self.segments
             .iter()
             .filter_map(|s| match s {
-                Segment::Atom(a) if a.starts_with('{') && a.ends_with("}e") => Some(a[1..a.len() - 2].to_owned()),
+                Segment::Atom(a, _) if a.starts_with('{') && a.ends_with("}e") => Some(a[1..a.len() - 2].to_owned()),
                 _ => None,
             })
             .collect()
@@ -155,7 +219,7 @@ impl Format {
         for seg in &self.segments {
             match seg {
                 Segment::Literal(l) => out.push_str(l),
-                Segment::Atom(a) => {
+                Segment::Atom(a, spec) => {
                     let value: String = match a.as_str() {
                         "h" => e.remote_addr.to_owned(),
                         "l" => "-".into(),
@@ -189,7 +253,11 @@ impl Format {
                         }
                         _ => "-".into(),
                     };
-                    out.push_str(&value);
+                    if *spec == Spec::default() {
+                        out.push_str(&value);
+                    } else {
+                        spec.apply(value, &mut out);
+                    }
                 }
             }
         }
@@ -267,7 +335,11 @@ impl AccessLog {
     pub fn write(&self, entry: &Entry<'_>) {
         let mut line = self.format.render(entry);
         crate::syslog::access_line(&line);
-        crate::pylog::log(true, 20, &line);
+        if crate::pylog::log(true, 20, &line) {
+            // Python's logging has the line, and the access-log file or
+            // stdout as a handler of gunicorn.access (as in gunicorn).
+            return;
+        }
         line.push('\n');
         match self.sink {
             Sink::Stdout => {
@@ -334,6 +406,12 @@ mod tests {
         let f = Format::parse("%(u)s|%(m)s|%(U)s|%(q)s|%(H)s|%(B)s|%(T)s|%(D)s|%(M)s|%(L)s|%(p)s|%({x-req}i)s|%({x-id}o)s|%({REMOTE_PORT}e)s|%(zz)s|100%%");
         assert_eq!(f.render(&entry(&h, &env)), "user|GET|/a|b=1|HTTP/1.1|13|1|1234567|1234|1.234567|<42>|r|7|5555|-|100%");
         assert_eq!(f.environ_vars(), vec!["REMOTE_PORT"]);
+    }
+
+    #[test]
+    fn widths_and_flags_as_python_formats_them() {
+        let f = Format::parse("[%(p)-9s][%(m)6s][%(U).2s][%(D)09d][%(s)-2s][%(H)s]");
+        assert_eq!(f.render(&entry(&[], &[])), "[<42>     ][   GET][/a][001234567][200][HTTP/1.1]");
     }
 
     #[test]

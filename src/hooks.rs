@@ -50,7 +50,7 @@ fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
 }
 
 /// `server.cfg` / `worker.cfg`: every setting by name.
-fn config_view<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, PyAny>> {
+pub fn config_view<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, PyAny>> {
     let d = PyDict::new(py);
     for s in crate::config::settings::SETTINGS {
         match cfg.objects.get(s.name) {
@@ -60,6 +60,10 @@ fn config_view<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, PyAny>
     }
     d.set_item("workers", cfg.workers)?;
     d.set_item("proc_name", &cfg.proc_name)?;
+    // gunicorn's cfg.user / cfg.group are the ids it switches to.
+    // SAFETY: geteuid/getegid have no preconditions.
+    d.set_item("user", cfg.user.as_ref().map(|u| u.0).unwrap_or_else(|| unsafe { libc::geteuid() }))?;
+    d.set_item("group", cfg.group.unwrap_or_else(|| unsafe { libc::getegid() }))?;
     py.import("rsgi._hooks")?.getattr("Config")?.call1((d,))
 }
 

@@ -88,17 +88,20 @@ fn print_config_text(cfg: &config::Config) -> String {
     let mut out = String::new();
     for name in names {
         let setting = config::settings::find(name).expect("listed above");
-        let value = if matches!(setting.kind, config::settings::Kind::Hook | config::settings::Kind::PyObject) {
-            match cfg.objects.get(name) {
-                Some(obj) => Python::attach(|py| {
-                    let obj = obj.bind(py);
-                    match obj.getattr("__qualname__") {
-                        Ok(q) => format!("<{q}()>"),
-                        Err(_) => obj.str().map(|s| s.to_string()).unwrap_or_default(),
-                    }
-                }),
-                None if setting.kind == config::settings::Kind::PyObject => "{}".into(),
-                None => format!("<{}()>", config::settings::default_hook_name(name)),
+        let value = if let Some(obj) = cfg.objects.get(name) {
+            // gunicorn prints callables (hooks, classes) by qualified name.
+            Python::attach(|py| {
+                let obj = obj.bind(py);
+                match obj.getattr("__qualname__") {
+                    Ok(q) if obj.is_callable() => format!("<{q}()>"),
+                    _ => obj.str().map(|s| s.to_string()).unwrap_or_default(),
+                }
+            })
+        } else if matches!(setting.kind, config::settings::Kind::Hook | config::settings::Kind::PyObject) {
+            if setting.kind == config::settings::Kind::PyObject {
+                "{}".into()
+            } else {
+                format!("<{}()>", config::settings::default_hook_name(name))
             }
         } else {
             match name {
@@ -116,7 +119,7 @@ fn print_config_text(cfg: &config::Config) -> String {
                     Some(h) => h.trim_start_matches("unix:").to_owned(),
                     None => "None".to_owned(),
                 },
-                "control_socket" => cfg.values.python_str(name).replacen('~', &std::env::var("HOME").unwrap_or_default(), 1),
+                "control_socket" => control_socket_text(cfg),
                 _ => cfg.values.python_str(name),
             }
         };
@@ -144,6 +147,43 @@ fn version_line(py: Python<'_>) -> String {
     )
 }
 
+/// `control_socket` as gunicorn prints it: its default is
+/// `$XDG_RUNTIME_DIR/gunicorn.ctl` when that directory exists, else
+/// `~/.gunicorn/gunicorn.ctl` with the home directory expanded; a value
+/// given is printed as given.
+fn control_socket_text(cfg: &config::Config) -> String {
+    let given = cfg.values.python_str("control_socket");
+    let default = match config::settings::find("control_socket").map(|s| s.default) {
+        Some(config::settings::Default::Literal(d)) => d,
+        _ => "",
+    };
+    if given != default {
+        return given;
+    }
+    match std::env::var("XDG_RUNTIME_DIR") {
+        Ok(dir) if !dir.is_empty() && std::path::Path::new(&dir).is_dir() => format!("{}/gunicorn.ctl", dir.trim_end_matches('/')),
+        _ => given.replacen('~', &std::env::var("HOME").unwrap_or_default(), 1),
+    }
+}
+
+/// `rsgi.run(app_or_uri, **settings)`: serve `app` (an app object, or a
+/// `module:callable` string) with `settings` (setting names as keywords)
+/// instead of a command line, configuration file and `*_CMD_ARGS`. Returns
+/// the exit status.
+#[pyfunction]
+fn serve(py: Python<'_>, app: Bound<'_, PyAny>, settings: Bound<'_, pyo3::types::PyDict>) -> i32 {
+    let mut argv = vec!["rsgi".to_owned()];
+    let object = match app.extract::<String>() {
+        Ok(uri) => {
+            argv.push(uri);
+            None
+        }
+        Err(_) => Some(app.unbind()),
+    };
+    config::set_programmatic(config::Programmatic { settings: settings.unbind(), app: object });
+    main(py, argv)
+}
+
 /// The entry point: `rsgi [OPTIONS] APP_MODULE`. Returns the exit status.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
@@ -160,16 +200,25 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         println!("{}", version_line(py));
         return 0;
     }
-    let config::Resolved { mut cfg, warnings, notes, print_config, check_config } = match config::resolve(py, &cli) {
+    let start_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
+    let config::Resolved { mut cfg, warnings, notes, debug, print_config, check_config } = match config::resolve(py, &cli) {
         Ok(r) => r,
         Err(e) => return report(e),
     };
+    if let Some((header, software)) = config::compat::server_names(py) {
+        http::response::set_server_names(header, software);
+    }
     if print_config {
         print!("{}", print_config_text(&cfg));
         use std::io::Write;
         let _ = std::io::stdout().flush();
     }
-    let start_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
+    // --chdir, --pythonpath and -e before the logs and the app, as gunicorn
+    // (a logconfig_dict may name a formatter class from the project).
+    if let Err(e) = config::apply_to_python(py, &cfg) {
+        eprintln!("Error: {e}");
+        return CONFIG_ERROR;
+    }
     if let Err(e) = log::init(log::Level::parse(&cfg.loglevel), &cfg.errorlog) {
         eprintln!("Error: cannot open error log {:?}: {e}", cfg.errorlog);
         return CONFIG_ERROR;
@@ -195,6 +244,9 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     for n in &notes {
         crate::info!("{n}");
     }
+    for d in &debug {
+        crate::debug!("{d}");
+    }
     if let Err(e) = pylog::configure(py, &cfg) {
         eprintln!("Error: cannot configure logging: {e}");
         return CONFIG_ERROR;
@@ -208,8 +260,9 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     }
     if let Some(host) = &cfg.statsd_host {
         if let Err(e) = statsd::init(host, &cfg.statsd_prefix, &cfg.dogstatsd_tags) {
-            eprintln!("Error: cannot reach statsd at {host:?}: {e}");
-            return CONFIG_ERROR;
+            // As gunicorn: a statsd server that is not there yet (a sidecar
+            // starting later) does not stop the server.
+            crate::warn!("Cannot reach statsd at {host}: {e}; metrics are not sent.");
         }
     }
     if cfg.capture_output && cfg.errorlog != "-" {
@@ -221,20 +274,20 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         }
     }
     let syslog_access = cfg.syslog && !cfg.disable_redirect_access_to_syslog;
-    if cfg.accesslog.is_some() || syslog_access || pylog::enabled() {
+    // A custom logger_class writes the access log itself (its access()).
+    if (cfg.accesslog.is_some() || syslog_access || pylog::enabled()) && !pylog::custom() {
         if let Err(e) = access_log::init(cfg.accesslog.as_deref(), &cfg.access_log_format) {
             eprintln!("Error: cannot open access log {:?}: {e}", cfg.accesslog);
             return CONFIG_ERROR;
         }
     }
-    if let Err(e) = config::apply_to_python(py, &cfg) {
-        eprintln!("Error: {e}");
-        return CONFIG_ERROR;
-    }
     // --check-config and --print-config load the app and stop there, as
     // gunicorn does; --preload keeps it for the workers.
     let load_only = check_config || print_config;
-    if load_only || cfg.preload_app {
+    if load_only && cfg.preloaded_app.is_some() {
+        return 0;
+    }
+    if (load_only || cfg.preload_app) && cfg.preloaded_app.is_none() {
         match wsgi::app::load_app_with(py, &cfg.app, &cfg.paste_global_conf) {
             Ok(app) if load_only => {
                 drop(app);
@@ -283,6 +336,7 @@ fn settings_table() -> Vec<(String, Vec<String>, String, bool)> {
 #[pymodule]
 fn _rsgi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(main, m)?)?;
+    m.add_function(wrap_pyfunction!(serve, m)?)?;
     m.add_function(wrap_pyfunction!(hooks::_log, m)?)?;
     m.add_function(wrap_pyfunction!(settings_table, m)?)?;
     m.add_class::<wsgi::file_wrapper::FileWrapper>()?;

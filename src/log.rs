@@ -84,14 +84,19 @@ pub fn init(level: Level, errorlog: &str) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reopen the log file (after a rotation moved it away): USR1.
+/// Reopen the log file (after a rotation moved it away), and have a custom
+/// logger_class reopen its own: USR1.
 pub fn reopen() {
-    let mut sink = SINK.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(path) = sink.path.clone() {
-        if let Ok(f) = open(&path) {
-            sink.file = Some(f);
+    {
+        let mut sink = SINK.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(path) = sink.path.clone() {
+            if let Ok(f) = open(&path) {
+                sink.file = Some(f);
+            }
         }
     }
+    // A custom logger_class reopens its own files (reopen_files()).
+    crate::pylog::reopen();
 }
 
 /// True when lines at `level` are written.

@@ -7,6 +7,8 @@ small classes offer the attributes real configuration files use
 them from Rust when a hook is configured; nothing here runs otherwise.
 """
 
+import time
+
 from rsgi._rsgi import _log
 
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
@@ -56,12 +58,27 @@ class Log:
         pass
 
 
+def _log_object():
+    """A custom ``logger_class`` instance when there is one, else ``Log``."""
+    from rsgi._logging import current_logger
+
+    return current_logger() or Log()
+
+
 class Config:
     """``server.cfg``: every setting as an attribute (``cfg.workers``)."""
 
     def __init__(self, settings):
         self.__dict__.update(settings)
         self.settings = settings
+
+    @property
+    def uid(self):
+        return self.user
+
+    @property
+    def gid(self):
+        return self.group
 
     def __getattr__(self, name):
         raise AttributeError("rsgi has no setting named %r" % name)
@@ -84,7 +101,7 @@ class Server:
 
     def __init__(self, cfg, pid, num_workers, proc_name, app_uri):
         self.cfg = cfg
-        self.log = Log()
+        self.log = _log_object()
         self.pid = pid
         self.num_workers = num_workers
         self.proc_name = proc_name
@@ -98,7 +115,7 @@ class Worker:
 
     def __init__(self, cfg, pid, ppid, age, app_uri):
         self.cfg = cfg
-        self.log = Log()
+        self.log = _log_object()
         self.pid = pid
         self.ppid = ppid
         self.age = age
@@ -128,6 +145,7 @@ class Request:
         self.peer_addr = remote_addr
         self.scheme = scheme
         self.trailers = []
+        self._started = time.monotonic()
 
 
 class Response:

@@ -2,11 +2,12 @@ from typing import Any, Iterator, Optional, final
 
 from typing_extensions import Self
 
-__all__ = ["main", "_log", "settings_table", "FileWrapper", "Input", "ErrorStream", "__version__", "__pyo3_version__"]
+__all__ = ["main", "serve", "_log", "settings_table", "FileWrapper", "Input", "ErrorStream", "__version__", "__pyo3_version__"]
 __version__: str
 __pyo3_version__: str
 
 def main(argv: list[str]) -> int: ...
+def serve(app: Any, settings: dict[str, Any]) -> int: ...
 def _log(level: int, message: str) -> None: ...
 def settings_table() -> list[tuple[str, list[str], str, bool]]: ...
 

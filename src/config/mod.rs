@@ -5,11 +5,12 @@
 //! Runs in the master before anything is bound or forked; pure apart from
 //! reading the environment and the current directory for defaults.
 
+pub mod compat;
 pub mod pyfile;
 pub mod settings;
 mod sources;
 
-pub use sources::{apply_to_python, check_support, resolve, Resolved};
+pub use sources::{apply_to_python, check_support, resolve, set_programmatic, Programmatic, Resolved};
 
 use std::collections::BTreeMap;
 
@@ -87,7 +88,9 @@ pub fn validate(setting: &'static Setting, raw: &[String]) -> Result<Value, Conf
             let mut pairs = Vec::new();
             for item in split_commas(last) {
                 let (k, v) = item.split_once('=').ok_or_else(|| invalid(last, "expected NAME=value pairs"))?;
-                pairs.push((k.trim().to_ascii_uppercase(), v.trim().to_owned()));
+                // Printed as given (gunicorn keeps the keys' case); matched
+                // against request headers without regard to case.
+                pairs.push((k.trim().to_owned(), v.trim().to_owned()));
             }
             Value::Dict(pairs)
         }
@@ -162,7 +165,7 @@ fn default_raw(setting: &Setting) -> Option<Vec<String>> {
         settings::Default::WebConcurrency => {
             Some(vec![std::env::var("WEB_CONCURRENCY").unwrap_or_else(|_| "1".into())])
         }
-        settings::Default::CurrentDir => std::env::current_dir().ok().map(|d| vec![d.display().to_string()]),
+        settings::Default::CurrentDir => Some(vec![compat::launch_dir()]),
         settings::Default::None => None,
     }
 }
@@ -340,6 +343,10 @@ pub struct Config {
     pub proxy_allow: AllowList,
     /// The merged values, kept for printing and for later settings.
     pub values: Values,
+    /// The worker kind `worker_class` maps to.
+    pub worker: compat::WorkerChoice,
+    /// A custom `logger_class` (imported), when the configuration names one.
+    pub logger_class: Option<pyo3::Py<pyo3::PyAny>>,
 }
 
 impl Config {
@@ -369,7 +376,11 @@ impl Config {
             strip_header_spaces: values.flag("strip_header_spaces"),
             header_map,
             forwarder_headers: values.list("forwarder_headers").iter().map(|h| h.to_ascii_uppercase()).collect(),
-            secure_scheme_headers: values.dict("secure_scheme_headers"),
+            secure_scheme_headers: values
+                .dict("secure_scheme_headers")
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_uppercase(), v))
+                .collect(),
         };
         let proxy_protocol = match values.string("proxy_protocol").as_str() {
             "v1" => ProxyMode::V1,
@@ -484,6 +495,8 @@ impl Config {
             proxy_protocol,
             proxy_allow: allow("proxy_allow_ips"),
             values,
+            worker: compat::WorkerChoice::default(),
+            logger_class: None,
         })
     }
 }

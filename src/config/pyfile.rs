@@ -1,8 +1,10 @@
 //! The Python configuration file (`-c FILE`, `-c python:module.name`, or the
-//! default `./gunicorn.conf.py` / `./rsgi.conf.py`), executed by the
-//! interpreter as gunicorn executes it. Every variable named like a setting
-//! is read; hooks and other Python objects are kept as objects, everything
-//! else becomes the same text a command-line flag would give.
+//! default `./gunicorn.conf.py` / `./rsgi.conf.py`), executed as gunicorn
+//! executes it (as module `__config__`, see `rsgi._compat`), and the keyword
+//! arguments of `rsgi.run`. Every variable named exactly like a setting is
+//! read; hooks, classes and other Python objects are kept as objects,
+//! everything else becomes the same text a command-line flag would give.
+//! Plain values under other lowercase names are listed for a debug line.
 //!
 //! Runs in the master, with the GIL held, before anything is bound.
 
@@ -23,6 +25,9 @@ pub struct FileConfig {
     pub objects: BTreeMap<&'static str, Py<PyAny>>,
     /// Where they came from (for messages).
     pub source: Option<String>,
+    /// Plain values named like settings that are not settings (`logfile`,
+    /// `keep_alive`): ignored as gunicorn ignores them, named at debug level.
+    pub unknown: Vec<String>,
 }
 
 /// The configuration files read when `-c` is not given, in order.
@@ -101,6 +106,12 @@ fn convert(
             // gunicorn: proxy_protocol = True means auto, False means off.
             vec![if v.is_truthy().unwrap_or(false) { implied.to_owned() } else { "off".to_owned() }]
         }
+        Kind::Str if matches!(name, "worker_class" | "logger_class") && !v.is_instance_of::<PyString>() => {
+            // A class (or a function returning one), as gunicorn accepts:
+            // kept as an object, mapped to a worker kind or a logger later.
+            out.objects.insert(name, v.clone().unbind());
+            vec![v.str().map(|s| s.to_string()).unwrap_or_default()]
+        }
         Kind::Str | Kind::Choice(_) | Kind::OptionalChoice { .. } => {
             if v.is_instance_of::<PyString>() {
                 vec![text(name, v)?]
@@ -131,7 +142,8 @@ fn convert(
 }
 
 /// Run a configuration source and read its settings. `spec` is the value of
-/// `-c` (or `None` to try the default files).
+/// `-c` (or `None` to try the default files). Files run as gunicorn runs
+/// them: as module `__config__`, with the launch directory on `sys.path`.
 pub fn load(py: Python<'_>, spec: Option<&str>) -> Result<FileConfig, ConfigError> {
     let source = match spec {
         Some(s) => s.to_owned(),
@@ -141,18 +153,9 @@ pub fn load(py: Python<'_>, spec: Option<&str>) -> Result<FileConfig, ConfigErro
         },
     };
     let source = source.strip_prefix("file:").map(str::to_owned).unwrap_or(source);
+    let compat = py.import("rsgi._compat").map_err(|e| load_error(py, &source, &e))?;
     let namespace = if let Some(module) = source.strip_prefix("python:") {
-        // As gunicorn: the current directory is importable.
-        if let Ok(cwd) = std::env::current_dir() {
-            let _ = py
-                .import("sys")
-                .and_then(|sys| sys.getattr("path"))
-                .and_then(|p| p.call_method1("insert", (0, cwd.display().to_string())));
-        }
-        py.import("importlib")
-            .and_then(|m| m.call_method1("import_module", (module,)))
-            .and_then(|m| m.getattr("__dict__"))
-            .map_err(|e| load_error(py, &source, &e))?
+        compat.call_method1("load_config_module", (module,)).map_err(|e| load_error(py, &source, &e))?
     } else {
         if !std::path::Path::new(&source).exists() {
             return Err(ConfigError::Invalid {
@@ -161,19 +164,49 @@ pub fn load(py: Python<'_>, spec: Option<&str>) -> Result<FileConfig, ConfigErro
                 reason: "the file does not exist".into(),
             });
         }
-        py.import("runpy")
-            .and_then(|m| m.call_method1("run_path", (source.as_str(),)))
-            .map_err(|e| load_error(py, &source, &e))?
+        compat.call_method1("load_config_file", (source.as_str(),)).map_err(|e| load_error(py, &source, &e))?
     };
     let dict = namespace.cast::<PyDict>().map_err(|_| ConfigError::Usage(format!("{source}: not a module")))?;
-    let mut out = FileConfig { source: Some(source), ..FileConfig::default() };
+    let mut out = read_namespace(dict, false)?;
+    out.source = Some(source);
+    Ok(out)
+}
+
+/// Read settings from a namespace: a configuration file's globals, or the
+/// keyword arguments of `rsgi.run` (`strict`: a name that is no setting is
+/// an error there, a typo rather than a helper variable).
+pub fn read_namespace(dict: &Bound<'_, PyDict>, strict: bool) -> Result<FileConfig, ConfigError> {
+    let mut out = FileConfig::default();
     for (key, value) in dict.iter() {
         let Ok(key) = key.extract::<String>() else { continue };
-        // Like gunicorn: names that are not settings are the file's own.
-        let Some(setting) = settings::find(&key.to_ascii_lowercase()) else { continue };
-        convert(setting, &value, &mut out)?;
+        // Like gunicorn: only exact (lowercase) setting names count; the
+        // other names are the file's own.
+        match settings::find(&key) {
+            Some(setting) => convert(setting, &value, &mut out)?,
+            None if strict => {
+                return Err(ConfigError::Usage(format!("unknown setting {key:?}")));
+            }
+            None if looks_like_a_setting(&key, &value) => out.unknown.push(key),
+            None => {}
+        }
     }
+    out.unknown.sort();
     Ok(out)
+}
+
+/// A lowercase public name holding plain data (not a module, function or
+/// class): what a mistyped or obsolete setting looks like.
+fn looks_like_a_setting(key: &str, value: &Bound<'_, PyAny>) -> bool {
+    if key.starts_with('_') || key.bytes().any(|b| b.is_ascii_uppercase()) {
+        return false;
+    }
+    value.is_none()
+        || value.is_instance_of::<PyString>()
+        || value.is_instance_of::<PyInt>()
+        || value.is_instance_of::<pyo3::types::PyFloat>()
+        || value.is_instance_of::<PyList>()
+        || value.is_instance_of::<PyTuple>()
+        || value.is_instance_of::<PyDict>()
 }
 
 fn load_error(py: Python<'_>, source: &str, err: &PyErr) -> ConfigError {

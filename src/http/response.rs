@@ -3,12 +3,37 @@
 //! keep-alive decision, chunk framing and the server's own error pages.
 //!
 //! Pure: produces bytes; the executor hands them to the I/O loop, which
-//! writes them. Mirrors gunicorn's `Response` (http/wsgi.py).
+//! writes them. Mirrors gunicorn's `Response` (http/wsgi.py). The `Server`
+//! header is `rsgi` unless the master set another value once at startup
+//! (a configuration's `gunicorn.SERVER_SOFTWARE`).
 
 use super::request::Version;
 
-/// The `Server` header value.
+/// The `Server` header value unless the configuration changed it.
 pub const SERVER: &str = "rsgi";
+
+/// The `Server` header and `SERVER_SOFTWARE` a configuration set through
+/// `gunicorn.SERVER_SOFTWARE` (set once in the master, before fork).
+static SERVER_NAMES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+
+/// Use `header` for the `Server` header and `software` for the
+/// `SERVER_SOFTWARE` environ key. Only the first call counts.
+pub fn set_server_names(header: String, software: String) {
+    let _ = SERVER_NAMES.set((header, software));
+}
+
+/// The `Server` header value.
+pub fn server_header() -> &'static str {
+    SERVER_NAMES.get().map(|(h, _)| h.as_str()).unwrap_or(SERVER)
+}
+
+/// The `SERVER_SOFTWARE` environ value.
+pub fn server_software() -> String {
+    match SERVER_NAMES.get() {
+        Some((_, s)) => s.clone(),
+        None => format!("{SERVER}/{}", env!("CARGO_PKG_VERSION")),
+    }
+}
 
 /// Headers the app may not send: hop-by-hop ones (RFC 9110 §7.6.1) and the
 /// two the server always writes itself. Dropped as gunicorn drops them.
@@ -188,7 +213,7 @@ pub fn encode_head(
         out.extend(status.chars().map(|c| c as u32 as u8));
     }
     out.extend_from_slice(b"\r\nServer: ");
-    out.extend_from_slice(SERVER.as_bytes());
+    out.extend_from_slice(server_header().as_bytes());
     out.extend_from_slice(b"\r\nDate: ");
     out.extend_from_slice(date);
     out.extend_from_slice(if close { &b"\r\nConnection: close\r\n"[..] } else { &b"\r\nConnection: keep-alive\r\n"[..] });
@@ -262,7 +287,8 @@ pub fn error_response(code: u16, mesg: &str, date: &[u8], with_body: bool) -> Ve
         html_escape(mesg)
     );
     let mut out = format!(
-        "HTTP/1.1 {code} {reason}\r\nServer: {SERVER}\r\nDate: {}\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n",
+        "HTTP/1.1 {code} {reason}\r\nServer: {}\r\nDate: {}\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n",
+        server_header(),
         String::from_utf8_lossy(date),
         body.len()
     )

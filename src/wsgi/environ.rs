@@ -38,7 +38,7 @@ impl EnvironBase {
         d.set_item(intern!(py, "wsgi.run_once"), false)?;
         d.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
         d.set_item(intern!(py, "wsgi.input_terminated"), true)?;
-        d.set_item(intern!(py, "SERVER_SOFTWARE"), format!("rsgi/{}", env!("CARGO_PKG_VERSION")))?;
+        d.set_item(intern!(py, "SERVER_SOFTWARE"), crate::http::response::server_software())?;
         reserve_room(py, &d)?;
         let script_name = std::env::var("SCRIPT_NAME").unwrap_or_default();
         Ok(EnvironBase { dict: d.unbind(), script_name })

@@ -1,0 +1,3 @@
+"""A project package that configuration files import from."""
+
+DEFAULT_THREADS = 2

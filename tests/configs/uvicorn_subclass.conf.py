@@ -1,0 +1,11 @@
+# corpus: refuse ASGI
+# An ASGI project's worker: uvicorn's, with its loop and lifespan pinned.
+from uvicorn.workers import UvicornWorker
+
+
+class ProjectWorker(UvicornWorker):
+    CONFIG_KWARGS = {"loop": "asyncio", "lifespan": "off", "http": "h11", "proxy_headers": True}
+
+
+worker_class = ProjectWorker
+workers = 2
