@@ -198,6 +198,7 @@ impl Conn {
                 // SAFETY: the kernel initialised these `n` bytes.
                 unsafe { self.rbuf.set_len(len + n as usize) };
                 total += n as usize;
+                crate::scoreboard::count_in(n as usize);
                 if (n as usize) < want && !self.hup_seen {
                     // A short read emptied the socket: bytes arriving from
                     // now on raise a new edge in the poller, so the read
@@ -270,6 +271,7 @@ pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written
             }
             *offset = off as u64;
             *remaining -= r as u64;
+            crate::scoreboard::count_out(r as usize);
             let done = *remaining == 0;
             if wq.front().is_some_and(|(_, c)| *c) {
                 counted += r as usize;
@@ -306,6 +308,7 @@ pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written
                     Retry::Now => continue,
                 }
             }
+            crate::scoreboard::count_out(r as usize);
             r as usize
         };
         // Retire what was written.

@@ -33,7 +33,7 @@ use super::handoff::Handoff;
 use crate::http::proxy::ProxyMode;
 use crate::http::trust::AllowList;
 use crate::http::Limits;
-use crate::scoreboard::{SlotHandle, SlotState};
+use crate::scoreboard::{Retirement, SlotHandle};
 use crate::signals::{Signal, SignalPipe};
 
 pub(super) const WAKER: Token = Token(0);
@@ -65,7 +65,7 @@ pub(super) enum Drain {
     Stop,
     /// The worker retires on its own (`--max-requests`, the memory
     /// ceiling, a lost parent) while a replacement takes its place.
-    Retire,
+    Retire(Retirement),
 }
 
 /// How long a pass of the loop may hold responses that are ready, so that
@@ -515,7 +515,7 @@ impl IoLoop {
         if self.drain_deadline.is_some() {
             return;
         }
-        self.cfg.slot.set_state(SlotState::Retiring);
+        self.cfg.slot.retire(if let Drain::Retire(why) = why { why } else { Retirement::None });
         let now = Instant::now();
         self.drain_deadline = Some(now + self.cfg.graceful_timeout);
         if why == Drain::Stop {
@@ -531,11 +531,15 @@ impl IoLoop {
     /// parent and memory checks.
     fn tick(&mut self, now: Instant) {
         self.cfg.slot.beat();
+        let (waiting, in_flight) = self.conns.iter().fold((0, 0), |(w, f), (_, c)| {
+            (w + c.awaiting_executor as usize, f + matches!(c.phase, Phase::Exchange(_)) as usize)
+        });
+        self.cfg.slot.publish_load(self.conns.len(), waiting, in_flight);
         if self.drain_deadline.is_none() {
             // SAFETY: getppid has no preconditions.
             if unsafe { libc::getppid() } != self.cfg.master_pid {
                 crate::info!("Parent changed, shutting down: {}", std::process::id());
-                self.begin_drain(Drain::Retire);
+                self.begin_drain(Drain::Retire(Retirement::ParentGone));
             } else if self.cfg.max_memory > 0 {
                 let rss = resident_bytes();
                 if rss > self.cfg.max_memory {
@@ -545,7 +549,7 @@ impl IoLoop {
                         rss >> 20,
                         self.cfg.max_memory >> 20
                     );
-                    self.begin_drain(Drain::Retire);
+                    self.begin_drain(Drain::Retire(Retirement::Memory));
                 }
             }
         }
@@ -591,7 +595,7 @@ impl IoLoop {
     fn check_max_requests(&mut self) {
         if self.requests_left.get() == 0 && self.drain_deadline.is_none() {
             crate::info!("Autorestarting worker after current request.");
-            self.begin_drain(Drain::Retire);
+            self.begin_drain(Drain::Retire(Retirement::MaxRequests));
         }
     }
 
