@@ -13,7 +13,10 @@
 //!   [`stop_filter`]: the filter that makes a stopping server's listeners
 //!   refuse new connections while it serves the queued ones.
 //! - [`master`]: the arbiter loop (signals, reaping, worker count) and the
-//!   fork protocol (`master::spawn`).
+//!   fork protocol (`master::spawn`); what its loop polls besides signals
+//!   (`master::events`): the Prometheus endpoint (`master::metrics`, served
+//!   by `master::exporter`) and `--reload`'s file watch and trial imports
+//!   (`master::watch`).
 //! - [`worker`]: a worker process: the mio I/O loop that owns every socket
 //!   and never takes the GIL (`io_loop`, with each connection's
 //!   request/response cycle in `cycle` and its state in `conn`; accepting
@@ -23,7 +26,8 @@
 //!   call (`relay`), and the hand-off between loop and executors
 //!   (`exchange`).
 //! - [`scoreboard`]: the shared page of worker heartbeats and request start
-//!   times the master uses for `--timeout` and recycling.
+//!   times the master uses for `--timeout` and recycling, and of each
+//!   worker's traffic counters and load for the metrics.
 //! - [`hooks`]: gunicorn's server hooks; [`access_log`], [`syslog`],
 //!   [`statsd`] and [`pylog`]: the other outputs besides the error log;
 //!   [`proctitle`]: process titles.

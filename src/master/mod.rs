@@ -1,7 +1,8 @@
 //! The arbiter: binds the listeners, forks the workers and keeps their
 //! number right, and turns signals into actions with gunicorn's semantics.
 //! The loop is one `match` per signal plus an idle arm that reaps, murders
-//! and maintains (STYLE 6).
+//! and maintains (STYLE 6). Its wait also serves metrics scrapes and
+//! notices file changes for `--reload` (`events`, `metrics`, `watch`).
 //!
 //! Runs in the master process, single-threaded, with the GIL released
 //! except around forks.

@@ -395,6 +395,11 @@ impl Arbiter {
         }
         let loaded = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
         watch.trial = Trial::Idle { due: again.then_some(Purpose::Change) };
+        if self.listeners.is_empty() {
+            // The master is stopping (`halt_with` let the listeners go):
+            // no new workers, whatever the trial found.
+            return true;
+        }
         match (purpose, loaded, again) {
             (_, _, true) => {}
             (Purpose::Scan, true, _) => crate::info!("Reload: watching {} files", watch.files.len()),
