@@ -198,6 +198,31 @@ def test_listen_queue_and_its_limit(metrics_server):
     assert m.value("rsgi_listen_queue", listener=listener) >= 0
 
 
+def test_a_held_worker_leaves_new_clients_queued_and_counted(metrics_server, tmp_path):
+    # One worker, one executor, held by a request: the next client waits,
+    # in the listener's accept queue (the worker stops accepting when all
+    # its executors are held; that is what happens here) or, had the worker
+    # taken it, as a connection waiting for an executor.
+    started = tmp_path / "started"
+    srv, m = metrics_server("-w", "1", "--threads", "1", "--graceful-timeout", "1",
+                            env={"STARTED_FILE": str(started)})
+    listener = "http://127.0.0.1:%d" % srv.port
+    holder = srv.connect()
+    waiter = None
+    try:
+        holder.sendall(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert wait_for(lambda: started.exists() and started.read_text().strip())
+        waiter = srv.connect()
+        waiter.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert m.wait(lambda m: m.value("rsgi_listen_queue", listener=listener)
+                      + m.value("rsgi_connections", state="waiting") == 1), m.raw().body.decode()
+        assert m.value("rsgi_executors", state="busy") == 1
+    finally:
+        holder.close()
+        if waiter:
+            waiter.close()
+
+
 def test_backlog_metric_goes_to_statsd(start_server):
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sink.bind(("127.0.0.1", 0))

@@ -225,6 +225,22 @@ mod tests {
     }
 
     #[test]
+    fn restart_reasons() {
+        let info = |aborted| WorkerInfo { age: 1, slot: 0, retiring: false, aborted_at: aborted };
+        let exited = |code: i32| code << 8;
+        let signaled = |sig: i32| sig;
+        assert_eq!(Restart::of(&info(Some(1)), Retirement::None, signaled(libc::SIGABRT)), Some(Restart::Timeout));
+        assert_eq!(Restart::of(&info(None), Retirement::MaxRequests, exited(0)), Some(Restart::MaxRequests));
+        assert_eq!(Restart::of(&info(None), Retirement::Memory, exited(0)), Some(Restart::Memory));
+        assert_eq!(Restart::of(&info(None), Retirement::None, signaled(libc::SIGKILL)), Some(Restart::Crash));
+        assert_eq!(Restart::of(&info(None), Retirement::None, exited(1)), Some(Restart::Crash));
+        // The master's own doing (HUP, TTOU, a stop) is no restart.
+        assert_eq!(Restart::of(&info(None), Retirement::None, exited(0)), None);
+        assert_eq!(Restart::of(&info(None), Retirement::None, signaled(libc::SIGTERM)), None);
+        assert_eq!(Restart::of(&info(None), Retirement::ParentGone, exited(0)), None);
+    }
+
+    #[test]
     fn the_listen_queue_of_a_tcp_listener() {
         let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = socket.local_addr().unwrap();
