@@ -19,6 +19,8 @@ from prometheus_client.parser import text_string_to_metric_families
 import conftest
 from _rawhttp import RawConn, get, request, wait_for
 from test_config import free_bind, run_server_cli
+from test_master import wait_booted
+from test_signals import _usr2_new_master, children, leftovers, read_pid, wait_gone  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.skipif(conftest.SERVER_KIND == "gunicorn", reason="rsgi's own endpoint"),
@@ -282,3 +284,24 @@ def test_concurrent_scrapes_and_a_stalled_scraper(metrics_server):
         assert get(srv, "/").status == 200
     finally:
         stalled.close()
+
+
+def test_a_usr2_master_serves_the_same_metrics_address(metrics_server, tmp_path, leftovers):
+    pidfile = str(tmp_path / "app.pid")
+    srv, m = metrics_server("-p", pidfile)
+    assert wait_booted(srv, 1)
+    old_workers = children(srv.pid)
+    new_master = _usr2_new_master(srv, pidfile, old_workers, leftovers)
+    # The new master binds the metrics address too (SO_REUSEPORT).
+    assert wait_for(lambda: "Serving metrics at: http://127.0.0.1:%d/metrics" % m.port
+                    in srv.log().split("[%d]" % new_master, 1)[-1]), srv.log()
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=40) == 0
+    assert wait_for(lambda: read_pid(pidfile) == new_master, timeout=30), srv.log()
+    # Scrapes now reach the promoted master alone.
+    assert m.value("rsgi_workers") == 1
+    assert m.value("rsgi_requests_total", **{"class": "2xx"}) == 0
+    assert get(srv, "/").status == 200
+    assert m.wait(lambda m: m.value("rsgi_requests_total", **{"class": "2xx"}) == 1)
+    os.kill(new_master, signal.SIGTERM)
+    assert wait_gone([new_master], timeout=40)
