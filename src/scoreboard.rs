@@ -10,7 +10,7 @@
 //!
 //! Each slot also holds the worker's traffic counters (requests by status
 //! class, bytes in and out, a request-duration histogram), the load it last
-//! published (connections open and waiting, requests in flight) and why it
+//! published (connections open, waiting and paused, requests in flight) and why it
 //! retired: the master folds the counters into its own totals when it reaps
 //! the worker and serves them all as Prometheus metrics (`master::metrics`).
 //!
@@ -143,15 +143,26 @@ impl Totals {
     }
 }
 
-/// What a worker last published of its load (each I/O loop tick).
+/// A worker's connections, counted by its I/O loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Client connections open.
+    pub open: u64,
+    /// Connections with a request waiting for a free executor.
+    pub waiting: u64,
+    /// Requests read and not yet fully answered.
+    pub in_flight: u64,
+    /// Responses paused until a slow client takes what is queued.
+    pub parked: u64,
+}
+
+/// What a worker last published of its `Census` (each I/O loop tick).
 #[repr(C)]
 pub struct Load {
-    /// Client connections open.
     pub conns_open: AtomicU64,
-    /// Connections with a request read, waiting for a free executor.
     pub conns_waiting: AtomicU64,
-    /// Requests read and not yet fully answered.
     pub in_flight: AtomicU64,
+    pub parked: AtomicU64,
 }
 
 /// One worker's slot.
@@ -207,10 +218,11 @@ impl Slot {
     }
 
     /// Publish the worker's load. Called by its I/O loop on each tick.
-    pub fn publish_load(&self, open: usize, waiting: usize, in_flight: usize) {
-        self.load.conns_open.store(open as u64, Ordering::Relaxed);
-        self.load.conns_waiting.store(waiting as u64, Ordering::Relaxed);
-        self.load.in_flight.store(in_flight as u64, Ordering::Relaxed);
+    pub fn publish_load(&self, c: &Census) {
+        self.load.conns_open.store(c.open, Ordering::Relaxed);
+        self.load.conns_waiting.store(c.waiting, Ordering::Relaxed);
+        self.load.in_flight.store(c.in_flight, Ordering::Relaxed);
+        self.load.parked.store(c.parked, Ordering::Relaxed);
     }
 
     pub fn beat(&self) {
@@ -245,7 +257,7 @@ impl Slot {
         }
         self.retirement.store(Retirement::None as u32, Ordering::Relaxed);
         self.traffic.clear();
-        self.publish_load(0, 0, 0);
+        self.publish_load(&Census::default());
     }
 
     /// Move the traffic counters of a reaped worker into `totals` and clear
@@ -253,7 +265,7 @@ impl Slot {
     pub fn fold_into(&self, totals: &mut Totals) {
         totals.add(&self.traffic);
         self.traffic.clear();
-        self.publish_load(0, 0, 0);
+        self.publish_load(&Census::default());
     }
 }
 

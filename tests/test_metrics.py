@@ -150,6 +150,20 @@ def test_in_flight_requests_and_busy_executors(metrics_server, tmp_path):
         conn.close()
 
 
+def test_a_response_paused_for_a_slow_client_is_counted_parked(metrics_server):
+    srv, m = metrics_server("-w", "1", "--threads", "2")
+    reader = srv.connect()
+    try:
+        reader.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")  # and read nothing
+        assert m.wait(lambda m: m.value("rsgi_connections", state="parked") == 1
+                      and m.value("rsgi_requests_in_flight") == 1), m.raw().body.decode()
+        # The paused response holds no executor.
+        assert m.value("rsgi_executors", state="busy") == 0
+    finally:
+        reader.close()
+    assert m.wait(lambda m: m.value("rsgi_connections", state="parked") == 0)
+
+
 def _worker_pid(srv):
     return int(get(srv, "/").header("X-Worker-Pid"))
 

@@ -148,7 +148,7 @@ impl Arbiter {
     /// The Prometheus text exposition of everything the master knows.
     pub(super) fn render_metrics(&self) -> String {
         let mut t = self.observers.metrics.totals.clone();
-        let (mut open, mut waiting, mut in_flight, mut busy, mut idle) = (0, 0, 0, 0, 0);
+        let (mut open, mut waiting, mut parked, mut in_flight, mut busy, mut idle) = (0, 0, 0, 0, 0, 0);
         let threads = (self.cfg.threads as usize).min(crate::scoreboard::MAX_THREADS);
         for w in self.workers.values() {
             let slot = self.scoreboard.slot(w.slot);
@@ -157,6 +157,7 @@ impl Arbiter {
             let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
             open += get(&load.conns_open);
             waiting += get(&load.conns_waiting);
+            parked += get(&load.parked);
             in_flight += get(&load.in_flight);
             if slot.state() != SlotState::Booting {
                 let free = slot.free_executors(threads) as u64;
@@ -186,8 +187,9 @@ impl Arbiter {
         let _ = writeln!(out, "rsgi_sent_bytes_total {}", t.bytes_out());
         family(&mut out, "rsgi_requests_in_flight", "gauge", "Requests read and not yet fully answered.");
         let _ = writeln!(out, "rsgi_requests_in_flight {in_flight}");
-        family(&mut out, "rsgi_connections", "gauge", "Client connections: open, and waiting for a free executor.");
+        family(&mut out, "rsgi_connections", "gauge", "Client connections: open; waiting for a free executor; with a response paused for a slow client.");
         let _ = writeln!(out, "rsgi_connections{{state=\"open\"}} {open}\nrsgi_connections{{state=\"waiting\"}} {waiting}");
+        let _ = writeln!(out, "rsgi_connections{{state=\"parked\"}} {parked}");
         family(&mut out, "rsgi_executors", "gauge", "Executor threads of serving workers, busy with a request or idle.");
         let _ = writeln!(out, "rsgi_executors{{state=\"busy\"}} {busy}\nrsgi_executors{{state=\"idle\"}} {idle}");
         family(&mut out, "rsgi_workers", "gauge", "Worker processes alive.");

@@ -357,3 +357,19 @@ unsafe fn sys_writev(fd: libc::c_int, iov: *const libc::iovec, n: libc::c_int) -
     // SAFETY: the caller's guarantee, passed on.
     unsafe { libc::syscall(libc::SYS_writev, fd, iov, n) as isize }
 }
+
+/// Count the worker's connections for its scoreboard slot (the loop's
+/// tick): open, waiting for an executor, with a request in flight, and
+/// with a response paused while the client catches up.
+pub fn census<'a>(conns: impl Iterator<Item = &'a Conn>) -> crate::scoreboard::Census {
+    let mut c = crate::scoreboard::Census::default();
+    for conn in conns {
+        c.open += 1;
+        c.waiting += conn.awaiting_executor as u64;
+        if let Phase::Exchange(a) = &conn.phase {
+            c.in_flight += 1;
+            c.parked += (matches!(a.job, Some(Task::Resume(_))) || a.exchange.lock().parked.is_some()) as u64;
+        }
+    }
+    c
+}

@@ -531,10 +531,7 @@ impl IoLoop {
     /// parent and memory checks.
     fn tick(&mut self, now: Instant) {
         self.cfg.slot.beat();
-        let (waiting, in_flight) = self.conns.iter().fold((0, 0), |(w, f), (_, c)| {
-            (w + c.awaiting_executor as usize, f + matches!(c.phase, Phase::Exchange(_)) as usize)
-        });
-        self.cfg.slot.publish_load(self.conns.len(), waiting, in_flight);
+        self.cfg.slot.publish_load(&super::conn::census(self.conns.iter().map(|(_, c)| c)));
         if self.drain_deadline.is_none() {
             // SAFETY: getppid has no preconditions.
             if unsafe { libc::getppid() } != self.cfg.master_pid {

@@ -7,6 +7,8 @@ segment:
     /hold          appends the worker's PID to $STARTED_FILE, then sleeps
                    until the client goes (or the worker is killed)
     /grow          keeps ~20 MiB more per request, for --max-worker-memory
+    /stream        64 MiB in 64 KiB chunks from a generator (a client that
+                   does not read gets its response paused)
 
 Every response carries X-Worker-Pid.
 """
@@ -40,6 +42,9 @@ def router(environ, start_response):
                 f.write("%d\n" % os.getpid())
         while True:
             time.sleep(0.2)
+    if name == "stream":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return (b"x" * 65536 for _ in range(1024))
     if name == "grow":
         _hoard.append(b"\x01" * (20 << 20))
         return _answer(start_response, "grew")
