@@ -1,6 +1,8 @@
 //! One client connection as the I/O loop sees it: its socket, the bytes
 //! read but not yet used, the output waiting for the socket, and where it
-//! stands in the request/response cycle ([`Phase`]).
+//! stands in the request/response cycle ([`Phase`]); and the [`census`] of
+//! the connections the loop publishes for the metrics. Reads and writes
+//! count their bytes in the worker's scoreboard slot.
 //!
 //! Runs on the worker's I/O thread; never touches Python.
 
