@@ -13,7 +13,10 @@
 //!   [`stop_filter`]: the filter that makes a stopping server's listeners
 //!   refuse new connections while it serves the queued ones.
 //! - [`master`]: the arbiter loop (signals, reaping, worker count) and the
-//!   fork protocol (`master::spawn`).
+//!   fork protocol (`master::spawn`); what its loop polls besides signals
+//!   (`master::events`): the Prometheus endpoint (`master::metrics`, served
+//!   by `master::exporter`) and `--reload`'s file watch and trial imports
+//!   (`master::watch`).
 //! - [`process`]: a worker process's life after fork: load the app, start
 //!   the executor kind, run the worker core, drain, exit.
 //! - [`worker`]: the worker core, which knows no executor kind: the mio I/O
@@ -26,7 +29,8 @@
 //!   thread that runs it (`exchange`), and the seam to executor kinds
 //!   (`task`: what is handed over, and the traits a kind implements).
 //! - [`scoreboard`]: the shared page of worker heartbeats and request start
-//!   times the master uses for `--timeout` and recycling.
+//!   times the master uses for `--timeout` and recycling, and of each
+//!   worker's traffic counters and load for the metrics.
 //! - [`hooks`]: gunicorn's server hooks; [`access_log`], [`syslog`],
 //!   [`statsd`] and [`pylog`]: the other outputs besides the error log;
 //!   [`proctitle`]: process titles.

@@ -72,7 +72,7 @@ fn jitter(max: u64) -> u64 {
 
 /// Process-level set-up of a new worker: die with the master, no core
 /// files, the configured user and group. Called in the child after fork.
-fn prepare_process(cfg: &Config, master_pid: i32) -> Result<(), String> {
+pub(crate) fn prepare_process(cfg: &Config, master_pid: i32) -> Result<(), String> {
     // SAFETY: prctl/getppid/setrlimit on our own process.
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
@@ -208,6 +208,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         }
     };
     crate::proctitle::set(&format!("rsgi: worker [{}]", cfg.proc_name));
+    crate::scoreboard::set_own(slot);
     crate::pylog::start_forwarder();
     if let Err(e) = prepare_process(cfg, master_pid) {
         crate::error!("Exception in worker process: {e}");

@@ -8,11 +8,18 @@
 //! held by long requests looks here for a sibling with a free one to pass
 //! waiting connections to (`worker::handoff`).
 //!
-//! Written by workers (I/O thread: heartbeat, state; executor threads: busy
-//! times), read by the master and by sibling workers. Lock-free: every
-//! field is an atomic.
+//! Each slot also holds the worker's traffic counters (requests by status
+//! class, bytes in and out, a request-duration histogram), the load it last
+//! published (connections open, waiting and paused, requests in flight) and why it
+//! retired: the master folds the counters into its own totals when it reaps
+//! the worker and serves them all as Prometheus metrics (`master::metrics`).
+//!
+//! Written by workers (I/O thread: heartbeat, state, load, bytes; executor
+//! threads: busy times, request counts), read by the master and by sibling
+//! workers. Lock-free: every field is an atomic.
 
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 /// Most worker processes the scoreboard has room for.
 pub const MAX_WORKERS: usize = 1024;
@@ -34,6 +41,130 @@ pub enum SlotState {
     Retiring = 3,
 }
 
+/// Why a worker retired on its own, as stored in a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Retirement {
+    /// Not retiring on its own (still serving, or stopped by the master).
+    None = 0,
+    /// `--max-requests` reached.
+    MaxRequests = 1,
+    /// `--max-worker-memory` passed.
+    Memory = 2,
+    /// The master went away.
+    ParentGone = 3,
+}
+
+/// Upper bounds (µs) of the request-duration histogram's buckets, from
+/// 5 ms to 10 s; a last, unbounded bucket (`+Inf`) follows them.
+pub const DURATION_BOUNDS_US: [u64; 11] =
+    [5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000];
+
+/// A worker's traffic counters: only ever increased by the worker, read
+/// (and, once the worker is reaped, folded into its totals and cleared) by
+/// the master.
+#[repr(C)]
+pub struct Traffic {
+    /// Responses by status class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    pub by_class: [AtomicU64; 5],
+    /// Bytes read from clients' connections.
+    pub bytes_in: AtomicU64,
+    /// Bytes written to clients' connections.
+    pub bytes_out: AtomicU64,
+    /// Requests that reached the app, by duration: one count per bucket
+    /// of `DURATION_BOUNDS_US`, then the `+Inf` bucket (not cumulative).
+    pub duration: [AtomicU64; DURATION_BOUNDS_US.len() + 1],
+    /// Sum of those durations in µs.
+    pub duration_sum_us: AtomicU64,
+}
+
+impl Traffic {
+    /// Count a finished response: its status class and, for one the app
+    /// produced, its duration. Two or three relaxed adds.
+    pub fn count(&self, status: u16, duration: Option<std::time::Duration>) {
+        if let Some(c) = self.by_class.get((status / 100).wrapping_sub(1) as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(d) = duration {
+            let us = d.as_micros().min(u64::MAX as u128) as u64;
+            let bucket = DURATION_BOUNDS_US.iter().position(|&b| us <= b).unwrap_or(DURATION_BOUNDS_US.len());
+            self.duration[bucket].fetch_add(1, Ordering::Relaxed);
+            self.duration_sum_us.fetch_add(us, Ordering::Relaxed);
+        }
+    }
+
+    /// Every counter, in a fixed order (see [`Totals`]).
+    fn each(&self) -> impl Iterator<Item = &AtomicU64> {
+        self.by_class.iter().chain([&self.bytes_in, &self.bytes_out]).chain(self.duration.iter()).chain([&self.duration_sum_us])
+    }
+
+    fn clear(&self) {
+        for c in self.each() {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Plain sums of [`Traffic`] counters (the master's totals of reaped
+/// workers, or a snapshot of live ones), in `Traffic::each` order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals(pub Vec<u64>);
+
+impl Totals {
+    /// Add a slot's counters.
+    pub fn add(&mut self, t: &Traffic) {
+        let n = t.each().count();
+        self.0.resize(n, 0);
+        for (sum, c) in self.0.iter_mut().zip(t.each()) {
+            *sum = sum.wrapping_add(c.load(Ordering::Relaxed));
+        }
+    }
+
+    fn at(&self, i: usize) -> u64 {
+        self.0.get(i).copied().unwrap_or(0)
+    }
+
+    /// Responses of status class `n`xx (1..=5).
+    pub fn class(&self, n: usize) -> u64 {
+        self.at(n - 1)
+    }
+    pub fn bytes_in(&self) -> u64 {
+        self.at(5)
+    }
+    pub fn bytes_out(&self) -> u64 {
+        self.at(6)
+    }
+    /// Requests in histogram bucket `i` (not cumulative; the last is `+Inf`).
+    pub fn bucket(&self, i: usize) -> u64 {
+        self.at(7 + i)
+    }
+    pub fn duration_sum_us(&self) -> u64 {
+        self.at(7 + DURATION_BOUNDS_US.len() + 1)
+    }
+}
+
+/// A worker's connections, counted by its I/O loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Client connections open.
+    pub open: u64,
+    /// Connections with a request waiting for a free executor.
+    pub waiting: u64,
+    /// Requests read and not yet fully answered.
+    pub in_flight: u64,
+    /// Responses paused until a slow client takes what is queued.
+    pub parked: u64,
+}
+
+/// What a worker last published of its `Census` (each I/O loop tick).
+#[repr(C)]
+pub struct Load {
+    pub conns_open: AtomicU64,
+    pub conns_waiting: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub parked: AtomicU64,
+}
+
 /// One worker's slot.
 #[repr(C)]
 pub struct Slot {
@@ -48,6 +179,12 @@ pub struct Slot {
     /// Per executor thread: when its current request started (monotonic
     /// ms), or 0 when idle.
     pub busy_since_ms: [AtomicU64; MAX_THREADS],
+    /// A `Retirement`.
+    retirement: AtomicU32,
+    /// Requests, bytes and durations.
+    pub traffic: Traffic,
+    /// Connections and requests the worker holds.
+    pub load: Load,
 }
 
 impl Slot {
@@ -62,6 +199,30 @@ impl Slot {
 
     pub fn set_state(&self, s: SlotState) {
         self.state.store(s as u32, Ordering::Release);
+    }
+
+    /// Retire on its own, saying why.
+    pub fn retire(&self, why: Retirement) {
+        self.retirement.store(why as u32, Ordering::Relaxed);
+        self.set_state(SlotState::Retiring);
+    }
+
+    /// Why the worker retired on its own, if it did.
+    pub fn retirement(&self) -> Retirement {
+        match self.retirement.load(Ordering::Relaxed) {
+            1 => Retirement::MaxRequests,
+            2 => Retirement::Memory,
+            3 => Retirement::ParentGone,
+            _ => Retirement::None,
+        }
+    }
+
+    /// Publish the worker's load. Called by its I/O loop on each tick.
+    pub fn publish_load(&self, c: &Census) {
+        self.load.conns_open.store(c.open, Ordering::Relaxed);
+        self.load.conns_waiting.store(c.waiting, Ordering::Relaxed);
+        self.load.in_flight.store(c.in_flight, Ordering::Relaxed);
+        self.load.parked.store(c.parked, Ordering::Relaxed);
     }
 
     pub fn beat(&self) {
@@ -94,6 +255,40 @@ impl Slot {
         for t in &self.busy_since_ms {
             t.store(0, Ordering::Relaxed);
         }
+        self.retirement.store(Retirement::None as u32, Ordering::Relaxed);
+        self.traffic.clear();
+        self.publish_load(&Census::default());
+    }
+
+    /// Move the traffic counters of a reaped worker into `totals` and clear
+    /// them. Called by the master.
+    pub fn fold_into(&self, totals: &mut Totals) {
+        totals.add(&self.traffic);
+        self.traffic.clear();
+        self.publish_load(&Census::default());
+    }
+}
+
+/// This process's own slot, in a worker (unset in the master): lets the
+/// socket I/O count bytes without threading the slot through every call.
+static OWN_SLOT: OnceLock<SlotHandle> = OnceLock::new();
+
+/// Remember this worker's slot. Called once in the worker after fork.
+pub fn set_own(slot: SlotHandle) {
+    let _ = OWN_SLOT.set(slot);
+}
+
+/// Count bytes read from a client (one relaxed add; nothing in the master).
+pub fn count_in(n: usize) {
+    if let Some(s) = OWN_SLOT.get() {
+        s.traffic.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+    }
+}
+
+/// Count bytes written to a client.
+pub fn count_out(n: usize) {
+    if let Some(s) = OWN_SLOT.get() {
+        s.traffic.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -234,5 +429,29 @@ mod tests {
         assert_eq!(h.oldest_busy_ms(), None);
         h.set_state(SlotState::Retiring);
         assert_eq!(sb.slot(0).state(), SlotState::Retiring);
+    }
+
+    #[test]
+    fn traffic_folds_into_totals() {
+        let sb = Scoreboard::new().unwrap();
+        let s = sb.slot(2);
+        s.reset(7);
+        s.traffic.count(200, Some(std::time::Duration::from_millis(3)));
+        s.traffic.count(404, None);
+        s.traffic.count(503, Some(std::time::Duration::from_secs(60)));
+        s.traffic.count(0, None);
+        s.retire(Retirement::Memory);
+        assert_eq!(s.retirement(), Retirement::Memory);
+        let mut totals = Totals::default();
+        s.fold_into(&mut totals);
+        assert_eq!((totals.class(2), totals.class(4), totals.class(5), totals.class(1)), (1, 1, 1, 0));
+        assert_eq!(totals.bucket(0), 1);
+        assert_eq!(totals.bucket(DURATION_BOUNDS_US.len()), 1);
+        assert_eq!(totals.duration_sum_us(), 3_000 + 60_000_000);
+        let mut again = Totals::default();
+        again.add(&s.traffic);
+        assert_eq!(again.class(2), 0);
+        s.reset(8);
+        assert_eq!(s.retirement(), Retirement::None);
     }
 }

@@ -134,12 +134,24 @@ impl SignalPipe {
         out
     }
 
-    /// Wait up to `timeout_ms` for a signal (or for `extra_fd` to become
-    /// readable); returns the signals received. Used by the master loop.
+    /// Wait up to `timeout_ms` for a signal; returns the signals received.
+    /// Used by the master loop while it stops.
     pub fn wait(&self, timeout_ms: i32) -> Vec<Signal> {
-        let mut pfd = libc::pollfd { fd: self.read_fd, events: libc::POLLIN, revents: 0 };
-        // SAFETY: polls one descriptor we own.
-        unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        self.wait_with(timeout_ms, &mut [])
+    }
+
+    /// Wait up to `timeout_ms` for a signal or for one of `extra` to be
+    /// ready (its `revents` is set); returns the signals received. Used by
+    /// the master loop (metrics scrapes, file changes).
+    pub fn wait_with(&self, timeout_ms: i32, extra: &mut [libc::pollfd]) -> Vec<Signal> {
+        let mut fds = Vec::with_capacity(extra.len() + 1);
+        fds.push(libc::pollfd { fd: self.read_fd, events: libc::POLLIN, revents: 0 });
+        fds.extend(extra.iter().map(|p| libc::pollfd { revents: 0, ..*p }));
+        // SAFETY: polls descriptors in a local array of `fds.len()` entries.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        for (p, polled) in extra.iter_mut().zip(&fds[1..]) {
+            p.revents = if ready > 0 { polled.revents } else { 0 };
+        }
         self.drain()
     }
 

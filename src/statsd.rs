@@ -1,7 +1,9 @@
 //! statsd metrics (`--statsd-host`, `--statsd-prefix`, `--dogstatsd-tags`)
 //! with gunicorn's metric names: `gunicorn.requests`,
 //! `gunicorn.request.duration`, `gunicorn.request.status.<code>`,
-//! `gunicorn.workers`, `gunicorn.log.<level>`. One UDP datagram per metric,
+//! `gunicorn.workers`, `gunicorn.log.<level>`, and with
+//! `--enable-backlog-metric` `gunicorn.backlog` (a histogram, sent by the
+//! master loop). One UDP datagram per metric,
 //! never blocking and never failing a request.
 //!
 //! Configured in the master before fork (the socket is shared by every
@@ -78,6 +80,11 @@ pub fn increment(name: &str, value: u64) {
 
 pub fn gauge(name: &str, value: u64) {
     send(format!("{name}:{value}|g"));
+}
+
+/// A histogram sample (gunicorn's `gunicorn.backlog`).
+pub fn histogram(name: &str, value: u64) {
+    send(format!("{name}:{value}|h"));
 }
 
 pub fn timer(name: &str, ms: f64) {

@@ -381,7 +381,9 @@ def test_unknown_names_in_the_config_file_are_ignored():
 
 @rsgi_only
 @pytest.mark.parametrize("how", ["file", "cli"])
-def test_reload_is_accepted_with_one_warning(start_server, how):
+def test_reload_is_on_with_one_warning(start_server, how):
+    # --reload works (tests/test_reload.py); turning it on warns once that
+    # it is meant for development.
     args = ["-c", "reload.conf.py"] if how == "file" else ["--reload"]
     srv = start_server("cfgapp:app", *args, cwd=CONFIG)
     assert get(srv, "/").status == 200
@@ -390,7 +392,7 @@ def test_reload_is_accepted_with_one_warning(start_server, how):
     assert len(warnings) == 1, srv.log()
     level, message = warnings[0]
     assert level == "WARNING"
-    assert message.startswith("Setting reload is not supported: "), message
+    assert message.startswith("--reload is on: "), message
 
 
 @rsgi_only

@@ -227,18 +227,21 @@ impl Values {
         }
     }
 
-    fn string(&self, name: &str) -> String {
+    /// A string setting (empty when unset).
+    pub fn string(&self, name: &str) -> String {
         match self.get(name) {
             Value::Str(s) => s.clone(),
             _ => String::new(),
         }
     }
 
-    fn flag(&self, name: &str) -> bool {
+    /// A flag setting.
+    pub fn flag(&self, name: &str) -> bool {
         matches!(self.get(name), Value::Bool(true))
     }
 
-    fn list(&self, name: &str) -> Vec<String> {
+    /// A list setting (empty when unset).
+    pub fn list(&self, name: &str) -> Vec<String> {
         match self.get(name) {
             Value::List(v) => v.clone(),
             _ => Vec::new(),

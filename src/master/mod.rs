@@ -1,14 +1,19 @@
 //! The arbiter: binds the listeners, forks the workers and keeps their
 //! number right, and turns signals into actions with gunicorn's semantics.
 //! The loop is one `match` per signal plus an idle arm that reaps, murders
-//! and maintains (STYLE 6).
+//! and maintains (STYLE 6). Its wait also serves metrics scrapes and
+//! notices file changes for `--reload` (`events`, `metrics`, `watch`).
 //!
 //! Runs in the master process, single-threaded, with the GIL released
 //! except around forks.
 
+mod events;
+mod exporter;
+mod metrics;
 pub mod pidfile;
 pub mod reexec;
 pub mod spawn;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -76,6 +81,8 @@ pub struct Arbiter {
     start_dir: String,
     /// The command-line arguments, to resolve the configuration again on HUP.
     args: Vec<String>,
+    /// Metrics (`--metrics-bind`, reaped workers' totals), `--reload`.
+    observers: events::Observers,
 }
 
 /// Run the server: bind (or inherit) the listeners, fork, supervise.
@@ -90,6 +97,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
         vec![cfg.workers.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py)), py.None().into_bound(py)]
     });
     crate::hooks::master_call(&cfg, "on_starting", cfg.workers, |_| Vec::new());
+    let Some(observers) = events::Observers::open(&cfg) else { return 1 };
     let mut listeners = Vec::new();
     if let Some(fds) = reexec::inherited_fds() {
         for fd in fds {
@@ -171,6 +179,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
         master_name: if master_pid != 0 { "Master.2" } else { "Master" },
         start_dir,
         args,
+        observers,
     };
     py.detach(|| arbiter.run_loop())
 }
@@ -185,7 +194,7 @@ impl Arbiter {
         // SAFETY: malloc_trim only releases free memory of this process.
         unsafe { libc::malloc_trim(0) };
         loop {
-            for sig in self.signals.wait(IDLE_WAIT_MS) {
+            for sig in self.wait_events(IDLE_WAIT_MS) {
                 if sig != Signal::Chld {
                     crate::info!("Handling signal: {}", sig.name());
                 }
@@ -219,7 +228,7 @@ impl Arbiter {
             }
             self.maybe_promote_master();
             self.murder_lazy_workers();
-            crate::statsd::gauge("gunicorn.workers", self.workers.len() as u64);
+            self.send_gauges();
             if let Err(halt) = self.manage_workers() {
                 return self.halt(halt);
             }
@@ -414,15 +423,7 @@ impl Arbiter {
     fn reload(&mut self) {
         crate::hooks::master_call(&self.cfg, "on_reload", self.num_workers, |_| Vec::new());
         self.reload_config();
-        let old: Vec<i32> = self.workers.iter().filter(|(_, w)| !w.retiring).map(|(p, _)| *p).collect();
-        for _ in 0..self.num_workers {
-            if self.spawn_worker().is_err() {
-                break;
-            }
-        }
-        for pid in old {
-            self.retire(pid);
-        }
+        self.replace_workers();
     }
 
     fn spawn_worker(&mut self) -> std::io::Result<i32> {
@@ -439,7 +440,8 @@ impl Arbiter {
         // Claimed before the fork so the child starts with a fresh heartbeat.
         self.scoreboard.slot(slot).reset(-1);
         let handle = self.scoreboard.handle(slot);
-        let pid = match spawn::spawn_worker(&self.cfg, &self.listeners, &mut self.signals, handle, age) {
+        let fds = self.master_fds();
+        let pid = match spawn::spawn_worker(&self.cfg, &self.listeners, &mut self.signals, &fds, handle, age) {
             Ok(pid) => pid,
             Err(e) => {
                 self.scoreboard.slot(slot).pid.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -500,7 +502,8 @@ impl Arbiter {
                 self.reexec_pid = 0;
                 continue;
             }
-            let Some(info) = self.workers.remove(&pid) else { continue };
+            let Some(info) = self.workers.remove(&pid) else { self.other_child_exited(pid, status); continue };
+            self.count_exit(&info, status);
             let cfg = &self.cfg;
             crate::hooks::master_call(cfg, "child_exit", self.num_workers, |py| {
                 vec![crate::hooks::worker(py, cfg, Some(pid), std::process::id() as i32, info.age)

@@ -3,6 +3,9 @@
 //! it drops the master's signal actions) or `PyOS_AfterFork_Parent` in the
 //! master. Skipping any of these breaks CPython 3.13+.
 //!
+//! Besides workers, the master forks `--reload`'s trial imports
+//! (`master::watch`) the same way, and new masters for USR2.
+//!
 //! Called in the master, with no other thread alive in it.
 
 use pyo3::ffi;
@@ -21,10 +24,23 @@ pub fn spawn_worker(
     cfg: &Config,
     listeners: &[Listener],
     master_signals: &mut SignalPipe,
+    master_fds: &[std::os::unix::io::RawFd],
     slot: SlotHandle,
     age: u64,
 ) -> std::io::Result<i32> {
     let master_pid = std::process::id() as i32;
+    fork_child(master_signals, master_fds, |py| crate::process::run(py, cfg, listeners, master_pid, slot, age))
+}
+
+/// Fork a child of the master that runs `child` (which never returns):
+/// the fork protocol, then the master's signal handlers and its own
+/// descriptors (`master_fds`) dropped in the child. Returns the child's pid
+/// in the master. Called with the GIL released.
+pub fn fork_child(
+    master_signals: &mut SignalPipe,
+    master_fds: &[std::os::unix::io::RawFd],
+    child: impl FnOnce(Python<'_>) -> std::convert::Infallible,
+) -> std::io::Result<i32> {
     Python::attach(|py| {
         // Output buffered in the master would otherwise be written twice.
         crate::pylog::flush_stdio(py);
@@ -38,7 +54,12 @@ pub fn spawn_worker(
             unsafe { ffi::PyOS_AfterFork_Child() };
             // Drop the master's signal actions: the worker installs its own.
             master_signals.release_in_child();
-            crate::process::run(py, cfg, listeners, master_pid, slot, age);
+            for &fd in master_fds {
+                // SAFETY: closing the child's copy of a master-only
+                // descriptor (metrics, file watches), unused in the child.
+                unsafe { libc::close(fd) };
+            }
+            match child(py) {}
         }
         // SAFETY: in the parent, GIL held, after fork.
         unsafe { ffi::PyOS_AfterFork_Parent() };

@@ -1,6 +1,8 @@
 //! One client connection as the I/O loop sees it: its socket, the bytes
 //! read but not yet used, the output waiting for the socket, and where it
-//! stands in the request/response cycle ([`Phase`]).
+//! stands in the request/response cycle ([`Phase`]); and the [`census`] of
+//! the connections the loop publishes for the metrics. Reads and writes
+//! count their bytes in the worker's scoreboard slot.
 //!
 //! Runs on the worker's I/O thread; never touches Python.
 
@@ -228,6 +230,7 @@ impl Conn {
                 // SAFETY: the kernel initialised these `n` bytes.
                 unsafe { self.rbuf.set_len(len + n as usize) };
                 total += n as usize;
+                crate::scoreboard::count_in(n as usize);
                 if (n as usize) < want && !self.hup_seen {
                     // A short read emptied the socket: bytes arriving from
                     // now on raise a new edge in the poller, so the read
@@ -300,6 +303,7 @@ pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written
             }
             *offset = off as u64;
             *remaining -= r as u64;
+            crate::scoreboard::count_out(r as usize);
             let done = *remaining == 0;
             if wq.front().is_some_and(|(_, c)| *c) {
                 counted += r as usize;
@@ -336,6 +340,7 @@ pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written
                     Retry::Now => continue,
                 }
             }
+            crate::scoreboard::count_out(r as usize);
             r as usize
         };
         // Retire what was written.
@@ -383,4 +388,20 @@ unsafe fn sys_read(fd: libc::c_int, buf: *mut libc::c_void, len: usize) -> isize
 unsafe fn sys_writev(fd: libc::c_int, iov: *const libc::iovec, n: libc::c_int) -> isize {
     // SAFETY: the caller's guarantee, passed on.
     unsafe { libc::syscall(libc::SYS_writev, fd, iov, n) as isize }
+}
+
+/// Count the worker's connections for its scoreboard slot (the loop's
+/// tick): open, waiting for an executor, with a request in flight, and
+/// with a response paused while the client catches up.
+pub fn census<'a>(conns: impl Iterator<Item = &'a Conn>) -> crate::scoreboard::Census {
+    let mut c = crate::scoreboard::Census::default();
+    for conn in conns {
+        c.open += 1;
+        c.waiting += conn.awaiting_executor as u64;
+        if let Phase::Exchange(a) = &conn.phase {
+            c.in_flight += 1;
+            c.parked += (matches!(a.app, AppStage::Pending(Task::Resume(_))) || a.exchange.lock().parked.is_some()) as u64;
+        }
+    }
+    c
 }

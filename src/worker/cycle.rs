@@ -230,6 +230,7 @@ fn refuse(conn: &mut Conn, err: &HttpError, ctx: &Ctx<'_>) -> Step {
         Peer::Unix => String::new(),
     };
     crate::warn!("Invalid request from ip={ip}: {err}");
+    ctx.cfg.slot.traffic.count(err.status(), None);
     conn.queue_own(error_response(err.status(), &err.to_string(), &http_date(), true));
     conn.phase = Phase::Closing;
     conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::io_loop::IoLoop;
-use crate::scoreboard::SlotState;
+use crate::scoreboard::Retirement;
 
 /// How long a worker told to stop (TERM) goes on accepting: the master has
 /// stopped new clients from getting in (`stop_filter`), so what arrives
@@ -27,7 +27,7 @@ pub(super) enum Drain {
     Stop,
     /// The worker retires on its own (`--max-requests`, the memory
     /// ceiling, a lost parent) while a replacement takes its place.
-    Retire,
+    Retire(Retirement),
 }
 
 /// A request running longer than this on every executor makes the worker
@@ -89,7 +89,7 @@ impl IoLoop {
         if self.drain_deadline.is_some() {
             return;
         }
-        self.cfg.slot.set_state(SlotState::Retiring);
+        self.cfg.slot.retire(if let Drain::Retire(why) = why { why } else { Retirement::None });
         let now = Instant::now();
         self.drain_deadline = Some(now + self.cfg.graceful_timeout);
         if why == Drain::Stop {
@@ -105,11 +105,12 @@ impl IoLoop {
     /// parent and memory checks.
     pub(super) fn tick(&mut self, now: Instant) {
         self.cfg.slot.beat();
+        self.cfg.slot.publish_load(&super::conn::census(self.conns.iter().map(|(_, c)| c)));
         if self.drain_deadline.is_none() {
             // SAFETY: getppid has no preconditions.
             if unsafe { libc::getppid() } != self.cfg.master_pid {
                 crate::info!("Parent changed, shutting down: {}", std::process::id());
-                self.begin_drain(Drain::Retire);
+                self.begin_drain(Drain::Retire(Retirement::ParentGone));
             } else if self.cfg.max_memory > 0 {
                 let rss = resident_bytes();
                 if rss > self.cfg.max_memory {
@@ -119,7 +120,7 @@ impl IoLoop {
                         rss >> 20,
                         self.cfg.max_memory >> 20
                     );
-                    self.begin_drain(Drain::Retire);
+                    self.begin_drain(Drain::Retire(Retirement::Memory));
                 }
             }
         }
@@ -165,7 +166,7 @@ impl IoLoop {
     pub(super) fn check_max_requests(&mut self) {
         if self.requests_left.get() == 0 && self.drain_deadline.is_none() {
             crate::info!("Autorestarting worker after current request.");
-            self.begin_drain(Drain::Retire);
+            self.begin_drain(Drain::Retire(Retirement::MaxRequests));
         }
     }
 }

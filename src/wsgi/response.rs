@@ -233,9 +233,10 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
             }
         }
     }
+    let code = w.final_status().split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(0);
+    let elapsed = started.elapsed();
+    ctx.slot.traffic.count(code, Some(elapsed));
     if crate::statsd::enabled() {
-        let code = w.final_status().split_whitespace().next().and_then(|c| c.parse().ok()).unwrap_or(0);
-        let elapsed = started.elapsed();
         py.detach(|| crate::statsd::request(code, elapsed));
     }
     if let Some(log) = crate::access_log::get() {

@@ -1,3 +1,3 @@
-"""reload cannot work in rsgi: accepted with one warning line."""
+"""--reload from a configuration file (turned on with one warning line)."""
 
 reload = True
