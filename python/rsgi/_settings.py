@@ -70,6 +70,7 @@ class Settings(TypedDict, total=False):
     dogstatsd_tags: str
     statsd_prefix: str
     enable_backlog_metric: bool | str
+    metrics_bind: str
     paste: str
     raw_paste_global_conf: str | Sequence[str]
     header_map: str
