@@ -21,7 +21,11 @@
 //!   `handoff`), the executor threads that run the app (`executor`), the
 //!   relay that keeps the loop going while the loop thread runs a long app
 //!   call (`relay`), and the hand-off between loop and executors
-//!   (`exchange`).
+//!   (`exchange`), and static files answered by the loop itself
+//!   (`static_serve`, for `--static-map`).
+//! - [`static_files`]: the pure rules for static files: path mapping and
+//!   traversal refusal, content types, validators and 304, ranges,
+//!   precompressed siblings, `Cache-Control`.
 //! - [`scoreboard`]: the shared page of worker heartbeats and request start
 //!   times the master uses for `--timeout` and recycling.
 //! - [`hooks`]: gunicorn's server hooks; [`access_log`], [`syslog`],
@@ -44,6 +48,7 @@ pub mod proctitle;
 pub mod pylog;
 pub mod scoreboard;
 pub mod signals;
+pub mod static_files;
 pub mod statsd;
 pub mod stop_filter;
 pub mod syslog;

@@ -201,6 +201,8 @@ pub static SETTINGS: &[Setting] = &[
       "Where large request bodies are spooled."), "request bodies stream through memory, never to disk"),
     s("pythonpath", &["--pythonpath"], "STRING", Str, Default::None, "Server Mechanics",
       "Comma-separated directories to add to the Python path, e.g. '/home/djangoprojects/myproject'."),
+    own(s("static_map", &["--static-map"], "PREFIX=DIR", List, Literal(""), "Static Files",
+      "Serve the files under DIR at URL PREFIX from the I/O loop, e.g. /static=./staticfiles; repeatable. A missing file is 404 (the app never sees the prefix).")),
     s("loglevel", &["--log-level"], "LEVEL", Choice(&["debug", "info", "warning", "error", "critical"]),
       Literal("info"), "Logging", "The granularity of error log output."),
     s("proc_name", &["-n", "--name", "--proc-name"], "STRING", Str, Default::None, "Logging",

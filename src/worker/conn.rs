@@ -93,6 +93,9 @@ pub enum Phase {
     Head,
     /// A request is being received and/or served.
     Exchange(Active),
+    /// A response the loop made itself (a static file) is being written;
+    /// then the next request.
+    Own,
     /// Sending a final response, then closing.
     Closing,
 }

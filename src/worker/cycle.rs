@@ -1,6 +1,7 @@
 //! The request/response cycle of one connection, one step at a time: move
-//! the executor's output to the socket, read, parse a head, decode a body,
-//! hand the request to an executor, and decide between the next request and
+//! the executor's output to the socket, read, parse a head, answer it
+//! from a static file (`static_serve`) or decode its body and hand the
+//! request to an executor, and decide between the next request and
 //! closing. Each step is a plain function of the connection and a context;
 //! the I/O loop (`io_loop`) calls `advance` until it says to wait.
 //!
@@ -211,6 +212,15 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                 Step::Wait
             }
         }
+        Phase::Own => {
+            if !conn.wq.is_empty() {
+                return if progressed { Step::Again } else { Step::Wait };
+            }
+            conn.served += 1;
+            conn.phase = Phase::Head;
+            conn.deadline = Some(ctx.now + if conn.rbuf.is_empty() { ctx.cfg.keepalive } else { ctx.cfg.io_timeout });
+            Step::Again
+        }
         Phase::Head => head_step(conn, ctx),
         Phase::Exchange(_) => {
             let step = exchange_step(conn, ctx);
@@ -288,7 +298,9 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             Err(e) => return refuse(conn, &e, ctx),
         }
     }
-    if ctx.tasks.all_busy() {
+    // (A request for a static file is answered even then: it needs no
+    // app thread.)
+    if ctx.tasks.all_busy() && !ctx.cfg.static_files.as_ref().is_some_and(|f| f.raw_match(&conn.rbuf)) {
         // Every app thread is taken: leave the bytes raw, so the connection
         // can still go to a sibling worker with a free one (`handoff`).
         ctx.tasks.wants_executor.set(true);
@@ -327,6 +339,10 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             conn.rbuf.drain(..used);
             conn.scanned = 0;
             let decoder = BodyDecoder::new(head.framing);
+            // Static files: answered here, without the app.
+            if let Some(found) = ctx.cfg.static_files.as_ref().and_then(|f| f.lookup(head.path())) {
+                return super::static_serve::answer(conn, &head, decoder.is_some(), found, ctx);
+            }
             if head.expect_continue && decoder.is_some() && conn.rbuf.is_empty() {
                 conn.queue_own(CONTINUE.to_vec());
             }

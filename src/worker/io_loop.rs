@@ -109,6 +109,8 @@ pub struct LoopConfig {
     pub threads: usize,
     /// The loop thread may run the app itself (one executor).
     pub inline: bool,
+    /// `--static-map`: files the loop serves itself.
+    pub static_files: Option<super::static_serve::StaticFiles>,
 }
 
 /// A listening socket as the worker holds it.
