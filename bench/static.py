@@ -140,8 +140,9 @@ def main():
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian package wrk)")
-    bindir = str(Path(args.python).parent)
+    bindir = str(Path(args.python).absolute().parent)
     tmp = Path(tempfile.mkdtemp(prefix="rsgi-static-bench-"))
+    tmp.chmod(0o755)  # nginx's workers may run as another user
     root = tmp / "static"
     make_tree(root)
     cases = [
