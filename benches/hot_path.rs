@@ -155,6 +155,7 @@ fn main() {
                 peer: Peer::Tcp(peer),
                 server: Some(server.clone()),
                 proxy: None,
+                tls: None,
                 started: Instant::now(),
             };
             _rsgi::wsgi::response::serve(py, &ctx, job);
@@ -166,7 +167,7 @@ fn main() {
         // rsgi's environ with the floor's call: splits rsgi's cost between
         // the environ and start_response + output. `wsgi.input` comes from
         // the reused request objects, as in `serve`.
-        let conn = ConnFacts { peer: Peer::Tcp(peer), server: Some(&server), proxy: None, is_tls: false };
+        let conn = ConnFacts { peer: Peer::Tcp(peer), server: Some(&server), proxy: None, tls: None };
         let environ_ns = measure(floor_rounds, iters, || {
             let Ok(Parsed::Complete(head, _)) = parse_head(REQUEST, &limits, false) else { panic!("request did not parse") };
             let state = ExchangeState { body_done: true, loop_notified: true, ..ExchangeState::default() };

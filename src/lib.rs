@@ -22,7 +22,9 @@
 //!   relay that keeps the loop going while the loop thread runs a long app
 //!   call (`relay`), and the hand-off between loop and executors
 //!   (`exchange`), and static files answered by the loop itself
-//!   (`static_serve`, for `--static-map`).
+//!   (`static_serve`, for `--static-map`); TLS connections' I/O through
+//!   rustls in `tls_io`.
+//! - [`tls`]: the TLS settings turned into a rustls server configuration.
 //! - [`static_files`]: the pure rules for static files: path mapping and
 //!   traversal refusal, content types, validators and 304, ranges,
 //!   precompressed siblings, `Cache-Control`.
@@ -52,6 +54,7 @@ pub mod static_files;
 pub mod statsd;
 pub mod stop_filter;
 pub mod syslog;
+pub mod tls;
 pub mod worker;
 pub mod wsgi;
 

@@ -5,6 +5,7 @@
 //! Runs in the master before anything is bound or forked; pure apart from
 //! reading the environment and the current directory for defaults.
 
+mod files;
 pub mod pyfile;
 pub mod settings;
 mod sources;
@@ -340,6 +341,11 @@ pub struct Config {
     pub proxy_allow: AllowList,
     /// `--static-map`: URL prefix (no trailing `/`) and canonical directory.
     pub static_map: Vec<(String, std::path::PathBuf)>,
+    /// `--certfile` and company: the rustls configuration, read from the
+    /// files when the configuration is resolved (at start and on HUP).
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// `--suppress-ragged-eofs`.
+    pub suppress_ragged_eofs: bool,
     /// The merged values, kept for printing and for later settings.
     pub values: Values,
 }
@@ -411,7 +417,8 @@ impl Config {
         if bind.is_empty() {
             return Err(ConfigError::Invalid { name: "bind", value: String::new(), reason: "no address to bind".into() });
         }
-        let static_map = static_map(&values)?;
+        let static_map = files::static_map(&values)?;
+        let tls = files::tls(&values)?;
         let workers = positive("workers")?;
         if workers as usize > crate::scoreboard::MAX_WORKERS {
             return Err(ConfigError::Invalid {
@@ -487,29 +494,11 @@ impl Config {
             proxy_protocol,
             proxy_allow: allow("proxy_allow_ips"),
             static_map,
+            tls,
+            suppress_ragged_eofs: values.flag("suppress_ragged_eofs"),
             values,
         })
     }
-}
-
-/// `--static-map PREFIX=DIR` entries, each directory resolved against
-/// `--chdir` and checked now, so a typo is one line at start-up.
-fn static_map(values: &Values) -> Result<Vec<(String, std::path::PathBuf)>, ConfigError> {
-    let mut out: Vec<(String, std::path::PathBuf)> = Vec::new();
-    for spec in values.list("static_map") {
-        let invalid = |reason: String| ConfigError::Invalid { name: "static_map", value: spec.clone(), reason };
-        let (prefix, dir) = crate::static_files::parse_mapping(&spec).map_err(invalid)?;
-        let path = std::path::Path::new(&values.string("chdir")).join(&dir);
-        let dir = path.canonicalize().map_err(|e| invalid(format!("{}: {e}", path.display())))?;
-        if !dir.is_dir() {
-            return Err(invalid(format!("{} is not a directory", dir.display())));
-        }
-        if out.iter().any(|(p, _)| *p == prefix) {
-            return Err(invalid(format!("the prefix {prefix:?} is mapped twice")));
-        }
-        out.push((prefix, dir));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
     let mut progressed = false;
     if !conn.wq.is_empty() && conn.writable && ctx.hold_output {
         ctx.held.set(true);
-    } else if !conn.wq.is_empty() && conn.writable {
+    } else if (!conn.wq.is_empty() || conn.stream.wants_write()) && conn.writable {
         match conn.flush() {
             Ok(counted) => {
                 progressed = counted > 0;
@@ -195,14 +195,14 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             Err(_) => return Step::Close,
         }
     }
-    if !conn.wq.is_empty() && (progressed || conn.deadline.is_none()) {
+    if !conn.all_sent() && (progressed || conn.deadline.is_none()) {
         // A client that stops reading is dropped after io_timeout.
         conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
     }
 
     match conn.phase {
         Phase::Closing => {
-            if conn.wq.is_empty() {
+            if conn.all_sent() {
                 conn.stream.shutdown_write();
                 Step::Close
             } else {
@@ -213,7 +213,7 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             }
         }
         Phase::Own => {
-            if !conn.wq.is_empty() {
+            if !conn.all_sent() {
                 return if progressed { Step::Again } else { Step::Wait };
             }
             conn.served += 1;
@@ -360,6 +360,10 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                 peer: conn.peer,
                 server: ctx.servers.get(conn.listener).cloned().flatten(),
                 proxy: conn.proxy.clone(),
+                tls: match &mut conn.stream {
+                    super::conn::Stream::Tls(t) => Some(t.facts()),
+                    _ => None,
+                },
                 started: ctx.now,
             });
             conn.deadline = if decoder.is_some() { Some(ctx.now + ctx.cfg.io_timeout) } else { None };
@@ -498,7 +502,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                 }
                 // With the body in and nothing queued for the socket, the
                 // loop thread may run the app itself (`dispatch`).
-                let inline_ok = (a.decoder.is_none() && conn.wq.is_empty())
+                let inline_ok = (a.decoder.is_none() && conn.wq.is_empty() && !conn.stream.is_tls())
                     .then(|| InlineOut { fd: conn.stream.fd(), timeout: ctx.cfg.io_timeout });
                 match dispatch(task, &ctx.tasks, inline_ok) {
                     Ok(()) => {
@@ -526,7 +530,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
 
     // The response is complete and written: next request, or close.
     if let Some(finish) = a.finished {
-        if conn.wq.is_empty() {
+        if conn.all_sent() {
             if a.decoder.is_none() || finish == Finish::Close || a.close {
                 ctx.completed.set(ctx.completed.get() + 1);
             }

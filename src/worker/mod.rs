@@ -14,6 +14,7 @@ pub mod handoff;
 mod intake;
 pub mod io_loop;
 pub mod relay;
+pub mod tls_io;
 mod static_serve;
 
 use std::sync::Arc;
@@ -285,6 +286,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             threads: cfg.threads as usize,
             inline: inline.is_some(),
             static_files: static_serve::StaticFiles::open(&cfg.static_map).map_err(|e| e.to_string())?,
+            tls: cfg.tls.clone(),
+            ragged: if cfg.suppress_ragged_eofs { tls_io::Ragged::Suppress } else { tls_io::Ragged::Error },
         };
         let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
         // One executor run by the loop thread: a relay keeps the loop

@@ -281,8 +281,8 @@ pub struct ConnFacts<'a> {
     /// The listener's address as (SERVER_NAME, SERVER_PORT); `None` for unix.
     pub server: Option<&'a (String, String)>,
     pub proxy: Option<&'a ProxyInfo>,
-    /// The connection itself is TLS (not yet: always false).
-    pub is_tls: bool,
+    /// The connection itself is TLS: the client certificate, if any.
+    pub tls: Option<&'a crate::worker::tls_io::TlsFacts>,
 }
 
 /// Build the environ for `head`. `input` becomes `wsgi.input`.
@@ -346,9 +346,14 @@ pub fn build<'py>(
         env.set_item(header_key_string(py, name), latin1(py, &value))?;
     }
 
-    let https = conn.is_tls || head.forwarded_https == Some(true);
+    let https = conn.tls.is_some() || head.forwarded_https == Some(true);
     let scheme = if https { intern!(py, "https") } else { intern!(py, "http") };
     env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
+    if let Some(cert) = conn.tls.and_then(|t| t.client_cert.as_deref()) {
+        // rsgi's own (gunicorn shows no client certificate): as Apache's
+        // mod_ssl and uWSGI name it.
+        env.set_item(intern!(py, "SSL_CLIENT_CERT"), PyString::new(py, cert))?;
+    }
 
     match conn.peer {
         Peer::Tcp(addr) => {
