@@ -136,6 +136,20 @@ def test_curl_and_openssl_s_client(start_server, pki):
     assert "ALPN protocol: http/1.1" in text and "Verify return code: 0 (ok)" in text
 
 
+def test_unix_socket_binds_stay_plain(start_server, pki):
+    server = start_server(APP, *tls_args(pki), unix=True)
+    with server.connect() as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["scheme"] == "http"
+
+
 def test_client_certificates_required(start_server, pki):
     server = start_server(APP, *tls_args(pki, "--cert-reqs", "2", "--ca-certs", str(pki / "ca.pem")))
     doc = get_json(server, pki, cert="client")
