@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use _rsgi::http::{parse_head, Limits, Parsed};
-use _rsgi::worker::exchange::{Exchange, ExchangeState, LoopHandle, Notice};
+use _rsgi::worker::exchange::{BodyState, Exchange, ExchangeState, LoopHandle, Notice};
 use _rsgi::worker::task::Job;
 use _rsgi::worker::conn::Peer;
 use _rsgi::wsgi::environ::{self, ConnFacts, EnvironBase};
@@ -148,7 +148,7 @@ fn main() {
         let rsgi_ns = measure(rounds, iters, || {
             let Ok(Parsed::Complete(head, _)) = parse_head(REQUEST, &limits, false) else { panic!("request did not parse") };
             // As the loop sets it up for a request it serves on its thread.
-            let state = ExchangeState { body_done: true, loop_notified: true, ..ExchangeState::default() };
+            let state = ExchangeState { body_state: BodyState::Complete, loop_notified: true, ..ExchangeState::default() };
             let exchange = Exchange::new(Notice { token: 0, serial: 0 }, handle.clone(), state);
             let job = Job {
                 head,
@@ -156,6 +156,7 @@ fn main() {
                 peer: Peer::Tcp(peer),
                 server: Some(server.clone()),
                 proxy: None,
+                tls: None,
                 started: Instant::now(),
             };
             _rsgi::wsgi::response::serve(py, &ctx, job);
@@ -167,10 +168,10 @@ fn main() {
         // rsgi's environ with the floor's call: splits rsgi's cost between
         // the environ and start_response + output. `wsgi.input` comes from
         // the reused request objects, as in `serve`.
-        let conn = ConnFacts { peer: Peer::Tcp(peer), server: Some(&server), proxy: None, is_tls: false };
+        let conn = ConnFacts { peer: Peer::Tcp(peer), server: Some(&server), proxy: None, tls: None };
         let environ_ns = measure(floor_rounds, iters, || {
             let Ok(Parsed::Complete(head, _)) = parse_head(REQUEST, &limits, false) else { panic!("request did not parse") };
-            let state = ExchangeState { body_done: true, loop_notified: true, ..ExchangeState::default() };
+            let state = ExchangeState { body_state: BodyState::Complete, loop_notified: true, ..ExchangeState::default() };
             let exchange = Exchange::new(Notice { token: 0, serial: 0 }, handle.clone(), state);
             let facts = RequestFacts { version: head.version, is_head: false, close: head.close };
             let writer = ResponseWriter::new(exchange.clone(), facts, ctx.slot);

@@ -25,9 +25,15 @@
 //!   and passing connections between sibling workers in `intake` and
 //!   `handoff`; draining, retiring and the periodic checks in
 //!   `lifecycle`), the relay that keeps the loop going while the loop
-//!   thread runs a long app call (`relay`), the exchange of each request with the
-//!   thread that runs it (`exchange`), and the seam to executor kinds
-//!   (`task`: what is handed over, and the traits a kind implements).
+//!   thread runs a long app call (`relay`), the exchange of each request
+//!   with the thread that runs it (`exchange`), the seam to executor kinds
+//!   (`task`: what is handed over, and the traits a kind implements),
+//!   static files answered by the loop itself (`static_serve`, for
+//!   `--static-map`), and TLS connections' I/O through rustls (`tls_io`).
+//! - [`tls`]: the TLS settings turned into a rustls server configuration.
+//! - [`static_files`]: the pure rules for static files: path mapping and
+//!   traversal refusal, content types, validators and 304, ranges,
+//!   precompressed siblings, `Cache-Control`.
 //! - [`scoreboard`]: the shared page of worker heartbeats and request start
 //!   times the master uses for `--timeout` and recycling, and of each
 //!   worker's traffic counters and load for the metrics.
@@ -53,9 +59,11 @@ pub mod proctitle;
 pub mod pylog;
 pub mod scoreboard;
 pub mod signals;
+pub mod static_files;
 pub mod statsd;
 pub mod stop_filter;
 pub mod syslog;
+pub mod tls;
 pub mod worker;
 pub mod wsgi;
 

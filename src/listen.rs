@@ -187,6 +187,17 @@ impl Listener {
         }
     }
 
+    /// As [`Listener::url`], with `https://` for a TCP bind when the
+    /// server speaks TLS (gunicorn's `Listening at:` line).
+    pub fn url_for(&self, tls: bool) -> String {
+        let url = self.url();
+        if tls {
+            url.replacen("http://", "https://", 1)
+        } else {
+            url
+        }
+    }
+
     pub fn raw_fd(&self) -> RawFd {
         match self {
             Listener::Tcp { socket, .. } => socket.as_raw_fd(),

@@ -280,6 +280,9 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             in_flight,
             threads: cfg.threads as usize,
             inline: inline.is_some(),
+            static_files: crate::worker::static_serve::StaticFiles::open(&cfg.static_map).map_err(|e| e.to_string())?,
+            tls: cfg.tls.clone(),
+            ragged: if cfg.suppress_ragged_eofs { crate::worker::tls_io::Ragged::Suppress } else { crate::worker::tls_io::Ragged::Error },
         };
         let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
         // One executor run by the loop thread: a relay keeps the loop

@@ -101,6 +101,11 @@ def test_dockerfile_commands_in_a_venv(tmp_path):
         resp = http.post(srv.url + "/contact", timeout=10, data={
             "name": "Docker", "email": "d@example.com", "message": "hi", "csrfmiddlewaretoken": token})
         assert "Thanks, Docker: 2 characters received." in resp.text
+        # The collectstatic RUN line's output, served by the CMD's --static-map.
+        styled = http.get(srv.url + "/styled", timeout=10)
+        href = re.search(r'href="(/static/demo/site\.[0-9a-f]{12}\.css)"', styled.text).group(1)
+        css = http.get(srv.url + href, timeout=10)
+        assert css.status_code == 200 and css.headers["Cache-Control"].endswith("immutable")
         # --access-logfile - : access lines on stdout.
         assert wait_for(lambda: '"POST /contact HTTP/1.1" 200' in srv.log(), timeout=10), srv.log()
     finally:

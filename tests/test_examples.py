@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -140,12 +142,44 @@ def test_flask_not_found(flask_server, http):
 # -- Django ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def django_server():
-    env = {"DJANGO_SETTINGS_MODULE": "myproject.settings"}
+def django_static(tmp_path_factory):
+    """The example's `collectstatic` output (hashed names and a manifest),
+    written to a temporary STATIC_ROOT."""
+    root = tmp_path_factory.mktemp("django-static")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="myproject.settings", DJANGO_STATIC_ROOT=str(root))
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=str(DJANGO_DIR), env=env,
+                   check=True, timeout=120, capture_output=True)
+    return root
+
+
+@pytest.fixture(scope="module")
+def django_server(django_static):
+    env = {"DJANGO_SETTINGS_MODULE": "myproject.settings", "DJANGO_STATIC_ROOT": str(django_static)}
     srv = conftest.spawn("myproject.wsgi:application", "--chdir",
-                         os.path.relpath(DJANGO_DIR, ROOT), cwd=ROOT, env=env)
+                         os.path.relpath(DJANGO_DIR, ROOT), "--static-map", "/static=%s" % django_static,
+                         cwd=ROOT, env=env)
     yield srv
     srv.stop(timeout=15)
+
+
+def test_django_collectstatic_served_by_rsgi(django_server, django_static, http):
+    manifest = json.loads((django_static / "staticfiles.json").read_text())
+    hashed = manifest["paths"]["demo/site.css"]
+    assert hashed != "demo/site.css"
+    page = http.get(django_server.url + "/styled", timeout=10)
+    assert page.status_code == 200 and 'href="/static/%s"' % hashed in page.text
+    css = http.get(django_server.url + "/static/" + hashed, timeout=10)
+    assert css.status_code == 200 and css.content == (django_static / hashed).read_bytes()
+    assert css.headers["Content-Type"] == "text/css; charset=utf-8"
+    assert css.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    # Conditional GET, and the unhashed copy collectstatic also keeps.
+    again = http.get(css.url, headers={"If-None-Match": css.headers["ETag"]}, timeout=10)
+    assert again.status_code == 304
+    plain = http.get(django_server.url + "/static/demo/site.css", timeout=10)
+    assert plain.status_code == 200 and plain.headers["Cache-Control"] == "public, max-age=60"
+    # A miss under /static is the server's 404, not Django's.
+    miss = http.get(django_server.url + "/static/demo/missing.css", timeout=10)
+    assert miss.status_code == 404 and miss.text == "404 Not Found\n"
 
 
 def test_django_index(django_server, http):

@@ -71,6 +71,7 @@ class Settings(TypedDict, total=False):
     statsd_prefix: str
     enable_backlog_metric: bool | str
     metrics_bind: str
+    static_map: str | Sequence[str]
     paste: str
     raw_paste_global_conf: str | Sequence[str]
     header_map: str

@@ -6,6 +6,7 @@
 //! reading the environment and the current directory for defaults.
 
 pub mod compat;
+mod files;
 pub mod pyfile;
 pub mod settings;
 mod sources;
@@ -344,6 +345,13 @@ pub struct Config {
     pub proxy_protocol: ProxyMode,
     /// Peers allowed to send a PROXY header.
     pub proxy_allow: AllowList,
+    /// `--static-map`: URL prefix (no trailing `/`) and canonical directory.
+    pub static_map: Vec<(String, std::path::PathBuf)>,
+    /// `--certfile` and company: the rustls configuration, read from the
+    /// files when the configuration is resolved (at start and on HUP).
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// `--suppress-ragged-eofs`.
+    pub suppress_ragged_eofs: bool,
     /// The merged values, kept for printing and for later settings.
     pub values: Values,
     /// The worker kind `worker_class` maps to.
@@ -423,6 +431,8 @@ impl Config {
         if bind.is_empty() {
             return Err(ConfigError::Invalid { name: "bind", value: String::new(), reason: "no address to bind".into() });
         }
+        let static_map = files::static_map(&values)?;
+        let tls = files::tls(&values)?;
         let workers = positive("workers")?;
         if workers as usize > crate::scoreboard::MAX_WORKERS {
             return Err(ConfigError::Invalid {
@@ -497,6 +507,9 @@ impl Config {
             forwarded_allow: allow("forwarded_allow_ips"),
             proxy_protocol,
             proxy_allow: allow("proxy_allow_ips"),
+            static_map,
+            tls,
+            suppress_ragged_eofs: values.flag("suppress_ragged_eofs"),
             values,
             worker: compat::WorkerChoice::default(),
             logger_class: None,

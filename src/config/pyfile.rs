@@ -118,7 +118,7 @@ fn convert(
             } else if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() && matches!(name, "user" | "group") {
                 // A uid or gid.
                 vec![v.to_string()]
-            } else if setting.support != settings::Support::Full {
+            } else if setting.support != settings::Support::Full || name == "ssl_version" {
                 // A setting rsgi does not act on (e.g. ssl_version =
                 // ssl.PROTOCOL_TLS_CLIENT): keep its text for the warning.
                 vec![v.str().map(|s| s.to_string()).unwrap_or_default()]

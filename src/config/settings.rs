@@ -113,7 +113,7 @@ const fn refused(mut setting: Setting, why: &'static str) -> Setting {
     setting
 }
 
-const NO_TLS: &str = "rsgi does not terminate TLS yet; put a TLS proxy in front";
+const RUSTLS_CONTEXT: &str = "rsgi's TLS is rustls, built from --certfile, --keyfile, --ca-certs and --cert-reqs; a Python ssl context cannot apply";
 const NO_H2: &str = "rsgi speaks HTTP/1.1 only";
 const NO_ASGI: &str = "rsgi runs WSGI apps only (no ASGI worker yet)";
 const NO_DIRTY: &str = "rsgi has no dirty arbiters; the setting has no effect";
@@ -199,6 +199,8 @@ pub static SETTINGS: &[Setting] = &[
       "Where large request bodies are spooled."), "request bodies stream through memory, never to disk"),
     s("pythonpath", &["--pythonpath"], "STRING", Str, Default::None, "Server Mechanics",
       "Comma-separated directories to add to the Python path, e.g. '/home/djangoprojects/myproject'."),
+    own(s("static_map", &["--static-map"], "PREFIX=DIR", List, Literal(""), "Static Files",
+      "Serve the files under DIR at URL PREFIX from the I/O loop, e.g. /static=./staticfiles; repeatable. A missing file is 404 (the app never sees the prefix).")),
     s("loglevel", &["--log-level"], "LEVEL", Str,
       Literal("info"), "Logging", "The granularity of error log output: debug, info, warning, error or critical (any case; as gunicorn, another word means info)."),
     s("proc_name", &["-n", "--name", "--proc-name"], "STRING", Str, Default::None, "Logging",
@@ -278,18 +280,23 @@ pub static SETTINGS: &[Setting] = &[
       "Peers allowed to speak the uwsgi protocol."), "rsgi speaks HTTP only"),
     ignored(s("root_path", &["--root-path"], "STRING", Str, Literal(""), "Server Mechanics",
       "The ASGI root_path."), NO_ASGI),
-    refused(s("keyfile", &["--keyfile"], "FILE", Str, Default::None, "SSL", "The TLS private key."), NO_TLS),
-    refused(s("certfile", &["--certfile"], "FILE", Str, Default::None, "SSL", "The TLS certificate."), NO_TLS),
-    ignored(s("ssl_version", &["--ssl-version"], "", Str, Literal("2"), "SSL", "The TLS protocol version."), NO_TLS),
-    ignored(s("cert_reqs", &["--cert-reqs"], "", PosInt, Literal("0"), "SSL", "Whether client certificates are required."), NO_TLS),
-    ignored(s("ca_certs", &["--ca-certs"], "FILE", Str, Default::None, "SSL", "CA certificates for clients."), NO_TLS),
-    ignored(s("suppress_ragged_eofs", &["--suppress-ragged-eofs"], "", Flag, Literal("true"), "SSL",
-      "Tolerate TLS connections closed without close_notify."), NO_TLS),
-    ignored(s("do_handshake_on_connect", &["--do-handshake-on-connect"], "", Flag, Literal("false"), "SSL",
-      "Handshake at accept time."), NO_TLS),
-    ignored(s("ciphers", &["--ciphers"], "", Str, Default::None, "SSL", "TLS cipher list."), NO_TLS),
+    s("keyfile", &["--keyfile"], "FILE", Str, Default::None, "SSL",
+      "The TLS private key (PEM); by default it is read from --certfile."),
+    s("certfile", &["--certfile"], "FILE", Str, Default::None, "SSL",
+      "The TLS certificate chain (PEM): TCP binds speak TLS (rustls; ALPN http/1.1). Re-read on HUP."),
+    s("ssl_version", &["--ssl-version"], "", Str, Literal("2"), "SSL",
+      "The TLS versions: TLS (2, the default: 1.2 and 1.3) or TLSv1_2 (5); older ones are refused."),
+    s("cert_reqs", &["--cert-reqs"], "", PosInt, Literal("0"), "SSL",
+      "Client certificates: 0 none, 1 optional, 2 required (checked against --ca-certs)."),
+    s("ca_certs", &["--ca-certs"], "FILE", Str, Default::None, "SSL", "The CA certificates (PEM) client certificates are checked against."),
+    s("suppress_ragged_eofs", &["--suppress-ragged-eofs"], "", Flag, Literal("true"), "SSL",
+      "Treat a TLS connection closed without close_notify as an ordinary end of stream."),
+    s("do_handshake_on_connect", &["--do-handshake-on-connect"], "", Flag, Literal("false"), "SSL",
+      "Accepted: rsgi's I/O loop always runs the handshake as soon as the client sends, never on an app thread."),
+    s("ciphers", &["--ciphers"], "", Str, Default::None, "SSL",
+      "An OpenSSL cipher list: refused when set, since rustls chooses its own suites."),
     refused(s("ssl_context", &[], "", Hook, Default::None, "Server Hooks",
-      "ssl_context(config, default_ssl_context_factory): build the TLS context."), NO_TLS),
+      "ssl_context(config, default_ssl_context_factory): build the TLS context."), RUSTLS_CONTEXT),
     refused(s("http_protocols", &["--http-protocols"], "STRING", CommaList, Literal("h1"), "HTTP/2",
       "Protocols to offer: h1, h2."), NO_H2),
     ignored(s("http2_cleartext", &["--http2-cleartext"], "STRING", Str, Literal("off"), "HTTP/2", "HTTP/2 without TLS."), NO_H2),

@@ -144,7 +144,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
         None => None,
     };
     for l in &listeners {
-        crate::info!("Listening at: {} ({pid})", l.url());
+        crate::info!("Listening at: {} ({pid})", l.url_for(cfg.tls.is_some()));
     }
     crate::info!("Using worker: {}", if cfg.threads > 1 || cfg.gthread { "gthread" } else { "sync" });
     let suffix = if master_pid != 0 { ".2" } else { "" };
@@ -394,7 +394,7 @@ impl Arbiter {
                 }
                 for (_, l, fresh) in next {
                     if fresh {
-                        crate::info!("Listening at: {} ({})", l.url(), std::process::id());
+                        crate::info!("Listening at: {} ({})", l.url_for(self.cfg.tls.is_some()), std::process::id());
                     }
                     self.listeners.push(l);
                 }

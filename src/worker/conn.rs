@@ -18,6 +18,7 @@ use mio::net::{TcpStream, UnixStream};
 
 use super::exchange::{Exchange, Finish, OutChunk};
 use super::task::Task;
+use super::tls_io::TlsStream;
 use crate::http::proxy::ProxyInfo;
 use crate::http::BodyDecoder;
 
@@ -55,6 +56,9 @@ fn write_failed(writable: &mut bool) -> io::Result<Retry> {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// TCP with TLS (`--certfile`): rustls between the socket and the
+    /// buffers (`tls_io`).
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -62,6 +66,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s,
             Stream::Unix(s) => s,
+            Stream::Tls(s) => &mut s.tcp,
         }
     }
 
@@ -69,14 +74,33 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Tls(s) => s.tcp.as_raw_fd(),
         }
     }
 
-    /// Half-close the sending side (after a final response).
-    pub fn shutdown_write(&self) {
+    /// TLS: no sendfile, no writes from outside the loop, no hand-off.
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// Encrypted bytes wait for the socket (TLS only).
+    pub fn wants_write(&self) -> bool {
+        match self {
+            Stream::Tls(s) => s.wants_write(),
+            _ => false,
+        }
+    }
+
+    /// Half-close the sending side (after a final response); TLS sends
+    /// close_notify first.
+    pub fn shutdown_write(&mut self) {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tls(s) => {
+                s.shutdown_write();
+                Ok(())
+            }
         };
     }
 }
@@ -125,6 +149,9 @@ pub enum Phase {
     Head,
     /// A request is being received and/or served.
     Exchange(Active),
+    /// A response the loop made itself (a static file) is being written;
+    /// then the next request.
+    Own,
     /// Sending a final response, then closing.
     Closing,
 }
@@ -200,7 +227,15 @@ impl Conn {
     /// requests (nothing of it inside the app), nothing left to write, and
     /// what it has read small enough to carry (`handoff::MAX_CARRIED`).
     pub fn can_move(&self) -> bool {
-        matches!(self.phase, Phase::Head) && self.wq.is_empty() && self.rbuf.len() <= super::handoff::MAX_CARRIED
+        matches!(self.phase, Phase::Head)
+            && self.wq.is_empty()
+            && self.rbuf.len() <= super::handoff::MAX_CARRIED
+            && !self.stream.is_tls()
+    }
+
+    /// Everything queued has reached the socket (for TLS, encrypted too).
+    pub fn all_sent(&self) -> bool {
+        self.wq.is_empty() && !self.stream.wants_write()
     }
 
     /// Queue bytes produced by the loop itself (100 Continue, error pages).
@@ -211,6 +246,9 @@ impl Conn {
     /// Read what the socket has, up to `limit` buffered bytes. Returns the
     /// number of bytes read; sets `read_closed` on EOF.
     pub fn fill(&mut self, limit: usize) -> io::Result<usize> {
+        if let Stream::Tls(t) = &mut self.stream {
+            return t.fill(&mut self.rbuf, limit, &mut self.readable, &mut self.read_closed, &mut self.writable);
+        }
         let mut total = 0;
         while self.readable && !self.read_closed && self.rbuf.len() < limit {
             let len = self.rbuf.len();
@@ -257,6 +295,9 @@ impl Conn {
     /// Write queued output while the socket takes it (see [`write_queue`]).
     /// Returns the number of counted (exchange) bytes written.
     pub fn flush(&mut self) -> io::Result<usize> {
+        if let Stream::Tls(t) = &mut self.stream {
+            return t.flush(&mut self.wq, &mut self.wq_offset, &mut self.writable);
+        }
         write_queue(self.stream.fd(), &mut self.wq, &mut self.wq_offset, &mut self.writable)
     }
 

@@ -1,6 +1,7 @@
 //! The request/response cycle of one connection, one step at a time: move
-//! the executor's output to the socket, read, parse a head, decode a body,
-//! hand the request to an executor, and decide between the next request and
+//! the executor's output to the socket, read, parse a head, answer it
+//! from a static file (`static_serve`) or decode its body and hand the
+//! request to an executor, and decide between the next request and
 //! closing. Each step is a plain function of the connection and a context;
 //! the I/O loop (`io_loop`) calls `advance` until it says to wait.
 //!
@@ -173,7 +174,7 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
     let mut progressed = false;
     if !conn.wq.is_empty() && conn.writable && ctx.hold_output {
         ctx.held.set(true);
-    } else if !conn.wq.is_empty() && conn.writable {
+    } else if (!conn.wq.is_empty() || conn.stream.wants_write()) && conn.writable {
         match conn.flush() {
             Ok(counted) => {
                 progressed = counted > 0;
@@ -194,14 +195,14 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             Err(_) => return Step::Close,
         }
     }
-    if !conn.wq.is_empty() && (progressed || conn.deadline.is_none()) {
+    if !conn.all_sent() && (progressed || conn.deadline.is_none()) {
         // A client that stops reading is dropped after io_timeout.
         conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
     }
 
     match conn.phase {
         Phase::Closing => {
-            if conn.wq.is_empty() {
+            if conn.all_sent() {
                 conn.stream.shutdown_write();
                 Step::Close
             } else {
@@ -210,6 +211,15 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                 }
                 Step::Wait
             }
+        }
+        Phase::Own => {
+            if !conn.all_sent() {
+                return if progressed { Step::Again } else { Step::Wait };
+            }
+            conn.served += 1;
+            conn.phase = Phase::Head;
+            conn.deadline = Some(ctx.now + if conn.rbuf.is_empty() { ctx.cfg.keepalive } else { ctx.cfg.io_timeout });
+            Step::Again
         }
         Phase::Head => head_step(conn, ctx),
         Phase::Exchange(_) => {
@@ -289,7 +299,9 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             Err(e) => return refuse(conn, &e, ctx),
         }
     }
-    if ctx.tasks.all_busy() {
+    // (A request for a static file is answered even then: it needs no
+    // app thread.)
+    if ctx.tasks.all_busy() && !ctx.cfg.static_files.as_ref().is_some_and(|f| f.raw_match(&conn.rbuf)) {
         // Every app thread is taken: leave the bytes raw, so the connection
         // can still go to a sibling worker with a free one (`handoff`).
         ctx.tasks.wants_executor.set(true);
@@ -328,6 +340,10 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             conn.rbuf.drain(..used);
             conn.scanned = 0;
             let decoder = BodyDecoder::new(head.framing);
+            // Static files: answered here, without the app.
+            if let Some(found) = ctx.cfg.static_files.as_ref().and_then(|f| f.lookup(head.path())) {
+                return super::static_serve::answer(conn, &head, decoder.is_some(), found, ctx);
+            }
             if head.expect_continue && decoder.is_some() && conn.rbuf.is_empty() {
                 conn.queue_own(CONTINUE.to_vec());
             }
@@ -346,6 +362,10 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                 peer: conn.peer,
                 server: ctx.servers.get(conn.listener).cloned().flatten(),
                 proxy: conn.proxy.clone(),
+                tls: match &mut conn.stream {
+                    super::conn::Stream::Tls(t) => Some(t.facts()),
+                    _ => None,
+                },
                 started: ctx.now,
             });
             conn.deadline = if decoder.is_some() { Some(ctx.now + ctx.cfg.io_timeout) } else { None };
@@ -484,7 +504,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                 }
                 // With the body in and nothing queued for the socket, the
                 // loop thread may run the app itself (`dispatch`).
-                let inline_ok = (a.decoder.is_none() && conn.wq.is_empty())
+                let inline_ok = (a.decoder.is_none() && conn.wq.is_empty() && !conn.stream.is_tls())
                     .then(|| InlineOut { fd: conn.stream.fd(), timeout: ctx.cfg.io_timeout });
                 match dispatch(task, &ctx.tasks, inline_ok) {
                     Ok(()) => {
@@ -512,7 +532,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
 
     // The response is complete and written: next request, or close.
     if let AppStage::Done(finish) = a.app {
-        if conn.wq.is_empty() {
+        if conn.all_sent() {
             if a.decoder.is_none() || finish == Finish::Close || a.close {
                 ctx.completed.set(ctx.completed.get() + 1);
             }

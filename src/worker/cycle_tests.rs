@@ -56,6 +56,9 @@ impl Rig {
             in_flight: Arc::new(AtomicUsize::new(0)),
             threads,
             inline,
+            static_files: None,
+            tls: None,
+            ragged: crate::worker::tls_io::Ragged::Error,
         };
         Rig {
             cfg,

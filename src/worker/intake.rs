@@ -15,6 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
 use mio::{Interest, Poll, Token};
 
 use super::conn::{Conn, Stream};
+use super::tls_io::TlsStream;
 use super::io_loop::{IoLoop, ListenSock, CONN_BASE, LISTENER_BASE};
 use crate::worker::conn::Peer;
 
@@ -69,9 +70,13 @@ impl IoLoop {
                 return;
             }
             let accepted = match &self.listeners[index] {
-                ListenSock::Tcp(l) => l.accept().map(|(s, addr)| {
+                ListenSock::Tcp(l) => l.accept().and_then(|(s, addr)| {
                     let _ = s.set_nodelay(true);
-                    (Stream::Tcp(s), Peer::Tcp(addr))
+                    let stream = match &self.cfg.tls {
+                        Some(config) => Stream::Tls(Box::new(TlsStream::new(s, config.clone(), self.cfg.ragged)?)),
+                        None => Stream::Tcp(s),
+                    };
+                    Ok((stream, Peer::Tcp(addr)))
                 }),
                 ListenSock::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), Peer::Unix)),
             };

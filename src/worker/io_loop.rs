@@ -90,6 +90,12 @@ pub struct LoopConfig {
     pub threads: usize,
     /// The loop thread may run the app itself (one executor).
     pub inline: bool,
+    /// `--static-map`: files the loop serves itself.
+    pub static_files: Option<super::static_serve::StaticFiles>,
+    /// `--certfile`: TCP connections speak TLS.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// What a TLS stream closed without close_notify means.
+    pub ragged: super::tls_io::Ragged,
 }
 
 /// A listening socket as the worker holds it.

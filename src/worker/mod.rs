@@ -17,4 +17,6 @@ mod intake;
 pub mod io_loop;
 mod lifecycle;
 pub mod relay;
+pub mod static_serve;
 pub mod task;
+pub mod tls_io;

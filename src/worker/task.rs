@@ -29,6 +29,8 @@ pub struct Job {
     pub server: Option<Arc<(String, String)>>,
     /// What a PROXY protocol header said, if one came.
     pub proxy: Option<ProxyInfo>,
+    /// The connection is TLS: what the environ shows of it.
+    pub tls: Option<Arc<super::tls_io::TlsFacts>>,
     /// When the head was complete (the access log's request time).
     pub started: std::time::Instant,
 }

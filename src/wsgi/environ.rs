@@ -7,6 +7,7 @@
 //! `os.environ` except the worker's `SCRIPT_NAME` default.
 
 
+use crate::http::target::percent_decode;
 use crate::worker::conn::Peer;
 
 use pyo3::ffi;
@@ -112,25 +113,6 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     }
 }
 
-/// `urllib.parse.unquote_to_bytes`: `%XX` decoded, malformed escapes kept.
-pub fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            let hex = |c: u8| (c as char).to_digit(16);
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    out
-}
 
 /// The `HTTP_*` key for a header name (already uppercase).
 fn header_key(name: &str) -> String {
@@ -274,8 +256,8 @@ pub struct ConnFacts<'a> {
     /// The listener's address as (SERVER_NAME, SERVER_PORT); `None` for unix.
     pub server: Option<&'a (String, String)>,
     pub proxy: Option<&'a ProxyInfo>,
-    /// The connection itself is TLS (not yet: always false).
-    pub is_tls: bool,
+    /// The connection itself is TLS: the client certificate, if any.
+    pub tls: Option<&'a crate::worker::tls_io::TlsFacts>,
 }
 
 /// Build the environ for `head`. `input` becomes `wsgi.input`.
@@ -339,9 +321,14 @@ pub fn build<'py>(
         env.set_item(header_key_string(py, name), latin1(py, &value))?;
     }
 
-    let https = conn.is_tls || head.forwarded_https == Some(true);
+    let https = conn.tls.is_some() || head.forwarded_https == Some(true);
     let scheme = if https { intern!(py, "https") } else { intern!(py, "http") };
     env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
+    if let Some(cert) = conn.tls.and_then(|t| t.client_cert.as_deref()) {
+        // rsgi's own (gunicorn shows no client certificate): as Apache's
+        // mod_ssl and uWSGI name it.
+        env.set_item(intern!(py, "SSL_CLIENT_CERT"), PyString::new(py, cert))?;
+    }
 
     match conn.peer {
         Peer::Tcp(addr) => {

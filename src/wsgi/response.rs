@@ -76,7 +76,7 @@ enum Flow {
 /// Returns the paused response when the client fell behind while the app's
 /// iterable was being sent (see [`Parked`]).
 pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> {
-    let Job { head, exchange, peer, server, proxy, started } = job;
+    let Job { head, exchange, peer, server, proxy, tls, started } = job;
     let facts = RequestFacts { version: head.version, is_head: head.is_head(), close: head.close };
     let writer = ResponseWriter::new(exchange.clone(), facts, ctx.slot);
     let objects = match RequestObjects::get(py, writer, Input::new(exchange.clone())) {
@@ -92,7 +92,7 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> 
 
     let outcome = (|| -> PyResult<Flow> {
         let input = end.objects.input.bind(py).clone().into_any();
-        let conn = ConnFacts { peer, server: server.as_deref(), proxy: end.proxy.as_ref(), is_tls: false };
+        let conn = ConnFacts { peer, server: server.as_deref(), proxy: end.proxy.as_ref(), tls: tls.as_deref() };
         let env = match environ::build(py, &ctx.base, &end.head, &conn, input)? {
             Ok(env) => env,
             Err(http_err) => return Ok(Flow::Done(Some(http_err))),
@@ -245,7 +245,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
             (_, crate::worker::conn::Peer::Tcp(a)) => a.ip().to_string(),
             (_, crate::worker::conn::Peer::Unix) => String::new(),
         };
-        let path_info: String = environ::percent_decode(head.path()).iter().map(|&b| b as char).collect();
+        let path_info: String = crate::http::target::percent_decode(head.path()).iter().map(|&b| b as char).collect();
         let protocol = format!("HTTP/{}.{}", head.version.major, head.version.minor);
         let (status, sent, response_headers) = (w.final_status().to_owned(), w.sent, w.headers.encoded.clone());
         let duration = started.elapsed();

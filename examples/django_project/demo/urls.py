@@ -4,6 +4,7 @@ from . import views
 
 urlpatterns = [
     path("", views.index),
+    path("styled", views.styled),
     path("api/echo", views.api_echo),
     path("api/query", views.api_query),
     path("stream", views.stream),

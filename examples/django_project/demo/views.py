@@ -14,6 +14,7 @@ from django.http import (
     StreamingHttpResponse,
 )
 from django.middleware.csrf import get_token
+from django.templatetags.static import static
 from django.utils.html import escape
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -28,6 +29,17 @@ def index(request):
     return HttpResponse(
         "<!doctype html><html><head><title>rsgi + Django</title></head>"
         "<body><h1>Hello from Django!</h1></body></html>"
+    )
+
+
+@require_GET
+def styled(request):
+    """A page whose stylesheet comes from STATIC_ROOT (after collectstatic),
+    by its hashed name."""
+    return HttpResponse(
+        '<!doctype html><html><head><title>rsgi + Django</title>'
+        '<link rel="stylesheet" href="%s"></head>'
+        "<body><h1>Hello from Django, with style!</h1></body></html>" % escape(static("demo/site.css"))
     )
 
 

@@ -1,6 +1,11 @@
 """Settings for the example Django project served by rsgi.
 
-    rsgi myproject.wsgi:application --chdir examples/django_project
+    python manage.py collectstatic --noinput
+    rsgi myproject.wsgi:application --static-map /static=./staticfiles
+
+(from examples/django_project). collectstatic copies the apps' static files
+into STATIC_ROOT under hashed names (ManifestStaticFilesStorage), and rsgi
+serves that directory at STATIC_URL without calling Django.
 
 The project needs no database. The SECRET_KEY below is for tests and local
 runs only; a real deployment reads its own from the environment.
@@ -18,6 +23,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["*"]
 
 INSTALLED_APPS = [
+    "django.contrib.staticfiles",
     "demo",
 ]
 
@@ -34,6 +40,17 @@ WSGI_APPLICATION = "myproject.wsgi.application"
 DATABASES = {}
 
 TEMPLATES = []
+
+# Static files: `collectstatic` writes them to STATIC_ROOT, with a content
+# hash in each name (base.5af66c1b1797.css) and a staticfiles.json manifest;
+# rsgi --static-map /static=./staticfiles serves them, hashed names with
+# `Cache-Control: immutable`.
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
 
 USE_TZ = True
 TIME_ZONE = "UTC"
