@@ -274,13 +274,13 @@ fn header(headers: &[(Cow<'static, str>, Vec<u8>)], name: &str) -> Option<String
 fn response_header(encoded: &[u8], name: &str) -> Option<String> {
     encoded
         .split(|&b| b == b'\n')
-        .filter_map(|line| {
+        .rev()
+        .find_map(|line| {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let colon = line.iter().position(|&b| b == b':')?;
             let (n, v) = line.split_at(colon);
             (latin1(n).eq_ignore_ascii_case(name)).then(|| latin1(&v[1..]).trim().to_owned())
         })
-        .last()
 }
 
 /// The access log's time atom: `[23/Nov/2026:16:31:30 +0000]`.

@@ -175,7 +175,7 @@ fn start_abort_watch(
 /// Who runs the loop.
 enum Runner {
     /// The main thread alone (executor threads run the app).
-    Plain(IoLoop),
+    Plain(Box<IoLoop>),
     /// The main thread and a standby, either of which may be running the
     /// app (one executor, run by the loop thread).
     Relay(Arc<relay::Relay>),
@@ -293,7 +293,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
                 relay.start_standby().map_err(|e| e.to_string())?;
                 Runner::Relay(relay)
             }
-            None => Runner::Plain(io),
+            None => Runner::Plain(Box::new(io)),
         };
         Ok((runner, threads))
     };
@@ -307,7 +307,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
 
     slot.set_state(SlotState::Serving);
     let (how, io) = py.detach(|| match runner {
-        Runner::Plain(mut io) => (io.run(None), Some(io)),
+        Runner::Plain(mut io) => (io.run(None), Some(*io)),
         Runner::Relay(relay) => (relay.run(0, true), relay.take_loop()),
     });
     slot.set_state(SlotState::Retiring);

@@ -95,10 +95,9 @@ pub fn start_forwarder() {
     }
     let (tx, rx): (Sender<Line>, Receiver<Line>) = crossbeam_channel::unbounded();
     let handle = std::thread::Builder::new().name("rsgi-log".into()).spawn(move || {
-        Python::attach(|py| loop {
-            match py.detach(|| rx.recv()) {
-                Ok(line) => emit(py, &line),
-                Err(_) => break,
+        Python::attach(|py| {
+            while let Ok(line) = py.detach(|| rx.recv()) {
+                emit(py, &line);
             }
         })
     });

@@ -393,7 +393,7 @@ fn exchange_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             abandon(&mut a, &ctx.tasks);
             Step::Close
         }
-        Next::NextRequest => {
+        Next::Request => {
             conn.served += 1;
             if conn.rbuf.is_empty() && conn.rbuf.capacity() > 64 * 1024 {
                 // A large body grew the buffer: give it back while idle.
@@ -408,10 +408,14 @@ fn exchange_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
 
 /// Where an exchange goes after one step.
 enum Next {
+    /// Stay in the exchange; the step to report.
     Stay(Step),
+    /// Answer this error and close.
     Refuse(HttpError),
+    /// Drop the connection.
     Close,
-    NextRequest,
+    /// The exchange is over: read the next request.
+    Request,
 }
 
 fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
@@ -548,7 +552,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                 }
                 return Next::Stay(if changed { Step::Again } else { Step::Wait });
             }
-            return Next::NextRequest;
+            return Next::Request;
         } else if conn.deadline.is_none() {
             conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
         }

@@ -183,7 +183,7 @@ impl IoLoop {
         let evacuating = self.evacuation.requested();
         let draining = self.drain_deadline.is_some();
         let stuck = self.is_stuck();
-        if !evacuating && !draining && !(stuck && !self.waiting.is_empty()) {
+        if !evacuating && !draining && (!stuck || self.waiting.is_empty()) {
             return;
         }
         let keys: Vec<usize> = if evacuating || draining {

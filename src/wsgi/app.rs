@@ -95,6 +95,9 @@ pub fn load_app_with<'py>(py: Python<'py>, spec: &str, paste_defaults: &[(String
     load_app(py, spec)
 }
 
+/// The positional and keyword arguments of an app factory call.
+type FactoryArgs<'py> = (Bound<'py, PyTuple>, Bound<'py, PyDict>);
+
 /// Import the module and resolve the callable. Called with the GIL held.
 pub fn load_app<'py>(py: Python<'py>, spec: &str) -> Result<Py<PyAny>, AppLoadError> {
     let (module, expr) = split_app_spec(spec);
@@ -116,7 +119,7 @@ pub fn load_app<'py>(py: Python<'py>, spec: &str) -> Result<Py<PyAny>, AppLoadEr
     let is = |name: &str| -> bool {
         ast.getattr(name).and_then(|cls| body.is_instance(&cls)).unwrap_or(false)
     };
-    let (name, call): (String, Option<(Bound<'_, PyTuple>, Bound<'_, PyDict>)>) = if is("Name") {
+    let (name, call): (String, Option<FactoryArgs<'_>>) = if is("Name") {
         (body.getattr("id").and_then(|i| i.extract()).unwrap_or_default(), None)
     } else if is("Call") {
         let func = body.getattr("func").map_err(|e| AppLoadError::plain(e.to_string()))?;

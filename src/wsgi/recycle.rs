@@ -25,10 +25,10 @@ pub struct RequestObjects {
 }
 
 /// References to `obj`, a live object the caller holds.
-pub fn refcount(_py: Python<'_>, obj: *mut pyo3::ffi::PyObject) -> isize {
+pub fn refcount<T>(obj: &Bound<'_, T>) -> isize {
     // SAFETY: the object is alive (the caller holds a reference) and the
-    // GIL is held (`_py`), so its count is stable while read.
-    unsafe { pyo3::ffi::Py_REFCNT(obj) }
+    // GIL is held (a `Bound` proves it), so its count is stable while read.
+    unsafe { pyo3::ffi::Py_REFCNT(obj.as_ptr()) }
 }
 
 thread_local! {
@@ -58,7 +58,7 @@ impl RequestObjects {
     fn unshared(&self, py: Python<'_>) -> bool {
         let sr = self.start_response.bind(py);
         // Read before borrowing: a borrow holds a reference of its own.
-        let sr_count = refcount(py, sr.as_ptr());
+        let sr_count = refcount(sr);
         // Borrowed elsewhere (an app thread inside a kept `write()`, which
         // waits with the GIL released): shared, by definition.
         let Ok(this) = sr.try_borrow() else { return false };
@@ -68,8 +68,8 @@ impl RequestObjects {
         let expected = 2 + isize::from(write_count.is_some());
         sr_count == expected
             && write_count.is_none_or(|n| n == 1)
-            && refcount(py, self.early_hints.as_ptr()) == 1
-            && refcount(py, self.input.as_ptr()) == 1
+            && refcount(self.early_hints.bind(py)) == 1
+            && refcount(self.input.bind(py)) == 1
     }
 
     /// Keep the objects for this thread's next request (without the body

@@ -377,7 +377,7 @@ impl StartResponse {
 
     /// References to the bound `write` method, once it exists.
     pub fn write_method_refcnt(&self, py: Python<'_>) -> Option<isize> {
-        self.write.as_ref().map(|w| super::recycle::refcount(py, w.as_ptr()))
+        self.write.as_ref().map(|w| super::recycle::refcount(w.bind(py)))
     }
 }
 
