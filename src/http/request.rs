@@ -145,7 +145,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits, peer_trusted: bool) -> Result<Par
     let line_limit = limits.effective_request_line();
 
     // The request line.
+    // Too long is decided before the line's end is looked at, as it is
+    // while the line is still incomplete: the answer cannot depend on reads.
     let line_end = match memchr::memchr(b'\n', rest) {
+        Some(i) if i.saturating_sub(2) > line_limit => return Err(HttpError::RequestLineTooLong(i, line_limit)),
         Some(i) if i > 0 && rest[i - 1] == b'\r' => i - 1,
         Some(_) => return Err(HttpError::InvalidRequestLine("bare LF as line terminator".into())),
         None => {
@@ -243,7 +246,7 @@ impl RequestLine {
             return Err(HttpError::InvalidRequestLine(lossy(line)));
         }
         let is_origin = target[0] == b'/';
-        let is_absolute = !is_origin && memmem::find(target, b"://").is_some();
+        let is_absolute = !is_origin && super::target::valid_absolute_form(target);
         if target == b"*" && method != "OPTIONS" {
             return Err(HttpError::InvalidRequestLine(lossy(line)));
         }
