@@ -14,7 +14,7 @@ use memchr::memmem;
 
 use super::body::Framing;
 use super::error::{lossy, HttpError};
-use super::fields::{has_bare_lf, parse_fields};
+use super::fields::{check_block_prefix, parse_fields};
 use super::target::TargetParts;
 use super::{is_token, trim_ows, HeaderMapPolicy, Limits};
 
@@ -173,19 +173,12 @@ pub fn parse_head(buf: &[u8], limits: &Limits, peer_trusted: bool) -> Result<Par
         match find_blank_line(block) {
             Some(i) => i + 4,
             None => {
-                if has_bare_lf(block) {
-                    return Err(HttpError::InvalidHeader("bare LF as line terminator".into()));
-                }
-                if block.len() > limits.max_header_block() {
-                    return Err(HttpError::HeadersTooLarge);
-                }
+                check_block_prefix(block, limits.max_header_block())?;
                 return Ok(Parsed::Incomplete);
             }
         }
     };
-    if block_len > limits.max_header_block() {
-        return Err(HttpError::HeadersTooLarge);
-    }
+    check_block_prefix(&block[..block_len], limits.max_header_block())?;
     let fields = parse_fields(&block[..block_len], limits, false)?;
     let head = apply_policy(line, fields, limits, peer_trusted)?;
     Ok(Parsed::Complete(head, block_start + block_len))

@@ -1021,6 +1021,13 @@ invalid("chunk size taking the body past 2**64-1 bytes is answered before its da
 invalid("request line over the limit that ends in a bare LF: 414 however the bytes arrive",
         b"GET /" + b"a" * 5000 + b" HTTP/1.1\n\r\n", 414)
 
+invalid("bare LF early in a header block that then grows past the block bound: 400 however the bytes arrive",
+        b"GET / HTTP/1.1\r\nA: b\nC: d\r\nX: " + b"y" * 60 + b"\r\n\r\n", 400,
+        settings={"limit_request_fields": 2, "limit_request_field_size": 16})
+invalid("header block past its bound before a bare LF: 431 however the bytes arrive",
+        b"GET / HTTP/1.1\r\nX: " + b"y" * 60 + b"\r\nA: b\n\r\n", 431,
+        settings={"limit_request_fields": 2, "limit_request_field_size": 16})
+
 
 def write(kind, cases):
     folder = HERE / kind
