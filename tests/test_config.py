@@ -345,6 +345,14 @@ def test_bad_value_in_config_file_exits_1_with_one_line():
     _assert_one_clear_line(res, "workers", "x")
 
 
+@pytest.mark.skipif(GUNICORN, reason="gunicorn has no cap on --threads")
+def test_threads_beyond_what_the_scoreboard_tracks_exit_1_with_one_line():
+    # Executors past the scoreboard's size would escape --timeout.
+    res = run_server_cli("cfgapp:app", "--threads", "257", "-b", free_bind())
+    assert res.returncode == 1
+    _assert_one_clear_line(res, "threads", "257", "at most 256")
+
+
 def test_bad_value_on_the_command_line_exits_non_zero():
     res = run_server_cli("cfgapp:app", "-w", "lots")
     assert res.returncode != 0
