@@ -118,7 +118,7 @@ fn print_config_text(cfg: &config::Config) -> String {
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let args = argv.get(1..).unwrap_or_default();
-    let cli = match cli::parse(args, true) {
+    let cli = match cli::parse(args) {
         Ok(c) => c,
         Err(e) => return report(e),
     };

@@ -134,8 +134,8 @@ impl SignalPipe {
         out
     }
 
-    /// Wait up to `timeout_ms` for a signal (or for `extra_fd` to become
-    /// readable); returns the signals received. Used by the master loop.
+    /// Wait up to `timeout_ms` for a signal; returns the signals received
+    /// (none when the time ran out). Used by the master loop.
     pub fn wait(&self, timeout_ms: i32) -> Vec<Signal> {
         let mut pfd = libc::pollfd { fd: self.read_fd, events: libc::POLLIN, revents: 0 };
         // SAFETY: polls one descriptor we own.

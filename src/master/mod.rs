@@ -306,7 +306,7 @@ impl Arbiter {
 
     /// Resolve the configuration again; on error keep the old one.
     fn reload_config(&mut self) {
-        let cli = match crate::cli::parse(&self.args, true) {
+        let cli = match crate::cli::parse(&self.args) {
             Ok(c) => c,
             Err(e) => {
                 crate::error!("Reload failed, keeping the old configuration: {e}");
