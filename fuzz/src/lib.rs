@@ -263,7 +263,8 @@ fn head_step(
         }
         None => {
             let from = if *scanned == 0 { 0 } else { before.saturating_sub(1) };
-            let check = memchr_lf(&rbuf[from..]) || rbuf.len() > limits.effective_request_line();
+            let bound = limits.effective_request_line().min(limits.max_header_block());
+            let check = memchr_lf(&rbuf[from..]) || rbuf.len() > bound;
             *scanned = rbuf.len();
             if check {
                 parse_head(rbuf, limits, setup.trusted)
