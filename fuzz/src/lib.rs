@@ -20,23 +20,24 @@ use _rsgi::http::{parse_head, BodyDecoder, HeaderMap, HeaderMapPolicy, Limits, P
 /// `sizes` picks each limit among the default, "unlimited" (0) and small
 /// values that the fuzzer can reach.
 pub fn limits_from(flags: u8, sizes: u8) -> (Limits, bool) {
-    let mut l = Limits::default();
-    l.permit_unconventional_method = flags & 1 != 0;
-    l.permit_unconventional_version = flags & 2 != 0;
-    l.casefold_method = flags & 4 != 0;
-    l.permit_obsolete_folding = flags & 8 != 0;
-    l.strip_header_spaces = flags & 16 != 0;
-    l.header_map = match (flags >> 5) & 3 {
-        0 => HeaderMapPolicy::Drop,
-        1 => HeaderMapPolicy::Refuse,
-        _ => HeaderMapPolicy::Dangerous,
+    let limits = Limits {
+        permit_unconventional_method: flags & 1 != 0,
+        permit_unconventional_version: flags & 2 != 0,
+        casefold_method: flags & 4 != 0,
+        permit_obsolete_folding: flags & 8 != 0,
+        strip_header_spaces: flags & 16 != 0,
+        header_map: match (flags >> 5) & 3 {
+            0 => HeaderMapPolicy::Drop,
+            1 => HeaderMapPolicy::Refuse,
+            _ => HeaderMapPolicy::Dangerous,
+        },
+        request_line: [4094, 0, 32, 9000][(sizes & 3) as usize],
+        request_fields: [100, 0, 2, 5][((sizes >> 2) & 3) as usize],
+        request_field_size: [8190, 0, 16, 64][((sizes >> 4) & 3) as usize],
+        request_body: [0, 1, 16, 1000][((sizes >> 6) & 3) as usize],
+        ..Limits::default()
     };
-    let trusted = flags & 128 != 0;
-    l.request_line = [4094, 0, 32, 9000][(sizes & 3) as usize];
-    l.request_fields = [100, 0, 2, 5][((sizes >> 2) & 3) as usize];
-    l.request_field_size = [8190, 0, 16, 64][((sizes >> 4) & 3) as usize];
-    l.request_body = [0, 1, 16, 1000][((sizes >> 6) & 3) as usize];
-    (l, trusted)
+    (limits, flags & 128 != 0)
 }
 
 /// The `proxy_protocol` setting from two bits.

@@ -466,8 +466,7 @@ mod tests {
 
     #[test]
     fn chunk_size_that_cannot_fit_is_refused_before_its_data() {
-        let mut limits = Limits::default();
-        limits.request_body = 16;
+        let limits = Limits { request_body: 16, ..Limits::default() };
         let mut d = BodyDecoder::new(Framing::Chunked).unwrap();
         let mut out = Vec::new();
         let r = d.decode(b"a\r\n0123456789\r\n", &mut out, 100, &limits).unwrap();

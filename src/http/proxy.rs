@@ -204,7 +204,7 @@ mod tests {
     #[test]
     fn v1_line_bound_does_not_depend_on_reads() {
         let mut line = b"PROXY TCP4 1.2.3.4 5.6.7.8 ".to_vec();
-        line.extend(std::iter::repeat(b'0').take(V1_MAX_LINE - line.len() - 4));
+        line.extend(std::iter::repeat_n(b'0', V1_MAX_LINE - line.len() - 4));
         line.extend_from_slice(b"1 2\r\n");
         assert_eq!(line.len(), V1_MAX_LINE + 1);
         assert!(parse(&line[..V1_MAX_LINE], ProxyMode::V1).is_err());
