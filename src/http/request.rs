@@ -178,7 +178,11 @@ pub fn parse_head(buf: &[u8], limits: &Limits, peer_trusted: bool) -> Result<Par
             }
         }
     };
-    check_block_prefix(&block[..block_len], limits.max_header_block())?;
+    if block_len > limits.max_header_block() {
+        // Too large, unless a bare LF came first (`parse_fields` reports a
+        // bare LF before anything else in a block within the bound).
+        check_block_prefix(&block[..block_len], limits.max_header_block())?;
+    }
     let fields = parse_fields(&block[..block_len], limits, false)?;
     let head = apply_policy(line, fields, limits, peer_trusted)?;
     Ok(Parsed::Complete(head, block_start + block_len))
