@@ -43,9 +43,11 @@ fn resolve_long(flag: &str) -> Result<&'static settings::Setting, ConfigError> {
     }
 }
 
-/// Parse an argument list (without the program name).
-/// `allow_app` is false for the environment variables, which carry options only.
-pub fn parse(args: &[String], allow_app: bool) -> Result<Cli, ConfigError> {
+/// Parse an argument list (without the program name): options and at most
+/// one positional argument, the app. The command line and the
+/// `GUNICORN_CMD_ARGS` / `RSGI_CMD_ARGS` variables are parsed alike (gunicorn
+/// takes an app from the variable too).
+pub fn parse(args: &[String]) -> Result<Cli, ConfigError> {
     let mut cli = Cli::default();
     let mut positional = Vec::new();
     let mut i = 0;
@@ -116,9 +118,6 @@ pub fn parse(args: &[String], allow_app: bool) -> Result<Cli, ConfigError> {
             entry.clear();
         }
         entry.push(value);
-    }
-    if !allow_app && !positional.is_empty() {
-        return Err(usage(format!("unrecognized arguments: {}", positional.join(" "))));
     }
     if positional.len() > 1 {
         return Err(usage(format!("unrecognized arguments: {}", positional[1..].join(" "))));
@@ -234,7 +233,7 @@ mod tests {
 
     #[test]
     fn options_before_and_after_app() {
-        let c = parse(&args("-w 4 app:wsgi --threads=2 -b 127.0.0.1:1 --bind unix:/s -t5"), true).unwrap();
+        let c = parse(&args("-w 4 app:wsgi --threads=2 -b 127.0.0.1:1 --bind unix:/s -t5")).unwrap();
         assert_eq!(c.app.as_deref(), Some("app:wsgi"));
         assert_eq!(c.overrides["workers"], vec!["4"]);
         assert_eq!(c.overrides["threads"], vec!["2"]);
@@ -244,28 +243,28 @@ mod tests {
 
     #[test]
     fn flags_and_optional_values() {
-        let c = parse(&args("--strip-header-spaces --proxy-protocol app"), true).unwrap();
+        let c = parse(&args("--strip-header-spaces --proxy-protocol app")).unwrap();
         assert_eq!(c.overrides["strip_header_spaces"], vec!["true"]);
         assert_eq!(c.overrides["proxy_protocol"], vec!["auto"]);
         assert_eq!(c.app.as_deref(), Some("app"));
-        let c = parse(&args("--proxy-protocol v2 app"), true).unwrap();
+        let c = parse(&args("--proxy-protocol v2 app")).unwrap();
         assert_eq!(c.overrides["proxy_protocol"], vec!["v2"]);
-        assert!(parse(&args("--strip-header-spaces=1"), true).is_err());
+        assert!(parse(&args("--strip-header-spaces=1")).is_err());
     }
 
     #[test]
     fn prefixes_and_errors() {
-        let c = parse(&args("--thr 3 --keep 9 a"), true).unwrap();
+        let c = parse(&args("--thr 3 --keep 9 a")).unwrap();
         assert_eq!(c.overrides["threads"], vec!["3"]);
-        assert!(matches!(parse(&args("--work 3 a"), true), Err(ConfigError::Usage(_))));
+        assert!(matches!(parse(&args("--work 3 a")), Err(ConfigError::Usage(_))));
         assert_eq!(c.overrides["keepalive"], vec!["9"]);
-        assert!(matches!(parse(&args("--nope a"), true), Err(ConfigError::Usage(_))));
-        assert!(matches!(parse(&args("--limit-request a"), true), Err(ConfigError::Usage(_))));
-        assert!(matches!(parse(&args("a b"), true), Err(ConfigError::Usage(_))));
-        assert!(matches!(parse(&args("-w"), true), Err(ConfigError::Usage(_))));
-        assert!(matches!(parse(&args("app"), false), Err(ConfigError::Usage(_))));
-        assert!(parse(&args("--version"), true).unwrap().version);
-        assert!(parse(&args("-h"), true).unwrap().help);
+        assert!(matches!(parse(&args("--nope a")), Err(ConfigError::Usage(_))));
+        assert!(matches!(parse(&args("--limit-request a")), Err(ConfigError::Usage(_))));
+        assert!(matches!(parse(&args("a b")), Err(ConfigError::Usage(_))));
+        assert!(matches!(parse(&args("-w")), Err(ConfigError::Usage(_))));
+        assert_eq!(parse(&args("app")).unwrap().app.as_deref(), Some("app"));
+        assert!(parse(&args("--version")).unwrap().version);
+        assert!(parse(&args("-h")).unwrap().help);
     }
 
     #[test]

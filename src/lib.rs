@@ -200,7 +200,7 @@ fn serve(py: Python<'_>, app: Bound<'_, PyAny>, settings: Bound<'_, pyo3::types:
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     let args = argv.get(1..).unwrap_or_default();
-    let cli = match cli::parse(args, true) {
+    let cli = match cli::parse(args) {
         Ok(c) => c,
         Err(e) => return report(e),
     };

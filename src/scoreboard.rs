@@ -23,8 +23,11 @@ use std::sync::OnceLock;
 
 /// Most worker processes the scoreboard has room for.
 pub const MAX_WORKERS: usize = 1024;
-/// Executor threads per worker whose request start times are tracked.
-pub const MAX_THREADS: usize = 64;
+/// Executor threads per worker whose request start times are tracked: the
+/// most `--threads` accepts (`Config::new` refuses more with one line), so
+/// `--timeout` sees every executor. 2 KiB per slot; far more threads than a
+/// GIL-bound worker can use.
+pub const MAX_THREADS: usize = 256;
 
 /// Worker lifecycle states as stored in a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -453,5 +456,29 @@ mod tests {
         assert_eq!(again.class(2), 0);
         s.reset(8);
         assert_eq!(s.retirement(), Retirement::None);
+    }
+
+    /// Every executor of a worker with as many threads as the configuration
+    /// accepts publishes its request's start, so `--timeout` sees it (it
+    /// did not from index 64 on).
+    #[test]
+    fn every_accepted_thread_count_is_tracked() {
+        use crate::config::{Config, Overrides, Values};
+        let with_threads = |n: usize| {
+            let mut o = Overrides::new();
+            o.insert("threads", vec![n.to_string()]);
+            Config::new("a:b".into(), Values::merge(&[&o]).unwrap())
+        };
+        let sb = Scoreboard::new().unwrap();
+        let h = sb.handle(0);
+        for n in [65, MAX_THREADS] {
+            let cfg = with_threads(n).unwrap();
+            let last = cfg.threads as usize - 1;
+            h.set_busy(last, true);
+            assert!(h.oldest_busy_ms().is_some(), "executor {last} of {n}");
+            h.set_busy(last, false);
+        }
+        let err = with_threads(MAX_THREADS + 1).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("threads") && err.contains(&MAX_THREADS.to_string()), "{err}");
     }
 }

@@ -134,8 +134,8 @@ impl SignalPipe {
         out
     }
 
-    /// Wait up to `timeout_ms` for a signal; returns the signals received.
-    /// Used by the master loop while it stops.
+    /// Wait up to `timeout_ms` for a signal; returns the signals received
+    /// (none when the time ran out). Used by the master loop while it stops.
     pub fn wait(&self, timeout_ms: i32) -> Vec<Signal> {
         self.wait_with(timeout_ms, &mut [])
     }

@@ -345,6 +345,14 @@ def test_bad_value_in_config_file_exits_1_with_one_line():
     _assert_one_clear_line(res, "workers", "x")
 
 
+@pytest.mark.skipif(GUNICORN, reason="gunicorn has no cap on --threads")
+def test_threads_beyond_what_the_scoreboard_tracks_exit_1_with_one_line():
+    # Executors past the scoreboard's size would escape --timeout.
+    res = run_server_cli("cfgapp:app", "--threads", "257", "-b", free_bind())
+    assert res.returncode == 1
+    _assert_one_clear_line(res, "threads", "257", "at most 256")
+
+
 def test_bad_value_on_the_command_line_exits_non_zero():
     res = run_server_cli("cfgapp:app", "-w", "lots")
     assert res.returncode != 0
@@ -482,3 +490,26 @@ def test_hup_rereads_the_config_file(start_server, tmp_path):
     srv.proc.send_signal(signal.SIGHUP)
     assert wait_worker_count(srv.pid, 3), srv.log()
     assert wait_for(lambda: get(srv, "/").status == 200)
+
+
+@pytest.mark.skipif(GUNICORN, reason="checks rsgi's master process directly")
+def test_hup_with_a_config_whose_python_part_fails_keeps_the_old_one(start_server, tmp_path):
+    # The new file is valid Python with valid values, but applying it to the
+    # interpreter fails after its chdir: the master must log that error,
+    # go back to its directory and keep serving with the old configuration.
+    conf = tmp_path / "live.conf.py"
+    conf.write_text("workers = 1\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    srv = start_server("cfgapp:app", "-c", str(conf), "--graceful-timeout", "5", cwd=CONFIG)
+    assert wait_booted(srv, 1)
+    assert wait_worker_count(srv.pid, 1)
+    before = os.readlink("/proc/%d/cwd" % srv.pid)
+    conf.write_text("workers = 3\nchdir = %r\nraw_env = ['BAD\\x00NAME=1']\n" % str(elsewhere))
+    srv.proc.send_signal(signal.SIGHUP)
+    failed = wait_for(lambda: [m for m in log_messages(srv) if "Reload failed" in m])
+    assert failed, srv.log()
+    assert "BAD" in failed[0] and "null" in failed[0], failed
+    assert os.readlink("/proc/%d/cwd" % srv.pid) == before
+    assert get(srv, "/").status == 200
+    assert wait_worker_count(srv.pid, 1)

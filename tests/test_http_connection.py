@@ -140,3 +140,24 @@ def test_malformed_request_after_good_one_on_same_connection(server):
         assert resp.status == 400
         assert conn.is_closed_by_peer(timeout=10)
     assert get(server, "/hello").body == b"Hello, World!"
+
+
+@pytest.mark.skipif(GUNICORN, reason="checks when rsgi's loop re-checks an unfinished head")
+def test_header_block_past_its_bound_is_refused_without_waiting_for_a_line_feed(start_server):
+    # Two fields of at most 16 bytes: the header block's bound (40 bytes) is
+    # far below the request line's (4094). A read that takes an unfinished
+    # block past it is answered at once, though it brings no line feed
+    # (found by the `connection` fuzz target: it used to wait for one).
+    srv = start_server("pep3333:app", "-w", "1", "--limit-request-fields", "2",
+                       "--limit-request-field_size", "16")
+    with RawConn(srv.connect(timeout=20), timeout=20) as conn:
+        conn.send(b"GET /hello HTTP/1.1\r\nX: y")
+        # Another client answered by the same worker: its loop has read the
+        # bytes above, so those below (no line feed) come in a read of their
+        # own.
+        with RawConn(srv.connect(timeout=20), timeout=20) as other:
+            other.send(b"GET /hello HTTP/1.0\r\n\r\n")
+            assert other.read_response().status == 200
+        conn.send(b"X: " + b"y" * 60)
+        assert conn.read_response().status == 431
+        assert conn.is_closed_by_peer(timeout=10)

@@ -154,15 +154,22 @@ def test_ttin_adds_a_worker_and_ttou_removes_one_but_never_the_last(start_server
         assert len(gone) == 1
         assert wait_gone(gone, timeout=30)
 
-    # One worker left: TTOU is handled but does not stop it.
+    # One worker left: TTOU is handled but does not stop it. Shown by a TTIN
+    # handled after it: the count goes to two with the last worker still
+    # there (had TTOU taken the count to zero, the master would have told
+    # that worker to stop before forking the TTIN one, and the count would
+    # end at one).
     last = children(srv.pid)
     srv.proc.send_signal(signal.SIGTTOU)
     assert wait_for(lambda: sum(1 for _, _, m in log_records(srv)
                                 if m == "Handling signal: ttou") == 3, timeout=15), srv.log()
-    time.sleep(1.0)
-    assert children(srv.pid) == last
+    srv.proc.send_signal(signal.SIGTTIN)
+    assert wait_booted(srv, 4), srv.log()
+    assert wait_worker_count(srv.pid, 2), children(srv.pid)
+    assert set(last) < set(children(srv.pid))
+    assert "Worker exiting (pid: %d)" % last[0] not in srv.log()
     assert ok_get(srv).status == 200
-    assert len(booted_pids(srv)) == 3  # nothing was respawned
+    assert booted_pids(srv)[3] in children(srv.pid)  # only the TTIN worker was added
 
 
 # -- HUP -----------------------------------------------------------------------
@@ -257,8 +264,13 @@ def test_winch_is_ignored_when_not_daemonized(start_server):
     srv.proc.send_signal(signal.SIGWINCH)
     assert wait_message(srv, r"^SIGWINCH ignored\. Not daemonized$", "DEBUG",
                         timeout=15), srv.log()
-    time.sleep(0.5)
-    assert children(srv.pid) == before
+    # A TTIN handled after it adds a third worker to the same two (had
+    # WINCH stopped the workers, the count would end at one).
+    srv.proc.send_signal(signal.SIGTTIN)
+    assert wait_booted(srv, 3), srv.log()
+    assert wait_worker_count(srv.pid, 3), children(srv.pid)
+    assert set(before) < set(children(srv.pid))
+    assert not any("Worker exiting (pid: %d)" % pid in srv.log() for pid in before)
     assert ok_get(srv).status == 200
 
 

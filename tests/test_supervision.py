@@ -337,9 +337,18 @@ def test_umask_applies_to_the_unix_socket(start_server):
 
 
 def test_worker_tmp_dir_is_accepted(start_server, tmp_path):
+    # The value is taken into the configuration, as gunicorn takes it.
+    res = run_cli(APP, "--worker-tmp-dir", str(tmp_path), "--print-config")
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"^worker_tmp_dir\s*=\s*%s$" % re.escape(str(tmp_path)), res.stdout, re.M), res.stdout
+    # A server given it boots, serves, says nothing about it, and leaves
+    # the directory as it found it (rsgi's heartbeats are in shared memory;
+    # gunicorn unlinks its heartbeat files as it creates them).
     srv = start_server(APP, "-w", "1", "--worker-tmp-dir", str(tmp_path))
     assert wait_booted(srv, 1)
     assert ok_get(srv).status == 200
+    assert os.listdir(tmp_path) == []
+    assert "worker_tmp_dir" not in srv.log() and "worker-tmp-dir" not in srv.log()
 
 
 # -- process titles ---------------------------------------------------------------------

@@ -205,7 +205,13 @@ def test_a_kept_write_waiting_in_another_thread_does_not_break_the_next_request(
     # them nor fail on them. No request is made until the thread waits (a
     # request would look at the objects earlier, while they are free).
     import os
-    import time
+
+    def wchan(tid):
+        try:
+            with open("/proc/%d/wchan" % tid) as f:
+                return f.read()
+        except OSError:
+            return ""
 
     mark = tmp_path / "writes-wait"
     srv = start_server("kept_objects:app", env={"KEPT_MARK": str(mark)})
@@ -214,7 +220,11 @@ def test_a_kept_write_waiting_in_another_thread_does_not_break_the_next_request(
         first = conn.read_response()
         assert (first.status, first.body) == (200, b"started")
     assert wait_for(lambda: os.path.exists(mark), timeout=10)
-    time.sleep(0.3)  # the third write() starts waiting right after the mark
+    tid = int(mark.read_text())
+    # The third write() waits on the response's window (a futex) for good.
+    # Nothing else keeps the thread in a futex: no request runs, so the GIL
+    # is free.
+    assert wait_for(lambda: "futex" in wchan(tid), timeout=10), wchan(tid)
     for _ in range(3):
         resp = get(srv, "/calls")
         assert (resp.status, resp.body) == (200, b"2")

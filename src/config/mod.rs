@@ -441,11 +441,19 @@ impl Config {
                 reason: format!("at most {} workers", crate::scoreboard::MAX_WORKERS),
             });
         }
+        let threads = positive("threads")?;
+        if threads as usize > crate::scoreboard::MAX_THREADS {
+            return Err(ConfigError::Invalid {
+                name: "threads",
+                value: threads.to_string(),
+                reason: format!("at most {} threads per worker", crate::scoreboard::MAX_THREADS),
+            });
+        }
         Ok(Config {
             bind,
             backlog: values.int("backlog").clamp(1, i32::MAX as u64) as u32,
             workers: workers as u32,
-            threads: positive("threads")? as u32,
+            threads: threads as u32,
             worker_connections: positive("worker_connections")? as usize,
             timeout: values.int("timeout"),
             graceful_timeout: values.int("graceful_timeout"),

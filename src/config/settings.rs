@@ -136,7 +136,7 @@ pub static SETTINGS: &[Setting] = &[
     s("worker_class", &["-k", "--worker-class"], "STRING", Str, Literal("sync"), "Worker Processes",
       "The worker type, by name, dotted path or class: sync and gthread (and their subclasses) run rsgi's worker; gevent and ASGI workers are not available yet."),
     s("threads", &["--threads"], "INT", PosInt, Literal("1"), "Worker Processes",
-      "The number of Python executor threads per worker."),
+      "The number of Python executor threads per worker (at most 256)."),
     s("worker_connections", &["--worker-connections"], "INT", PosInt, Literal("1000"), "Worker Processes",
       "The maximum number of simultaneous connections per worker."),
     s("timeout", &["-t", "--timeout"], "INT", PosInt, Literal("30"), "Worker Processes",

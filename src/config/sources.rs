@@ -83,7 +83,7 @@ fn env_overrides(var: &str) -> Result<(Option<String>, Overrides), ConfigError> 
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => {
             let words = crate::cli::split_shell_words(&v).map_err(|e| ConfigError::Usage(format!("{var}: {e}")))?;
-            let parsed = crate::cli::parse(&words, true).map_err(|e| ConfigError::Usage(format!("{var}: {e}")))?;
+            let parsed = crate::cli::parse(&words).map_err(|e| ConfigError::Usage(format!("{var}: {e}")))?;
             Ok((parsed.app, parsed.overrides))
         }
         _ => Ok((None, Overrides::new())),

@@ -228,6 +228,12 @@ fn decode_chunked(
         0 => MAX_CHUNK_SIZE_LINE,
         n => n,
     };
+    // The most body bytes a request may have: `limit_request_body`, or
+    // what the body's byte count can hold when there is no limit.
+    let body_bound = match limits.request_body {
+        0 => u64::MAX,
+        n => n,
+    };
     let mut i = 0;
     while i < input.len() {
         let b = input[i];
@@ -243,6 +249,11 @@ fn decode_chunked(
                         .and_then(|s| s.checked_add(v))
                         .ok_or_else(|| HttpError::InvalidChunkSize("chunk size overflows".into()))?;
                     *digits += 1;
+                    // A size only grows with more digits: once the body
+                    // could not fit, it is refused now, before any data.
+                    if total.checked_add(*size).is_none_or(|t| t > body_bound) {
+                        return Err(HttpError::BodyTooLarge(body_bound));
+                    }
                 } else if *digits == 0 {
                     return Err(HttpError::InvalidChunkSize(lossy(&[b])));
                 } else {
@@ -314,10 +325,8 @@ fn decode_chunked(
                 let take = ((input.len() - i) as u64).min(*remaining).min(room as u64) as usize;
                 out.extend_from_slice(&input[i..i + take]);
                 *remaining -= take as u64;
+                // Cannot pass the bound: the chunk's size was checked.
                 *total += take as u64;
-                if limits.request_body > 0 && *total > limits.request_body {
-                    return Err(HttpError::BodyTooLarge(limits.request_body));
-                }
                 room -= take;
                 i += take;
                 if *remaining == 0 {
@@ -453,6 +462,21 @@ mod tests {
         let r2 = d.decode(&input[r.consumed..], &mut out, 100, &limits).unwrap();
         assert!(r2.done);
         assert_eq!(out, b"0123456789");
+    }
+
+    #[test]
+    fn chunk_size_that_cannot_fit_is_refused_before_its_data() {
+        let limits = Limits { request_body: 16, ..Limits::default() };
+        let mut d = BodyDecoder::new(Framing::Chunked).unwrap();
+        let mut out = Vec::new();
+        let r = d.decode(b"a\r\n0123456789\r\n", &mut out, 100, &limits).unwrap();
+        assert_eq!(r.consumed, 15);
+        assert_eq!(d.decode(b"7", &mut out, 100, &limits).unwrap_err(), HttpError::BodyTooLarge(16));
+        let unlimited = Limits::default();
+        let mut d = BodyDecoder::new(Framing::Chunked).unwrap();
+        d.decode(b"1\r\nx\r\n", &mut out, 100, &unlimited).unwrap();
+        let err = d.decode(b"ffffffffffffffff", &mut out, 100, &unlimited).unwrap_err();
+        assert_eq!(err.status(), 413);
     }
 
     #[test]

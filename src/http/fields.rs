@@ -20,9 +20,18 @@ const FORBIDDEN_TRAILERS: [&str; 6] =
 /// Headers kept on the stack by `httparse` before falling back to the heap.
 const STACK_HEADERS: usize = 32;
 
-/// True when some LF in `data` is not preceded by CR.
-pub(crate) fn has_bare_lf(data: &[u8]) -> bool {
-    memchr::memchr_iter(b'\n', data).any(|i| i == 0 || data[i - 1] != b'\r')
+/// What the first bytes of a header block already decide, whether the rest
+/// has arrived or not: a bare LF, or more than `max` bytes, whichever comes
+/// first in the block (a bare LF at offset `max` counts as first, as the
+/// earliest shorter read would see it). The same answer however the bytes
+/// were split into reads.
+pub(crate) fn check_block_prefix(block: &[u8], max: usize) -> Result<(), HttpError> {
+    let bare = memchr::memchr_iter(b'\n', block).find(|&i| i == 0 || block[i - 1] != b'\r');
+    match bare {
+        Some(i) if i <= max => Err(HttpError::InvalidHeader("bare LF as line terminator".into())),
+        _ if block.len() > max => Err(HttpError::HeadersTooLarge),
+        _ => Ok(()),
+    }
 }
 
 /// Tokenize a header block (ending in the empty line) into fields with
@@ -253,7 +262,9 @@ mod tests {
         limits.permit_obsolete_folding = true;
         limits.strip_header_spaces = true;
         assert_eq!(normalize(folded, &limits).unwrap(), b"A: 1 2\r\nB: 3\r\n\r\n");
-        assert!(has_bare_lf(b"a\nb"));
-        assert!(!has_bare_lf(b"a\r\nb"));
+        assert_eq!(check_block_prefix(b"a: b\nc", 3).unwrap_err().status(), 431);
+        assert_eq!(check_block_prefix(b"a: b\nc", 4).unwrap_err().status(), 400);
+        assert_eq!(check_block_prefix(b"a: b\r\n", 6), Ok(()));
+        assert!(check_block_prefix(b"\nb", 10).is_err());
     }
 }

@@ -74,8 +74,11 @@ pub fn parse(buf: &[u8], mode: ProxyMode) -> Result<ProxyParsed, HttpError> {
 }
 
 fn parse_v1(buf: &[u8]) -> Result<ProxyParsed, HttpError> {
+    // The bound is on the line, however its bytes arrived: a line that
+    // does not end within `V1_MAX_LINE` bytes is refused.
     let end = match memchr::memmem::find(buf, b"\r\n") {
-        Some(i) => i,
+        Some(i) if i + 2 <= V1_MAX_LINE => i,
+        Some(_) => return Err(HttpError::InvalidProxyLine(lossy(&buf[..V1_MAX_LINE]))),
         None if buf.len() >= V1_MAX_LINE => return Err(HttpError::InvalidProxyLine(lossy(buf))),
         None => return Ok(ProxyParsed::Incomplete),
     };
@@ -193,6 +196,23 @@ mod tests {
         assert!(has_signature(b"PROXY UNKNOWN\r\n", ProxyMode::V1));
         assert!(!has_signature(b"PROXY UNKNOWN\r\n", ProxyMode::V2));
         assert!(!has_signature(b"PROX", ProxyMode::Auto));
+    }
+
+    /// Found by the `proxy` fuzz target: a line longer than the spec's 107
+    /// bytes was accepted when it arrived whole and refused when its first
+    /// 107 bytes arrived alone. It is refused either way.
+    #[test]
+    fn v1_line_bound_does_not_depend_on_reads() {
+        let mut line = b"PROXY TCP4 1.2.3.4 5.6.7.8 ".to_vec();
+        line.extend(std::iter::repeat_n(b'0', V1_MAX_LINE - line.len() - 4));
+        line.extend_from_slice(b"1 2\r\n");
+        assert_eq!(line.len(), V1_MAX_LINE + 1);
+        assert!(parse(&line[..V1_MAX_LINE], ProxyMode::V1).is_err());
+        assert!(parse(&line, ProxyMode::V1).is_err());
+        // The longest line the spec allows is accepted.
+        let ok = [&line[..27], &line[28..]].concat();
+        assert_eq!(ok.len(), V1_MAX_LINE);
+        assert!(matches!(parse(&ok, ProxyMode::V1), Ok(ProxyParsed::Header(_, V1_MAX_LINE))));
     }
 
     #[test]

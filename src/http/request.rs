@@ -14,7 +14,7 @@ use memchr::memmem;
 
 use super::body::Framing;
 use super::error::{lossy, HttpError};
-use super::fields::{has_bare_lf, parse_fields};
+use super::fields::{check_block_prefix, parse_fields};
 use super::target::TargetParts;
 use super::{is_token, trim_ows, HeaderMapPolicy, Limits};
 
@@ -145,7 +145,10 @@ pub fn parse_head(buf: &[u8], limits: &Limits, peer_trusted: bool) -> Result<Par
     let line_limit = limits.effective_request_line();
 
     // The request line.
+    // Too long is decided before the line's end is looked at, as it is
+    // while the line is still incomplete: the answer cannot depend on reads.
     let line_end = match memchr::memchr(b'\n', rest) {
+        Some(i) if i.saturating_sub(2) > line_limit => return Err(HttpError::RequestLineTooLong(i, line_limit)),
         Some(i) if i > 0 && rest[i - 1] == b'\r' => i - 1,
         Some(_) => return Err(HttpError::InvalidRequestLine("bare LF as line terminator".into())),
         None => {
@@ -170,18 +173,15 @@ pub fn parse_head(buf: &[u8], limits: &Limits, peer_trusted: bool) -> Result<Par
         match find_blank_line(block) {
             Some(i) => i + 4,
             None => {
-                if has_bare_lf(block) {
-                    return Err(HttpError::InvalidHeader("bare LF as line terminator".into()));
-                }
-                if block.len() > limits.max_header_block() {
-                    return Err(HttpError::HeadersTooLarge);
-                }
+                check_block_prefix(block, limits.max_header_block())?;
                 return Ok(Parsed::Incomplete);
             }
         }
     };
     if block_len > limits.max_header_block() {
-        return Err(HttpError::HeadersTooLarge);
+        // Too large, unless a bare LF came first (`parse_fields` reports a
+        // bare LF before anything else in a block within the bound).
+        check_block_prefix(&block[..block_len], limits.max_header_block())?;
     }
     let fields = parse_fields(&block[..block_len], limits, false)?;
     let head = apply_policy(line, fields, limits, peer_trusted)?;
@@ -243,7 +243,7 @@ impl RequestLine {
             return Err(HttpError::InvalidRequestLine(lossy(line)));
         }
         let is_origin = target[0] == b'/';
-        let is_absolute = !is_origin && memmem::find(target, b"://").is_some();
+        let is_absolute = !is_origin && super::target::valid_absolute_form(target);
         if target == b"*" && method != "OPTIONS" {
             return Err(HttpError::InvalidRequestLine(lossy(line)));
         }

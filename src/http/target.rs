@@ -3,6 +3,9 @@
 //! as byte ranges of the target so a parsed head holds one string for all
 //! of them.
 //!
+//! The absolute form's syntax is checked here too ([`valid_absolute_form`]):
+//! its authority must be a host with an optional port.
+//!
 //! Pure: strings in, slices or ranges out.
 
 /// Split a request-target into (path, query, fragment) the way Python's
@@ -24,6 +27,82 @@ pub fn split_target(target: &str) -> (&str, &str, &str) {
         rest.split_once(':').map(|(_, p)| p).unwrap_or(rest)
     };
     (path, query, fragment)
+}
+
+/// True when `target` is an absolute-form request-target whose scheme and
+/// authority have RFC 3986 syntax: `scheme "://" host [":" port]`, then a
+/// path, query or nothing. The host is a non-empty reg-name (which also
+/// covers dotted IPv4), or an IPv6 or IPvFuture literal in brackets; the
+/// port is digits (possibly none). userinfo is refused, as RFC 9110 §4.2.4
+/// asks of http(s) targets, and so is an empty host (§4.2.1).
+pub(crate) fn valid_absolute_form(target: &[u8]) -> bool {
+    let Some(i) = memchr::memmem::find(target, b"://") else {
+        return false;
+    };
+    let (scheme, rest) = (&target[..i], &target[i + 3..]);
+    let scheme_ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    let end = rest.iter().position(|&b| matches!(b, b'/' | b'?' | b'#')).unwrap_or(rest.len());
+    scheme_ok && valid_authority(&rest[..end])
+}
+
+/// `host [":" port]` with the host as [`valid_absolute_form`] describes.
+fn valid_authority(authority: &[u8]) -> bool {
+    let (host_ok, after) = match authority.strip_prefix(b"[") {
+        Some(inner) => match inner.iter().position(|&b| b == b']') {
+            Some(close) => (ip_literal(&inner[..close]), &inner[close + 1..]),
+            None => return false,
+        },
+        None => {
+            let end = authority.iter().position(|&b| b == b':').unwrap_or(authority.len());
+            (reg_name(&authority[..end]), &authority[end..])
+        }
+    };
+    host_ok
+        && match after {
+            [] => true,
+            [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
+            _ => false,
+        }
+}
+
+/// RFC 3986 `unreserved / sub-delims`, the bytes a reg-name may hold
+/// besides percent-encodings.
+fn reg_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
+}
+
+/// A non-empty RFC 3986 reg-name.
+fn reg_name(host: &[u8]) -> bool {
+    let mut i = 0;
+    while i < host.len() {
+        match host[i] {
+            b'%' => {
+                let hex = host.get(i + 1..i + 3);
+                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                    return false;
+                }
+                i += 3;
+            }
+            b if reg_name_byte(b) => i += 1,
+            _ => return false,
+        }
+    }
+    !host.is_empty()
+}
+
+/// What may stand between brackets: an IPv6 address (no zone identifier,
+/// as in RFC 3986) or `"v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )`.
+fn ip_literal(inside: &[u8]) -> bool {
+    if let [b'v' | b'V', rest @ ..] = inside {
+        let dot = rest.iter().position(|&b| b == b'.').unwrap_or(0);
+        let (version, tail) = (&rest[..dot], &rest[dot..]);
+        return !version.is_empty()
+            && version.iter().all(u8::is_ascii_hexdigit)
+            && tail.len() > 1
+            && tail[1..].iter().all(|&b| reg_name_byte(b) || b == b':');
+    }
+    std::str::from_utf8(inside).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
 /// Byte ranges of a target's parts in the target string.
@@ -94,6 +173,19 @@ mod tests {
         assert_eq!(split_target("/a#b?c"), ("/a", "", "b?c"));
         assert_eq!(split_target("//x/y?z"), ("//x/y", "z", ""));
         assert_eq!(split_target("http://host"), ("", "", ""));
+    }
+
+    #[test]
+    fn absolute_form_authorities() {
+        for ok in ["http://h", "http://h/p", "HTTP://h:80?q", "h+t-t.p://h#f", "http://h:", "http://[::1]:8/p",
+                   "http://[V1F.a:b]", "http://[::1]:", "http://%41%2f.x", "http://999.1.1.1"] {
+            assert!(valid_absolute_form(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["http://", "http://:80", "http://u@h", "http://h:8:9", "http://h:x", "http://[::1", "http://[]",
+                    "http://[::g]", "http://[v.x]", "http://[v1.]", "http://[v1]", "1http://h",
+                    "://h", "http://%4", "http://%zz", "http://h]", "http://h\\"] {
+            assert!(!valid_absolute_form(bad.as_bytes()), "{bad}");
+        }
     }
 
     #[test]

@@ -316,7 +316,7 @@ impl Arbiter {
 
     /// Resolve the configuration again; on error keep the old one.
     fn reload_config(&mut self) {
-        let cli = match crate::cli::parse(&self.args, true) {
+        let cli = match crate::cli::parse(&self.args) {
             Ok(c) => c,
             Err(e) => {
                 crate::error!("Reload failed, keeping the old configuration: {e}");
@@ -326,13 +326,11 @@ impl Arbiter {
         let start_dir = self.start_dir.clone();
         let resolved = Python::attach(|py| {
             let _ = std::env::set_current_dir(&start_dir);
-            let r = crate::config::resolve(py, &cli);
-            if let Ok(r) = &r {
-                if let Err(e) = crate::config::apply_to_python(py, &r.cfg) {
-                    return Err(crate::config::ConfigError::Usage(e));
-                }
-            } else {
-                let _ = std::env::set_current_dir(&self.cfg.chdir);
+            let r = crate::config::resolve(py, &cli).map_err(|e| e.to_string());
+            let r = r.and_then(|r| crate::config::apply_to_python(py, &r.cfg).map(|()| r));
+            if r.is_err() {
+                // Back to the old configuration's directory and sys.path.
+                let _ = crate::config::apply_to_python(py, &self.cfg);
             }
             r
         });

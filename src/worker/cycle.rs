@@ -312,11 +312,13 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         Some(end) => parse_head(&conn.rbuf[..end], limits, conn.trusted),
         None => {
             // Only re-run the full checks when the new bytes could fail
-            // them (a line feed, or past the request-line bound), so a
-            // client dribbling bytes costs a scan of its new bytes only.
+            // them (a line feed, or past the request-line or header-block
+            // bound), so a client dribbling bytes costs a scan of its new
+            // bytes only.
             let from = if conn.scanned == 0 { 0 } else { before.saturating_sub(1) };
             let fresh = &conn.rbuf[from..];
-            let check = memchr::memchr(b'\n', fresh).is_some() || conn.rbuf.len() > limits.effective_request_line();
+            let bound = limits.effective_request_line().min(limits.max_header_block());
+            let check = memchr::memchr(b'\n', fresh).is_some() || conn.rbuf.len() > bound;
             conn.scanned = conn.rbuf.len();
             if check {
                 parse_head(&conn.rbuf, limits, conn.trusted)

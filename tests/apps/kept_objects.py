@@ -7,7 +7,8 @@ whether its own objects are the kept ones, and calls the kept ``write`` and
 ``/write-later`` answers at once and leaves a thread that keeps calling
 that response's ``write`` after it ended (nothing drains it, so the thread
 ends up waiting inside ``write`` for good); it creates the file named by
-``KEPT_MARK`` once its writes start to wait.
+``KEPT_MARK`` (holding its native thread id) just before the write that
+waits.
 """
 
 import json
@@ -26,8 +27,12 @@ def _write_later(write):
             write(b"x" * 100_000)
             KEPT["later_calls"] += 1
             if KEPT["later_calls"] == 2 and os.environ.get("KEPT_MARK"):
-                # The window is nearly full: the next write waits.
-                open(os.environ["KEPT_MARK"], "w").close()
+                # The window is nearly full: the next write waits. The mark
+                # names this thread (written whole) so a test can see it wait.
+                mark = os.environ["KEPT_MARK"]
+                with open(mark + ".tmp", "w") as f:
+                    f.write(str(threading.get_native_id()))
+                os.replace(mark + ".tmp", mark)
     except Exception as exc:  # noqa: BLE001 - reported by /calls
         KEPT["later_calls"] = type(exc).__name__
 

@@ -972,6 +972,63 @@ invalid("a Content-Length body shorter than declared swallows the next request l
         b"GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n", 400, valid_before=1)
 
 
+# ---------------------------------------------------------------------------
+# absolute-form authorities (RFC 3986 host syntax), chunk sizes that can
+# never be honoured, and what the fuzz targets found
+# ---------------------------------------------------------------------------
+
+valid("absolute-form targets with each RFC 3986 host form: reg-name with every allowed byte, "
+      "IPv4, bracketed IPv6 and IPvFuture literals, an empty port, a query right after the authority",
+      b"GET http://a.b-c_d~e!$&'()*+,;=%41/r HTTP/1.1\r\nHost: example.com\r\n\r\n"
+      b"GET HTTP://127.0.0.1:8080/ip4 HTTP/1.1\r\nHost: example.com\r\n\r\n"
+      b"GET http://[::ffff:192.0.2.1]:80/ip6 HTTP/1.1\r\nHost: example.com\r\n\r\n"
+      b"GET http://[v1.fe80::a+en1]/future HTTP/1.1\r\nHost: example.com\r\n\r\n"
+      b"GET https://example.com:/empty-port HTTP/1.1\r\nHost: example.com\r\n\r\n"
+      b"GET http://example.com?q=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+      [req("GET", "http://a.b-c_d~e!$&'()*+,;=%41/r", H),
+       req("GET", "HTTP://127.0.0.1:8080/ip4", H),
+       req("GET", "http://[::ffff:192.0.2.1]:80/ip6", H),
+       req("GET", "http://[v1.fe80::a+en1]/future", H),
+       req("GET", "https://example.com:/empty-port", H),
+       req("GET", "http://example.com?q=1", H)])
+
+for description, target in [
+        ("a byte a host may not contain (<)", b"http://exa<mple.com/p"),
+        ("userinfo before the host", b"http://user@example.com/p"),
+        ("an empty host", b"http:///p"),
+        ("a port with a letter in it", b"http://example.com:80a/p"),
+        ("two ports", b"http://example.com:80:81/p"),
+        ("an IPv6 literal without its closing bracket", b"http://[::1/p"),
+        ("an IPv6 literal that is not an address", b"http://[::1::2]/p"),
+        ("an IPv6 literal with a zone identifier", b"http://[fe80::1%25en1]/p"),
+        ("a closing bracket without an opening one", b"http://example.com]/p"),
+        ("bytes after the IP literal that are not a port", b"http://[::1]x/p"),
+        ("a bad percent-encoding in the host", b"http://ex%4gample.com/p"),
+        ("a scheme that is not RFC 3986 syntax", b"ht^tp://example.com/p"),
+        ("'://' inside a target that is not absolute-form", b"x?u=http://example.com/"),
+]:
+    invalid("absolute-form target with " + description,
+            b"GET " + target + b" HTTP/1.1\r\nHost: example.com\r\n\r\n", 400)
+
+invalid("chunk size above limit_request_body is answered before any data arrives",
+        CHUNKED_HEAD + b"100\r\n", 413,
+        settings={"limit_request_body": 16})
+invalid("second chunk size taking the body over limit_request_body is answered before its data",
+        CHUNKED_HEAD + b"a\r\n0123456789\r\n7\r\n", 413,
+        settings={"limit_request_body": 16})
+invalid("chunk size taking the body past 2**64-1 bytes is answered before its data",
+        CHUNKED_HEAD + b"1\r\nx\r\nffffffffffffffff\r\n", 413)
+invalid("request line over the limit that ends in a bare LF: 414 however the bytes arrive",
+        b"GET /" + b"a" * 5000 + b" HTTP/1.1\n\r\n", 414)
+
+invalid("bare LF early in a header block that then grows past the block bound: 400 however the bytes arrive",
+        b"GET / HTTP/1.1\r\nA: b\nC: d\r\nX: " + b"y" * 60 + b"\r\n\r\n", 400,
+        settings={"limit_request_fields": 2, "limit_request_field_size": 16})
+invalid("header block past its bound before a bare LF: 431 however the bytes arrive",
+        b"GET / HTTP/1.1\r\nX: " + b"y" * 60 + b"\r\nA: b\n\r\n", 431,
+        settings={"limit_request_fields": 2, "limit_request_field_size": 16})
+
+
 def write(kind, cases):
     folder = HERE / kind
     folder.mkdir(exist_ok=True)
