@@ -61,9 +61,8 @@ pub fn config_view<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, Py
     d.set_item("workers", cfg.workers)?;
     d.set_item("proc_name", &cfg.proc_name)?;
     // gunicorn's cfg.user / cfg.group are the ids it switches to.
-    // SAFETY: geteuid/getegid have no preconditions.
-    d.set_item("user", cfg.user.as_ref().map(|u| u.0).unwrap_or_else(|| unsafe { libc::geteuid() }))?;
-    d.set_item("group", cfg.group.unwrap_or_else(|| unsafe { libc::getegid() }))?;
+    d.set_item("user", cfg.user.as_ref().map(|u| u.0).unwrap_or_else(crate::config::effective_uid))?;
+    d.set_item("group", cfg.group.unwrap_or_else(crate::config::effective_gid))?;
     py.import("rsgi._hooks")?.getattr("Config")?.call1((d,))
 }
 

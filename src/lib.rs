@@ -118,9 +118,8 @@ fn print_config_text(cfg: &config::Config) -> String {
         } else {
             match name {
                 // gunicorn prints the ids it will switch to (its own by default).
-                // SAFETY: geteuid/getegid have no preconditions.
-                "user" => cfg.user.as_ref().map(|u| u.0).unwrap_or_else(|| unsafe { libc::geteuid() }).to_string(),
-                "group" => cfg.group.unwrap_or_else(|| unsafe { libc::getegid() }).to_string(),
+                "user" => cfg.user.as_ref().map(|u| u.0).unwrap_or_else(config::effective_uid).to_string(),
+                "group" => cfg.group.unwrap_or_else(config::effective_gid).to_string(),
                 "default_proc_name" => if cfg.app_from_command_line { cfg.app.clone() } else { "gunicorn".to_owned() },
                 "statsd_host" => match &cfg.statsd_host {
                     // gunicorn keeps the address as a (host, port) tuple.

@@ -7,10 +7,13 @@
 
 pub mod compat;
 mod files;
+mod ids;
 pub mod pyfile;
 pub mod settings;
 mod sources;
 
+pub use ids::{effective_gid, effective_uid};
+use ids::{lookup_group, lookup_user};
 pub use sources::{apply_to_python, check_support, resolve, set_programmatic, Programmatic, Resolved};
 
 use std::collections::BTreeMap;
@@ -112,43 +115,6 @@ fn parse_auto_int(s: &str) -> Option<u64> {
         u64::from_str_radix(&s[1..], 8).ok()
     } else {
         s.parse().ok()
-    }
-}
-
-/// Resolve a user name or uid; returns (uid, gid of the user, name).
-fn lookup_user(spec: &str) -> Option<(u32, u32, String)> {
-    // SAFETY: getpwnam/getpwuid return a pointer into static storage that we
-    // copy from at once; the master is single-threaded here.
-    unsafe {
-        let pw = match spec.parse::<u32>() {
-            Ok(uid) => libc::getpwuid(uid),
-            Err(_) => {
-                let name = std::ffi::CString::new(spec).ok()?;
-                libc::getpwnam(name.as_ptr())
-            }
-        };
-        if pw.is_null() {
-            return spec.parse::<u32>().ok().map(|uid| (uid, libc::getegid(), spec.to_owned()));
-        }
-        let name = std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned();
-        Some(((*pw).pw_uid, (*pw).pw_gid, name))
-    }
-}
-
-/// Resolve a group name or gid.
-fn lookup_group(spec: &str) -> Option<u32> {
-    if let Ok(gid) = spec.parse::<u32>() {
-        return Some(gid);
-    }
-    let name = std::ffi::CString::new(spec).ok()?;
-    // SAFETY: as in lookup_user.
-    unsafe {
-        let gr = libc::getgrnam(name.as_ptr());
-        if gr.is_null() {
-            None
-        } else {
-            Some((*gr).gr_gid)
-        }
     }
 }
 

@@ -481,8 +481,7 @@ mod tests {
 
     #[test]
     fn body_limit() {
-        let mut limits = Limits::default();
-        limits.request_body = 3;
+        let limits = Limits { request_body: 3, ..Limits::default() };
         let mut d = BodyDecoder::new(Framing::Chunked).unwrap();
         let err = d.decode(b"5\r\nhello\r\n0\r\n\r\n", &mut Vec::new(), 100, &limits).unwrap_err();
         assert_eq!(err.status(), 413);

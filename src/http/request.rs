@@ -458,7 +458,7 @@ mod tests {
     #[test]
     fn request_line_limit() {
         let mut long = b"GET /".to_vec();
-        long.extend(std::iter::repeat(b'a').take(5000));
+        long.extend(std::iter::repeat_n(b'a', 5000));
         assert_eq!(status(&long), 414);
         long.extend_from_slice(b" HTTP/1.1\r\n\r\n");
         assert_eq!(status(&long), 414);
@@ -496,11 +496,10 @@ mod tests {
         req.extend_from_slice(b"\r\n");
         assert_eq!(status(&req), 431);
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
-        big.extend(std::iter::repeat(b'v').take(8190));
+        big.extend(std::iter::repeat_n(b'v', 8190));
         big.extend_from_slice(b"\r\n\r\n");
         assert_eq!(status(&big), 431);
-        let mut limits = Limits::default();
-        limits.request_fields = 200;
+        let limits = Limits { request_fields: 200, ..Limits::default() };
         assert!(matches!(parse_head(&req, &limits, true), Ok(Parsed::Complete(..))));
     }
 
@@ -511,8 +510,7 @@ mod tests {
         assert_eq!(h.headers, vec![("SCRIPT_NAME".into(), b"/s".to_vec())]);
         let untrusted = parse_head(req, &Limits::default(), false).unwrap();
         assert!(matches!(untrusted, Parsed::Complete(ref h, _) if h.headers.is_empty()));
-        let mut limits = Limits::default();
-        limits.header_map = HeaderMapPolicy::Refuse;
+        let mut limits = Limits { header_map: HeaderMapPolicy::Refuse, ..Limits::default() };
         assert_eq!(parse_head(req, &limits, true).unwrap_err().status(), 400);
         limits.header_map = HeaderMapPolicy::Dangerous;
         let Parsed::Complete(h, _) = parse_head(req, &limits, false).unwrap() else { panic!() };
@@ -553,8 +551,7 @@ mod tests {
         assert_eq!(status(b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"), 400);
         assert_eq!(status(b"POST / HTTP/1.1\r\nTransfer-Encoding: bogus\r\n\r\n"), 501);
         assert_eq!(status(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
-        let mut limits = Limits::default();
-        limits.request_body = 4;
+        let limits = Limits { request_body: 4, ..Limits::default() };
         let err = parse_head(b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", &limits, true).unwrap_err();
         assert_eq!(err.status(), 413);
     }

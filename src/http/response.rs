@@ -191,6 +191,10 @@ pub fn decide(req: RequestFacts, code: u16, content_length: Option<u64>) -> (Bod
 }
 
 /// Encode the response head: status line, server headers, app headers.
+/// (Eight plain arguments: the parts come from the request, the app and
+/// the clock, and bundling them would only move the list to a struct
+/// built for this one call.)
+#[allow(clippy::too_many_arguments)]
 pub fn encode_head(
     out: &mut Vec<u8>,
     version: Version,

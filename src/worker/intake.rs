@@ -61,6 +61,13 @@ impl IoLoop {
             return;
         }
         if !stopping && !self.has_capacity() {
+            // Woken for a new client while every app thread is held (the
+            // kernel wakes one waiting worker per connection, and this one
+            // was waiting): take it and pass it to a sibling that can serve
+            // it, rather than leave it queued with that wake-up spent.
+            if self.drain_deadline.is_none() {
+                self.accept_for_siblings(index);
+            }
             self.accept_paused = true;
             return;
         }
@@ -96,6 +103,40 @@ impl IoLoop {
             };
             let deadline = self.now + self.cfg.io_timeout;
             self.adopt(stream, peer, index, |conn| conn.deadline = Some(deadline));
+        }
+    }
+
+    /// Accept from listener `index` while a sibling can take the
+    /// connections (this worker is stuck), passing each on at once.
+    fn accept_for_siblings(&mut self, index: usize) {
+        if self.cfg.tls.is_some() {
+            // A TLS connection's state cannot travel (see `Conn::can_move`).
+            return;
+        }
+        let mut sent: Vec<(usize, usize)> = Vec::new();
+        loop {
+            let Some(target) = self.handoff.as_ref().and_then(|h| h.pick(self.cfg.threads, super::io_loop::STUCK_MS, &sent)) else {
+                return;
+            };
+            let accepted = match &self.listeners[index] {
+                ListenSock::Tcp(l) => l.accept().map(|(s, addr)| {
+                    let _ = s.set_nodelay(true);
+                    (Stream::Tcp(s), Peer::Tcp(addr))
+                }),
+                ListenSock::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), Peer::Unix)),
+            };
+            let Ok((stream, peer)) = accepted else { return };
+            let deadline = self.now + self.cfg.io_timeout;
+            let Some(key) = self.adopt(stream, peer, index, |conn| conn.deadline = Some(deadline)) else { continue };
+            if self.move_to(key, target) {
+                match sent.iter_mut().find(|(t, _)| *t == target) {
+                    Some((_, n)) => *n += 1,
+                    None => sent.push((target, 1)),
+                }
+            } else {
+                // It stays here, served once a thread is free.
+                return;
+            }
         }
     }
 

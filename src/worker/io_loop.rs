@@ -380,6 +380,9 @@ impl IoLoop {
         if let Some(until) = self.accept_until {
             timeout = timeout.min(until.saturating_duration_since(now));
         }
+        // A worker that became stuck stops listening before it sleeps, so
+        // the kernel wakes a sibling for the next client instead.
+        self.keep_listening();
         // Announce the sleep, then look for notices sent before it: an
         // executor that saw `sleeping` false left its notice queued.
         self.handle.sleeping.store(true, Ordering::SeqCst);
