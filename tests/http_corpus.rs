@@ -42,7 +42,7 @@ fn config_for(sidecar: &Value) -> Config {
                 Value::Array(a) => a.iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>().join(","),
                 other => other.to_string(),
             };
-            overrides.insert(setting.name, vec![text]);
+            overrides.insert(setting.key, vec![text]);
         }
     }
     Config::new("app".into(), Values::merge(&[&overrides]).unwrap()).unwrap()

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 
 use super::exporter::Exporter;
 use super::{Arbiter, WorkerInfo};
-use crate::config::{Config, Value};
+use crate::config::{Config, Key, Value};
 use crate::listen::Listener;
 use crate::scoreboard::{Retirement, SlotState, Totals, DURATION_BOUNDS_US};
 
@@ -78,14 +78,14 @@ impl Metrics {
     /// Open the endpoint, if `--metrics-bind` asks for one. The error is
     /// one line for the operator. Called in the master before it binds.
     pub(super) fn open(cfg: &Config) -> Result<Metrics, String> {
-        let exporter = match cfg.values.get("metrics_bind") {
+        let exporter = match cfg.values.get(Key::MetricsBind) {
             Value::Str(spec) if !spec.is_empty() => Some(Exporter::bind(spec)?),
             _ => None,
         };
         if let Some(e) = &exporter {
             crate::info!("Serving metrics at: http://{}/metrics", e.addr());
         }
-        Ok(Metrics { exporter, totals: Totals::default(), restarts: [0; 4], backlog_to_statsd: cfg.values.flag("enable_backlog_metric") })
+        Ok(Metrics { exporter, totals: Totals::default(), restarts: [0; 4], backlog_to_statsd: cfg.values.flag(Key::EnableBacklogMetric) })
     }
 }
 

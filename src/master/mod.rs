@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 
 use crate::config::Config;
+use crate::hooks::Hook;
 use crate::listen::{self, Listener};
 use crate::scoreboard::{now_ms, Scoreboard, SlotState};
 use crate::signals::{Signal, SignalPipe};
@@ -93,10 +94,10 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
     crate::info!("Starting rsgi {}", env!("CARGO_PKG_VERSION"));
     let master_pid = reexec::parent_master().unwrap_or(0);
     // gunicorn's arbiter sets its worker count (old value None) first.
-    crate::hooks::master_call(&cfg, "nworkers_changed", cfg.workers, |py| {
+    crate::hooks::master_call(&cfg, Hook::NworkersChanged, cfg.workers, |py| {
         vec![cfg.workers.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py)), py.None().into_bound(py)]
     });
-    crate::hooks::master_call(&cfg, "on_starting", cfg.workers, |_| Vec::new());
+    crate::hooks::master_call(&cfg, Hook::OnStarting, cfg.workers, |_| Vec::new());
     let Some(observers) = events::Observers::open(&cfg) else { return 1 };
     let mut listeners = Vec::new();
     if let Some(fds) = reexec::inherited_fds() {
@@ -163,7 +164,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
             return 1;
         }
     };
-    crate::hooks::master_call(&cfg, "when_ready", cfg.workers, |_| Vec::new());
+    crate::hooks::master_call(&cfg, Hook::WhenReady, cfg.workers, |_| Vec::new());
     let num_workers = cfg.workers;
     let mut arbiter = Arbiter {
         cfg,
@@ -255,7 +256,7 @@ impl Arbiter {
         };
         // gunicorn calls pre_exec in the forked child; rsgi's child may only
         // exec, so the hook runs here, just before the fork.
-        crate::hooks::master_call(&self.cfg, "pre_exec", self.num_workers, |_| Vec::new());
+        crate::hooks::master_call(&self.cfg, Hook::PreExec, self.num_workers, |_| Vec::new());
         match spawn::fork_exec(&plan) {
             Ok(pid) => self.reexec_pid = pid,
             Err(e) => crate::error!("Cannot re-exec: {e}"),
@@ -408,7 +409,7 @@ impl Arbiter {
         let old = self.num_workers;
         self.num_workers = n;
         {
-            crate::hooks::master_call(&self.cfg, "nworkers_changed", n, |py| {
+            crate::hooks::master_call(&self.cfg, Hook::NworkersChanged, n, |py| {
                 vec![n.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py)),
                      old.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py))]
             });
@@ -419,7 +420,7 @@ impl Arbiter {
     /// line), rebind if the addresses changed, start fresh workers with the
     /// new settings, then gracefully stop the old ones.
     fn reload(&mut self) {
-        crate::hooks::master_call(&self.cfg, "on_reload", self.num_workers, |_| Vec::new());
+        crate::hooks::master_call(&self.cfg, Hook::OnReload, self.num_workers, |_| Vec::new());
         self.reload_config();
         self.replace_workers();
     }
@@ -432,7 +433,7 @@ impl Arbiter {
         self.worker_age += 1;
         let age = self.worker_age;
         let cfg = &self.cfg;
-        crate::hooks::master_call(cfg, "pre_fork", self.num_workers, |py| {
+        crate::hooks::master_call(cfg, Hook::PreFork, self.num_workers, |py| {
             vec![crate::hooks::worker(py, cfg, None, std::process::id() as i32, age).unwrap_or_else(|_| py.None().into_bound(py))]
         });
         // Claimed before the fork so the child starts with a fresh heartbeat.
@@ -503,7 +504,7 @@ impl Arbiter {
             let Some(info) = self.workers.remove(&pid) else { self.other_child_exited(pid, status); continue };
             self.count_exit(&info, status);
             let cfg = &self.cfg;
-            crate::hooks::master_call(cfg, "child_exit", self.num_workers, |py| {
+            crate::hooks::master_call(cfg, Hook::ChildExit, self.num_workers, |py| {
                 vec![crate::hooks::worker(py, cfg, Some(pid), std::process::id() as i32, info.age)
                     .unwrap_or_else(|_| py.None().into_bound(py))]
             });
@@ -582,7 +583,7 @@ impl Arbiter {
         if let Some(p) = &self.pidfile {
             p.unlink();
         }
-        crate::hooks::master_call(&self.cfg, "on_exit", self.num_workers, |_| Vec::new());
+        crate::hooks::master_call(&self.cfg, Hook::OnExit, self.num_workers, |_| Vec::new());
         code
     }
 }

@@ -115,7 +115,7 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> 
             // post_request runs even when pre_request raises (gunicorn's
             // `finally`), and the exception fails the request.
             end.hook_req = Some((req.clone().unbind(), env.clone().unbind()));
-            if let Some(hook) = ctx.cfg_objects.get("pre_request") {
+            if let Some(hook) = ctx.cfg_objects.get(crate::hooks::Hook::PreRequest.key()) {
                 if let Err(err) = hook.bind(py).call1((w.bind(py).clone(), req)) {
                     let (_, traceback) = describe_exception(py, &err);
                     crate::error!("Exception in pre_request hook\n{traceback}");
@@ -229,7 +229,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
         let resp = py.import("rsgi._hooks").and_then(|m| m.getattr("Response")).and_then(|c| c.call1((status, headers, sent)));
         if let Ok(resp) = resp {
             if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone(), req.into_bound(py), env.into_bound(py).into_any(), resp]) {
-                crate::hooks::call_in(py, &ctx.cfg_objects, "post_request", args);
+                crate::hooks::call_in(py, &ctx.cfg_objects, crate::hooks::Hook::PostRequest, args);
             }
         }
     }
