@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use super::exporter::Exporter;
-use super::{Arbiter, WorkerInfo};
+use super::{Arbiter, WorkerInfo, WorkerState};
 use crate::config::{Config, Key, Value};
 use crate::listen::Listener;
 use crate::scoreboard::{Retirement, SlotState, Totals, DURATION_BOUNDS_US};
@@ -44,7 +44,7 @@ impl Restart {
     /// Why a reaped worker went, if it was not the master's own doing
     /// (HUP, TTOU, a stop).
     fn of(info: &WorkerInfo, retirement: Retirement, status: i32) -> Option<Restart> {
-        if info.aborted_at.is_some() {
+        if matches!(info.state, WorkerState::Aborted { .. }) {
             return Some(Restart::Timeout);
         }
         match retirement {
@@ -228,7 +228,11 @@ mod tests {
 
     #[test]
     fn restart_reasons() {
-        let info = |aborted| WorkerInfo { age: 1, slot: 0, retiring: false, aborted_at: aborted };
+        let info = |aborted: Option<u64>| WorkerInfo {
+            age: 1,
+            slot: 0,
+            state: aborted.map_or(WorkerState::Serving, |at| WorkerState::Aborted { at }),
+        };
         let exited = |code: i32| code << 8;
         let signaled = |sig: i32| sig;
         assert_eq!(Restart::of(&info(Some(1)), Retirement::None, signaled(libc::SIGABRT)), Some(Restart::Timeout));

@@ -418,7 +418,7 @@ impl Arbiter {
     /// Start `num_workers` new workers, then gracefully stop the old ones
     /// (HUP's replacement, and a reload's).
     pub(super) fn replace_workers(&mut self) {
-        let old: Vec<i32> = self.workers.iter().filter(|(_, w)| !w.retiring).map(|(p, _)| *p).collect();
+        let old: Vec<i32> = self.workers.iter().filter(|(_, w)| w.state == super::WorkerState::Serving).map(|(p, _)| *p).collect();
         for _ in 0..self.num_workers {
             if self.spawn_worker().is_err() {
                 break;

@@ -280,7 +280,7 @@ fn report(py: Python<'_>, method: &str, target: &str, err: &PyErr, w: &mut Respo
         BodyState::Failed(e) => Some(e.clone()),
         _ => None,
     };
-    if w.client_gone || w.exchange.lock().client_gone {
+    if w.client_gone() || w.exchange.lock().client_gone {
         crate::debug!("Client went away during {method} {target}");
         w.fail(py, 500, "");
         return;
@@ -318,7 +318,7 @@ fn send_file_wrapper(py: Python<'_>, sr: &Bound<'_, StartResponse>, result: &Bou
         let fd = wrapper.borrow().fd_and_offset(py);
         if let Some((fd, offset)) = fd {
             let mut guard = sr.borrow_mut();
-            if guard.writer.headers_sent || guard.writer.code() != 0 {
+            if guard.writer.started() {
                 guard.writer.send_file(py, fd, offset)?;
                 return Ok(true);
             }
