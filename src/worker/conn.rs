@@ -30,6 +30,18 @@ pub enum Peer {
     Unix,
 }
 
+impl Peer {
+    /// The client's address for the access log: the one a PROXY header
+    /// gave, else the peer's; empty for a unix socket.
+    pub fn remote_addr(self, proxy: Option<&ProxyInfo>) -> String {
+        match (proxy.and_then(|p| p.client), self) {
+            (Some((ip, _)), _) => ip.to_string(),
+            (None, Peer::Tcp(a)) => a.ip().to_string(),
+            (None, Peer::Unix) => String::new(),
+        }
+    }
+}
+
 /// What a failed write system call (-1) asks of `Conn::flush`.
 enum Retry {
     /// The socket is full: wait for it to be writable.

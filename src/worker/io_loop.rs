@@ -170,6 +170,8 @@ pub struct IoLoop {
     flushing: usize,
     /// This worker's socket for passing connections to siblings.
     pub(super) handoff: Option<Handoff>,
+    /// `pass_on`'s list of connections to try, kept between turns.
+    pub(super) pass_keys: Vec<usize>,
     /// The timeout thread's request to pass everything on.
     pub(super) evacuation: Arc<Evacuation>,
     /// The clock when the loop last woke up (or last ran the app).
@@ -234,6 +236,7 @@ impl IoLoop {
             held_since: None,
             flushing: 0,
             handoff,
+            pass_keys: Vec::new(),
             evacuation,
             now,
             next_tick: now + TICK,

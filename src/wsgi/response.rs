@@ -240,32 +240,18 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
         py.detach(|| crate::statsd::request(code, elapsed));
     }
     if let Some(log) = crate::access_log::get() {
-        let remote = match (&proxy, peer) {
-            (Some(p), _) if p.client.is_some() => p.client.map(|(ip, _)| ip.to_string()).unwrap_or_default(),
-            (_, crate::worker::conn::Peer::Tcp(a)) => a.ip().to_string(),
-            (_, crate::worker::conn::Peer::Unix) => String::new(),
-        };
-        let path_info: String = crate::http::target::percent_decode(head.path()).iter().map(|&b| b as char).collect();
-        let protocol = format!("HTTP/{}.{}", head.version.major, head.version.minor);
+        let remote = peer.remote_addr(proxy.as_ref());
         let (status, sent, response_headers) = (w.final_status().to_owned(), w.sent, w.headers.encoded.clone());
         let duration = started.elapsed();
         py.detach(|| {
-            log.write(&crate::access_log::Entry {
-                remote_addr: &remote,
-                method: &head.method,
-                raw_uri: &head.target,
-                protocol: &protocol,
-                path_info: &path_info,
-                query: head.query(),
+            let outcome = crate::access_log::Outcome {
                 status: &status,
                 sent,
-                request_headers: &head.headers,
                 response_headers: &response_headers,
                 environ: &access_env,
                 duration,
-                time: &crate::access_log::now_atom(),
-                pid: std::process::id(),
-            })
+            };
+            log.write_request(&remote, &head, outcome)
         });
     }
     drop(sr);
