@@ -279,8 +279,9 @@ impl Arbiter {
     /// A master started by USR2 becomes the master once the old one exits.
     fn maybe_promote_master(&mut self) {
         // SAFETY: getppid has no preconditions.
+        let ppid = unsafe { libc::getppid() };
         match self.lineage {
-            reexec::Lineage::Heir { parent } if parent != unsafe { libc::getppid() } => {}
+            reexec::Lineage::Heir { parent } if parent != ppid => {}
             _ => return,
         }
         crate::info!("Master has been promoted.");
