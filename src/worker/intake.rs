@@ -149,7 +149,8 @@ impl IoLoop {
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let token = Token(CONN_BASE + key);
-        if self.poll.registry().register(stream.source(), token, Interest::READABLE | Interest::WRITABLE).is_err() {
+        let source = stream.source()?;
+        if self.poll.registry().register(source, token, Interest::READABLE | Interest::WRITABLE).is_err() {
             return None;
         }
         let mut conn = Conn::new(stream, self.next_serial, peer, listener, trusted);
@@ -288,7 +289,9 @@ impl IoLoop {
         // Out of this poller before the descriptor closes: the connection
         // lives on in the sibling, and epoll would otherwise keep reporting
         // it here.
-        let _ = self.poll.registry().deregister(conn.stream.source());
+        if let Some(source) = conn.stream.source() {
+            let _ = self.poll.registry().deregister(source);
+        }
         true
     }
 }

@@ -3,7 +3,8 @@
 //! of each request with the thread that runs the app, and the passing of
 //! connections between sibling workers. It knows no executor kind: it moves
 //! [`task::Task`]s, and a kind (WSGI threads, in `wsgi::executor`) runs
-//! them. `process` puts the two together after fork.
+//! them. `process` puts the two together after fork. `script` runs a
+//! connection's real cycle on scripted bytes, for tests and fuzzing.
 //!
 //! Runs in a worker process, on its I/O thread(s); never touches Python.
 
@@ -16,7 +17,9 @@ pub mod handoff;
 mod intake;
 pub mod io_loop;
 mod lifecycle;
+mod pacing;
 pub mod relay;
+pub mod script;
 pub mod static_serve;
 pub mod task;
 pub mod tls_io;
