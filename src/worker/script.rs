@@ -142,15 +142,41 @@ impl ByteIo for Scripted {
     }
 }
 
-/// The loop's surroundings: configuration, channels, counters.
-struct Rig {
-    cfg: LoopConfig,
+/// The loop's surroundings for a connection stepped by hand: its
+/// configuration, the executors' channel (`taken` is their end), counters.
+/// Also used by `cycle_tests`.
+pub(super) struct Rig {
+    pub(super) cfg: LoopConfig,
     handle: Arc<LoopHandle>,
     jobs: Sender<Task>,
-    taken: Receiver<Task>,
-    inline_task: RefCell<Option<Task>>,
+    pub(super) taken: Receiver<Task>,
+    pub(super) inline_task: RefCell<Option<Task>>,
     orphans: RefCell<Vec<Task>>,
     requests_left: Cell<u64>,
+}
+
+/// The loop configuration of `setup`: one app thread, not run inline.
+pub(super) fn loop_config(setup: &Setup) -> LoopConfig {
+    LoopConfig {
+        limits: setup.limits.clone(),
+        keepalive: Duration::from_secs(2),
+        io_timeout: Duration::from_secs(30),
+        worker_connections: 1,
+        graceful_timeout: Duration::from_secs(30),
+        forwarded_allow: AllowList::default(),
+        proxy_mode: setup.proxy,
+        proxy_allow: if setup.proxy_allowed { AllowList::parse("*").unwrap_or_default() } else { AllowList::default() },
+        master_pid: 0,
+        slot: shared().0.handle(crate::scoreboard::MAX_WORKERS - 1),
+        max_requests: 0,
+        max_memory: 0,
+        in_flight: Arc::new(AtomicUsize::new(0)),
+        threads: 1,
+        inline: false,
+        static_files: None,
+        tls: None,
+        ragged: super::tls_io::Ragged::Error,
+    }
 }
 
 /// One scoreboard and waker for every run in the process (each costs a
@@ -166,30 +192,10 @@ fn shared() -> &'static (crate::scoreboard::Scoreboard, Arc<mio::Waker>, mio::Po
 }
 
 impl Rig {
-    fn new(setup: &Setup) -> Rig {
-        let (board, waker, _) = shared();
+    pub(super) fn new(cfg: LoopConfig) -> Rig {
+        let (_, waker, _) = shared();
         let (notices, _) = crossbeam_channel::unbounded();
-        let (jobs, taken) = crossbeam_channel::bounded(4);
-        let cfg = LoopConfig {
-            limits: setup.limits.clone(),
-            keepalive: Duration::from_secs(2),
-            io_timeout: Duration::from_secs(30),
-            worker_connections: 1,
-            graceful_timeout: Duration::from_secs(30),
-            forwarded_allow: AllowList::default(),
-            proxy_mode: setup.proxy,
-            proxy_allow: if setup.proxy_allowed { AllowList::parse("*").unwrap_or_default() } else { AllowList::default() },
-            master_pid: 0,
-            slot: board.handle(crate::scoreboard::MAX_WORKERS - 1),
-            max_requests: 0,
-            max_memory: 0,
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            threads: 1,
-            inline: false,
-            static_files: None,
-            tls: None,
-            ragged: super::tls_io::Ragged::Error,
-        };
+        let (jobs, taken) = crossbeam_channel::bounded(16);
         Rig {
             cfg,
             handle: Arc::new(LoopHandle { notices, waker: waker.clone(), sleeping: Arc::new(AtomicBool::new(false)) }),
@@ -201,7 +207,8 @@ impl Rig {
         }
     }
 
-    fn ctx(&self) -> Ctx<'_> {
+    /// What `advance` is given; `hold_output` as in the loop's pass.
+    pub(super) fn ctx(&self, hold_output: bool) -> Ctx<'_> {
         Ctx {
             cfg: &self.cfg,
             handle: &self.handle,
@@ -221,7 +228,7 @@ impl Rig {
                 orphans: &self.orphans,
                 io_timeout: self.cfg.io_timeout,
             },
-            hold_output: false,
+            hold_output,
             held: Cell::new(false),
         }
     }
@@ -229,7 +236,7 @@ impl Rig {
     /// Step the connection until it waits or closes, as the loop does.
     fn settle(&self, conn: &mut Conn) -> Step {
         for _ in 0..MAX_STEPS {
-            let step = advance(conn, &self.ctx());
+            let step = advance(conn, &self.ctx(false));
             if step != Step::Again {
                 return step;
             }
@@ -293,7 +300,7 @@ fn normalise(out: &[u8]) -> Vec<u8> {
 /// offsets), letting each write take the next of `writes` bytes (then as
 /// many as it likes), and play the app; see the module documentation.
 pub fn run(input: &[u8], cuts: &[usize], writes: &[usize], setup: &Setup) -> Transcript {
-    let rig = Rig::new(setup);
+    let rig = Rig::new(loop_config(setup));
     let mut wire = Wire::default();
     let mut at = 0;
     for &cut in cuts.iter().chain(std::iter::once(&input.len())) {
