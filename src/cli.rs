@@ -8,15 +8,25 @@
 use crate::config::settings::{self, Kind, SETTINGS};
 use crate::config::{ConfigError, Overrides};
 
+/// What to do besides reading the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    /// Resolve the settings and go on.
+    #[default]
+    Run,
+    /// `-h` / `--help` (wins over `--version`).
+    Help,
+    /// `-v` / `--version`.
+    Version,
+}
+
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Cli {
     /// The APP argument (`module:callable`), when given.
     pub app: Option<String>,
-    /// `-h` / `--help`.
-    pub help: bool,
-    /// `-v` / `--version`.
-    pub version: bool,
+    /// Serve, or only print the help or the version.
+    pub action: Action,
     /// Raw values per setting.
     pub overrides: Overrides,
 }
@@ -64,11 +74,13 @@ pub fn parse(args: &[String]) -> Result<Cli, ConfigError> {
             continue;
         }
         if arg == "-h" || arg == "--help" {
-            cli.help = true;
+            cli.action = Action::Help;
             continue;
         }
         if arg == "-v" || arg == "--version" {
-            cli.version = true;
+            if cli.action != Action::Help {
+                cli.action = Action::Version;
+            }
             continue;
         }
         // Split off an attached value: --flag=value, -b=value, -w4.
@@ -264,8 +276,11 @@ mod tests {
         assert!(matches!(parse(&args("a b")), Err(ConfigError::Usage(_))));
         assert!(matches!(parse(&args("-w")), Err(ConfigError::Usage(_))));
         assert_eq!(parse(&args("app")).unwrap().app.as_deref(), Some("app"));
-        assert!(parse(&args("--version")).unwrap().version);
-        assert!(parse(&args("-h")).unwrap().help);
+        assert_eq!(parse(&args("--version")).unwrap().action, Action::Version);
+        assert_eq!(parse(&args("-h")).unwrap().action, Action::Help);
+        assert_eq!(parse(&args("-h -v")).unwrap().action, Action::Help);
+        assert_eq!(parse(&args("-v --help")).unwrap().action, Action::Help);
+        assert_eq!(parse(&args("app:x")).unwrap().action, Action::Run);
     }
 
     #[test]

@@ -203,23 +203,26 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         Ok(c) => c,
         Err(e) => return report(e),
     };
-    if cli.help {
-        print!("{}", cli::help_text());
-        return 0;
-    }
-    if cli.version {
-        println!("{}", version_line(py));
-        return 0;
+    match cli.action {
+        cli::Action::Help => {
+            print!("{}", cli::help_text());
+            return 0;
+        }
+        cli::Action::Version => {
+            println!("{}", version_line(py));
+            return 0;
+        }
+        cli::Action::Run => {}
     }
     let start_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
-    let config::Resolved { mut cfg, warnings, notes, debug, print_config, check_config } = match config::resolve(py, &cli) {
+    let config::Resolved { mut cfg, warnings, notes, debug, run } = match config::resolve(py, &cli) {
         Ok(r) => r,
         Err(e) => return report(e),
     };
     if let Some((header, software)) = config::compat::server_names(py) {
         http::response::set_server_names(header, software);
     }
-    if print_config {
+    if run == config::Run::PrintConfig {
         print!("{}", print_config_text(&cfg));
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -294,7 +297,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     }
     // --check-config and --print-config load the app and stop there, as
     // gunicorn does; --preload keeps it for the workers.
-    let load_only = check_config || print_config;
+    let load_only = run != config::Run::Serve;
     if load_only && cfg.preloaded_app.is_some() {
         return 0;
     }

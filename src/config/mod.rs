@@ -14,7 +14,7 @@ mod sources;
 
 pub use ids::{effective_gid, effective_uid};
 use ids::{lookup_group, lookup_user};
-pub use sources::{apply_to_python, check_support, resolve, set_programmatic, Programmatic, Resolved};
+pub use sources::{apply_to_python, check_support, resolve, set_programmatic, Programmatic, Resolved, Run};
 
 use std::collections::BTreeMap;
 

@@ -73,8 +73,19 @@ pub struct Resolved {
     /// Lines for the debug log (names in the configuration file that are
     /// not settings).
     pub debug: Vec<String>,
-    pub print_config: bool,
-    pub check_config: bool,
+    /// Serve, or only check or print the configuration.
+    pub run: Run,
+}
+
+/// What the resolved configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    Serve,
+    /// `--check-config`: load the app, then exit.
+    CheckConfig,
+    /// `--print-config` (wins over `--check-config`): print the settings,
+    /// load the app, then exit.
+    PrintConfig,
 }
 
 /// Parse one environment variable of extra arguments (`GUNICORN_CMD_ARGS`,
@@ -151,8 +162,14 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
     let mut values = Values::merge(&sources)?;
     let mut objects = PyObjects { map: file.objects };
     let mut warnings = check_support(&values, &objects)?;
-    let print_config = matches!(values.get(Key::PrintConfig), Value::Bool(true));
-    let check_config = matches!(values.get(Key::CheckConfig), Value::Bool(true));
+    let print_config = values.flag(Key::PrintConfig);
+    let run = if print_config {
+        Run::PrintConfig
+    } else if values.flag(Key::CheckConfig) {
+        Run::CheckConfig
+    } else {
+        Run::Serve
+    };
     let reuse_port = values.flag(Key::ReusePort);
     let worker = compat::worker_choice(py, &values, &objects)?;
     match worker.kind {
@@ -223,7 +240,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
         cfg.preload_app = true;
         cfg.preloaded_app = Some(app);
     }
-    Ok(Resolved { cfg, warnings, notes, debug, print_config, check_config })
+    Ok(Resolved { cfg, warnings, notes, debug, run })
 }
 
 /// How an app object passed to `rsgi.run` is named (`module:name`).
