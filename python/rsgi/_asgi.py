@@ -307,7 +307,8 @@ def serve(feed: Any, app: Any, settings: dict) -> None:
         failure = loop.run_until_complete(life.startup())
     except BaseException as exc:  # noqa: B036 - reported as the failure
         failure = "%s: %s" % (type(exc).__name__, exc)
-    feed.started(failure, life.state if life.state else None)
+    # As uvicorn: every scope has a `state`, a copy of what lifespan left.
+    feed.started(failure, life.state)
     if failure is not None:
         loop.close()
         return
