@@ -1,0 +1,295 @@
+"""The event loop of rsgi's ASGI worker: it runs on the worker's one ASGI
+thread and only drives the app. The Rust I/O loop owns the sockets and
+parses HTTP; requests arrive through ``feed.take()`` when the eventfd
+``feed.fd`` (watched with ``loop.add_reader``) fires, with their scope
+already built, and every ``receive`` / ``send`` is a call into Rust that
+never waits: when it cannot go on (no body bytes yet, the output window
+full) the coroutine awaits a future the next wake-up resolves.
+
+Also here: the interface detection (ASGI 3, ASGI 2, or WSGI), the lifespan
+protocol, the disconnect grace period and the graceful end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import sys
+from typing import Any, Optional
+
+_log = logging.getLogger("rsgi.asgi")
+
+
+def _positional_params(func: Any) -> Optional[int]:
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+        elif p.kind == p.VAR_POSITIONAL:
+            return None
+    return n
+
+
+def interface(app: Any) -> str:
+    """``"asgi3"``, ``"asgi3-arity"``, ``"asgi2"``, ``"wsgi"`` or
+    ``"unknown"``. uvicorn's rule decides ASGI 3 (a coroutine function, a
+    class with ``__await__``, an object whose ``__call__`` is a coroutine
+    function); otherwise the number of positional parameters tells a WSGI
+    callable (``environ, start_response``) from an ASGI 2 one (``scope``)
+    and from a plain function returning a coroutine (``scope, receive,
+    send``). A signature that cannot say (``*args``, a C callable) is
+    ``"unknown"``: each worker kind then takes the app for its own."""
+    if inspect.isclass(app):
+        if hasattr(app, "__await__"):
+            return "asgi3"
+        n = _positional_params(app)
+        return "wsgi" if n == 2 else "asgi2"
+    if inspect.isfunction(app) or inspect.ismethod(app):
+        if inspect.iscoroutinefunction(app):
+            return "asgi3"
+        func = app
+    else:
+        call = getattr(app, "__call__", None)
+        if inspect.iscoroutinefunction(call):
+            return "asgi3"
+        func = call
+    n = _positional_params(func) if func is not None else None
+    return {3: "asgi3-arity", 2: "wsgi", 1: "asgi2"}.get(n, "unknown")  # type: ignore[arg-type]
+
+
+def _asgi2(app: Any) -> Any:
+    async def asgi3(scope, receive, send):
+        await app(scope)(receive, send)
+
+    return asgi3
+
+
+def _new_loop(name: str) -> asyncio.AbstractEventLoop:
+    if name in ("auto", "uvloop"):
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            if name == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+async def _run(driver: "_Driver", h: Any) -> None:
+    """One request: the app with the request's own ``receive`` and ``send``
+    (awaitables implemented in Rust), then its end."""
+    try:
+        if driver.hooks:
+            h.pre_request()
+        await driver.app(h.scope, h.receive, h.send)
+    except asyncio.CancelledError:
+        h.end(None, True)
+    except BaseException as exc:  # noqa: B036 - reported, never re-raised
+        h.end(exc)
+    else:
+        h.end()
+    finally:
+        driver.live.pop(h.key, None)
+        # Break the request <-> task cycle (the Rust object is not tracked
+        # by the garbage collector).
+        h.task = None
+        grace = h.grace
+        if grace is not None:
+            grace.cancel()
+            h.grace = None
+
+
+if sys.version_info >= (3, 12):
+
+    def _task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+        """Run the coroutine's first step now, inside its task: a request
+        that never waits costs no loop iteration."""
+        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
+
+else:
+
+    def _task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+        return loop.create_task(coro)
+
+
+class _Driver:
+    """Takes requests from the feed and runs them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, feed: Any, app: Any, disconnect_grace: float) -> None:
+        self.loop = loop
+        self.feed = feed
+        self.app = app
+        self.disconnect_grace = disconnect_grace
+        self.hooks = feed.hooks
+        self.live: dict = {}
+        self.stopping = False
+
+    def wake(self) -> None:
+        news, woken, stopping = self.feed.take()
+        live = self.live
+        loop = self.loop
+        for key in woken:
+            h = live.get(key)
+            if h is not None:
+                h.poke()
+                # The client left mid-response: the grace period starts.
+                if h.grace is None and h.task is not None and h.abandoned():
+                    h.grace = loop.call_later(self.disconnect_grace, h.task.cancel)
+        for h in news:
+            live[h.key] = h
+            task = _task(loop, _run(self, h))
+            if not task.done():
+                h.task = task
+        if stopping and not self.stopping:
+            self.stopping = True
+            self.loop.stop()
+
+    def beat(self) -> None:
+        self.feed.beat()
+        self.loop.call_later(1.0, self.beat)
+
+    async def drain(self, timeout: float) -> None:
+        """Let running requests (background tasks after their response
+        included) finish, for at most ``timeout`` seconds."""
+        tasks = [h.task for h in self.live.values() if h.task is not None]
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=timeout or None)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+
+
+class _Lifespan:
+    """The lifespan protocol, as uvicorn runs it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, app: Any, mode: str) -> None:
+        self.loop = loop
+        self.app = app
+        self.mode = mode
+        self.state: dict = {}
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task: Optional[asyncio.Task] = None
+        self.startup_done = loop.create_future()
+        self.shutdown_done = loop.create_future()
+        self.failure: Optional[str] = None
+        self.started = False
+        self.supported = True
+
+    async def startup(self) -> Optional[str]:
+        """Returns None when the worker may serve, else why it stops."""
+        if self.mode == "off":
+            return None
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
+        self.task = self.loop.create_task(self.main(scope))
+        await self.queue.put({"type": "lifespan.startup"})
+        await asyncio.wait([self.startup_done, self.task], return_when=asyncio.FIRST_COMPLETED)
+        return self.failure
+
+    async def main(self, scope: dict) -> None:
+        try:
+            await self.app(scope, self.receive, self.send)
+        except BaseException as exc:  # noqa: B036 - reported below
+            self.supported = False
+            if self.started or self.mode == "on" or self.startup_done.done():
+                if not self.startup_done.done():
+                    self.failure = "Exception in 'lifespan' protocol: %r" % (exc,)
+                _log_exception("Exception in 'lifespan' protocol", exc)
+            else:
+                _info("ASGI 'lifespan' protocol appears unsupported.")
+        else:
+            if not self.startup_done.done() and self.mode == "on":
+                self.failure = "the application returned from the lifespan scope without completing startup"
+        finally:
+            for fut in (self.startup_done, self.shutdown_done):
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def receive(self) -> dict:
+        return await self.queue.get()
+
+    async def send(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
+            self.started = True
+            if not self.startup_done.done():
+                self.startup_done.set_result(None)
+        elif kind == "lifespan.startup.failed":
+            self.failure = message.get("message") or "lifespan.startup.failed"
+            if not self.startup_done.done():
+                self.startup_done.set_result(None)
+        elif kind == "lifespan.shutdown.complete":
+            if not self.shutdown_done.done():
+                self.shutdown_done.set_result(None)
+        elif kind == "lifespan.shutdown.failed":
+            _error("Application shutdown failed: %s" % (message.get("message") or ""))
+            if not self.shutdown_done.done():
+                self.shutdown_done.set_result(None)
+        else:
+            raise RuntimeError("Unexpected ASGI lifespan message %r" % (kind,))
+
+    async def shutdown(self, timeout: float) -> None:
+        if self.task is None or self.task.done() or not self.supported:
+            return
+        await self.queue.put({"type": "lifespan.shutdown"})
+        await asyncio.wait([self.shutdown_done, self.task], timeout=timeout or None, return_when=asyncio.FIRST_COMPLETED)
+
+
+def _emit(level: int, message: str) -> None:
+    from . import _rsgi  # type: ignore[attr-defined]
+
+    _rsgi._log(level, message)
+
+
+def _info(message: str) -> None:
+    _emit(logging.INFO, message)
+
+
+def _error(message: str) -> None:
+    _emit(logging.ERROR, message)
+
+
+def _log_exception(message: str, exc: BaseException) -> None:
+    import traceback
+
+    _error(message + "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
+
+
+def serve(feed: Any, app: Any, settings: dict) -> None:
+    """The ASGI thread's whole life: lifespan startup (reported through
+    ``feed.started``), serving until the worker stops, then the requests
+    still running and lifespan shutdown."""
+    loop = _new_loop(settings["loop"])
+    asyncio.set_event_loop(loop)
+    if interface(app) == "asgi2":
+        app = _asgi2(app)
+    life = _Lifespan(loop, app, settings["lifespan"])
+    try:
+        failure = loop.run_until_complete(life.startup())
+    except BaseException as exc:  # noqa: B036 - reported as the failure
+        failure = "%s: %s" % (type(exc).__name__, exc)
+    # As uvicorn: every scope has a `state`, a copy of what lifespan left.
+    feed.started(failure, life.state)
+    if failure is not None:
+        loop.close()
+        return
+    driver = _Driver(loop, feed, app, settings["disconnect_grace"])
+    feed.bind_loop(loop)
+    loop.add_reader(feed.fd, driver.wake)
+    driver.beat()
+    driver.wake()
+    try:
+        loop.run_forever()
+        loop.remove_reader(feed.fd)
+        loop.run_until_complete(driver.drain(settings["graceful"]))
+        loop.run_until_complete(life.shutdown(settings["graceful"]))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
