@@ -11,6 +11,8 @@
 //! - `receiver`: frames in (from reads cut anywhere), messages, pings and
 //!   the peer's close out, or the close code that fails the connection.
 //! - `sender`: messages and control frames out.
+//! - `session`: one upgraded connection: both halves and the closing
+//!   handshake, and what the app is told.
 //! - `deflate`: the compressor and the size-bounded decompressor.
 //! - `utf8`: text validated as it arrives; `close`: close codes and
 //!   payloads.
@@ -22,11 +24,13 @@ pub mod frame;
 pub mod handshake;
 pub mod receiver;
 pub mod sender;
+pub mod session;
 pub mod utf8;
 
 pub use frame::Peer;
 pub use receiver::{Fed, Incoming, Receiver, Violation};
 pub use sender::{DataKind, Sender};
+pub use session::{Closing, Session, Step, ToApp};
 
 /// The default bound on one message's size (uvicorn's `--ws-max-size`).
 pub const DEFAULT_MAX_MESSAGE: usize = 16 * 1024 * 1024;
