@@ -29,9 +29,11 @@ pub enum InflateError {
     Corrupt,
 }
 
-/// The server's compressor for the messages it sends.
+/// The server's compressor for the messages it sends. Its state (some
+/// hundreds of KiB with miniz_oxide) is made on the first message, so a
+/// connection that only receives does not pay for it.
 pub struct Deflater {
-    compress: Compress,
+    compress: Option<Box<Compress>>,
     /// `server_no_context_takeover`: every message starts a fresh window.
     reset_each: bool,
 }
@@ -40,21 +42,21 @@ impl Deflater {
     /// A compressor; `reset_each` when the client asked for
     /// `server_no_context_takeover`.
     pub fn new(reset_each: bool) -> Self {
-        Deflater { compress: Compress::new(Compression::default(), false), reset_each }
+        Deflater { compress: None, reset_each }
     }
 
     /// Append the compressed form of one message to `out` (without the
     /// sync-flush tail).
     pub fn compress(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let c = self.compress.get_or_insert_with(|| Box::new(Compress::new(Compression::default(), false)));
         let start = out.len();
-        let base = self.compress.total_in();
+        let base = c.total_in();
         loop {
-            let used = (self.compress.total_in() - base) as usize;
+            let used = (c.total_in() - base) as usize;
             out.reserve((data.len() - used) / 2 + 64);
-            self.compress
-                .compress_vec(&data[used..], out, FlushCompress::Sync)
+            c.compress_vec(&data[used..], out, FlushCompress::Sync)
                 .expect("compressing into spare capacity cannot fail");
-            let used = (self.compress.total_in() - base) as usize;
+            let used = (c.total_in() - base) as usize;
             if used == data.len() && out.len() < out.capacity() {
                 break;
             }
@@ -64,7 +66,8 @@ impl Deflater {
             out.truncate(out.len() - TAIL.len());
         }
         if self.reset_each {
-            self.compress.reset();
+            // Nothing carries over: drop the state until the next message.
+            self.compress = None;
         }
     }
 }
@@ -75,14 +78,15 @@ pub struct Inflater {
     /// `client_no_context_takeover`: the client starts every message with
     /// a fresh window, so this side may drop its own.
     reset_each: bool,
-    scratch: Box<[u8]>,
+    /// Output of one step, made on the first compressed message.
+    scratch: Vec<u8>,
 }
 
 impl Inflater {
     /// A decompressor; `reset_each` when `client_no_context_takeover` was
     /// agreed.
     pub fn new(reset_each: bool) -> Self {
-        Inflater { decompress: Decompress::new(false), reset_each, scratch: vec![0; STEP].into_boxed_slice() }
+        Inflater { decompress: Decompress::new(false), reset_each, scratch: Vec::new() }
     }
 
     /// Decompress one whole message (its frames' payloads joined) into
@@ -96,6 +100,9 @@ impl Inflater {
     }
 
     fn run(&mut self, compressed: &[u8], max: usize, out: &mut Vec<u8>) -> Result<(), InflateError> {
+        if self.scratch.is_empty() {
+            self.scratch = vec![0; STEP];
+        }
         for input in [compressed, &TAIL[..]] {
             let mut pos = 0;
             loop {
