@@ -117,3 +117,63 @@ pub fn _log(level: i32, message: &str) {
     };
     crate::log::log(level, message);
 }
+
+/// The `req` object for `pre_request` / `post_request` (both executor
+/// kinds).
+pub fn request_object<'py>(
+    py: Python<'py>,
+    head: &crate::http::RequestHead,
+    peer: crate::worker::conn::Peer,
+    scheme: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let headers: Vec<(String, String)> =
+        head.headers.iter().map(|(n, v)| (n.to_string(), v.iter().map(|&b| b as char).collect())).collect();
+    let remote = match peer {
+        crate::worker::conn::Peer::Tcp(a) => (a.ip().to_string(), a.port()).into_pyobject(py)?.into_any(),
+        crate::worker::conn::Peer::Unix => "".into_pyobject(py)?.into_any(),
+    };
+    py.import("rsgi._hooks")?.getattr("Request")?.call1((
+        &head.method,
+        &head.target,
+        head.path(),
+        head.query(),
+        head.fragment(),
+        (head.version.major, head.version.minor),
+        headers,
+        remote,
+        scheme,
+    ))
+}
+
+/// The response headers as (name, value) pairs, from their encoding.
+pub fn header_pairs(encoded: &[u8]) -> Vec<(String, String)> {
+    encoded
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let colon = line.iter().position(|&b| b == b':')?;
+            let name: String = line[..colon].iter().map(|&b| b as char).collect();
+            let value: String = line[colon + 1..].iter().map(|&b| b as char).collect();
+            Some((name, value.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// The `environ` `post_request` receives from the ASGI kind: the CGI keys
+/// gunicorn's ASGI worker builds for it (there is no WSGI environ).
+pub fn request_environ<'py>(
+    py: Python<'py>,
+    head: &crate::http::RequestHead,
+    client: Option<std::net::SocketAddr>,
+    https: bool,
+) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+    let env = pyo3::types::PyDict::new(py);
+    env.set_item("REQUEST_METHOD", &*head.method)?;
+    env.set_item("RAW_URI", &head.target)?;
+    env.set_item("PATH_INFO", String::from_utf8_lossy(&crate::http::target::percent_decode(head.path())).into_owned())?;
+    env.set_item("QUERY_STRING", head.query())?;
+    env.set_item("SERVER_PROTOCOL", format!("HTTP/{}.{}", head.version.major, head.version.minor))?;
+    env.set_item("wsgi.url_scheme", if https { "https" } else { "http" })?;
+    env.set_item("REMOTE_ADDR", client.map(|a| a.ip().to_string()).unwrap_or_default())?;
+    Ok(env)
+}

@@ -49,6 +49,7 @@
 //! - [`log`] and [`signals`]: the error log and the self-pipe for signals.
 
 pub mod access_log;
+pub mod asgi;
 pub mod cli;
 pub mod config;
 pub mod hooks;

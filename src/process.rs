@@ -1,5 +1,6 @@
 //! A worker process's life, after fork: it loads the app, starts the
-//! executor kind that runs it (WSGI threads), runs the I/O loop (the
+//! executor kind that runs it (WSGI threads, or the ASGI event loop
+//! thread for `-k asgi` and uvicorn's workers), runs the I/O loop (the
 //! worker core, `worker`) with the GIL released, and on a graceful stop
 //! lets in-flight requests finish before it exits. This is where the core
 //! and the executor kind are put together; neither imports the other's
@@ -19,6 +20,7 @@ use crate::listen::Listener;
 use crate::scoreboard::{SlotHandle, SlotState};
 use crate::signals::{Signal, SignalPipe};
 use crate::worker::io_loop::{Evacuation, IoLoop, ListenSock, LoopConfig, LoopExit};
+use crate::asgi::Interface;
 use crate::worker::relay;
 use crate::wsgi::environ::EnvironBase;
 use crate::wsgi::executor;
@@ -172,6 +174,48 @@ fn start_abort_watch(
     Ok(())
 }
 
+/// The executor kind a worker runs, as far as its end needs to know.
+enum Kind {
+    /// WSGI executor threads.
+    Wsgi(Vec<std::thread::JoinHandle<()>>),
+    /// The ASGI event loop thread.
+    Asgi(crate::asgi::thread::AsgiThread),
+}
+
+/// The I/O loop's settings for this worker: `threads` is how many requests
+/// it hands over at once (app threads, or the ASGI loop's capacity).
+fn loop_config(
+    cfg: &Config,
+    master_pid: i32,
+    slot: SlotHandle,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    threads: usize,
+    inline: bool,
+    kick: Option<Arc<dyn crate::worker::task::Wake>>,
+) -> Result<LoopConfig, String> {
+    Ok(LoopConfig {
+        limits: cfg.limits.clone(),
+        keepalive: Duration::from_secs(cfg.keepalive.max(1)),
+        io_timeout: Duration::from_secs(if cfg.timeout == 0 { 30 } else { cfg.timeout.max(1) }),
+        worker_connections: cfg.worker_connections,
+        graceful_timeout: Duration::from_secs(cfg.graceful_timeout),
+        forwarded_allow: cfg.forwarded_allow.clone(),
+        proxy_mode: cfg.proxy_protocol,
+        proxy_allow: cfg.proxy_allow.clone(),
+        master_pid,
+        slot,
+        max_requests: if cfg.max_requests > 0 { cfg.max_requests + jitter(cfg.max_requests_jitter) } else { 0 },
+        max_memory: cfg.max_worker_memory_mib << 20,
+        in_flight,
+        threads,
+        inline,
+        kick,
+        static_files: crate::worker::static_serve::StaticFiles::open(&cfg.static_map).map_err(|e| e.to_string())?,
+        tls: cfg.tls.clone(),
+        ragged: if cfg.suppress_ragged_eofs { crate::worker::tls_io::Ragged::Suppress } else { crate::worker::tls_io::Ragged::Error },
+    })
+}
+
 /// Who runs the loop.
 enum Runner {
     /// The main thread alone (executor threads run the app).
@@ -252,38 +296,67 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     }
     let request_hooks = crate::hooks::has(cfg, "pre_request") || crate::hooks::has(cfg, "post_request");
     let hook_worker = if request_hooks { worker_obj.as_ref().map(|w| w.clone_ref(py)) } else { None };
+    // The app's interface must fit the worker kind: one line and a
+    // non-zero exit otherwise.
+    let asgi = cfg.worker.kind == crate::config::compat::WorkerKind::Asgi;
+    let interface = crate::asgi::interface(py, app.bind(py)).unwrap_or(if asgi { Interface::Asgi3 } else { Interface::Wsgi });
+    if asgi && interface == Interface::Wsgi {
+        crate::error!("{} is a WSGI application; the ASGI worker ({}) cannot run it: use a sync or gthread worker", cfg.app, cfg.worker.name);
+        exit_child(py, APP_LOAD_ERROR);
+    }
+    if !asgi && interface == Interface::Asgi3 {
+        crate::error!("{} is an ASGI application; run it with -k uvicorn.workers.UvicornWorker (or -k asgi)", cfg.app);
+        exit_child(py, APP_LOAD_ERROR);
+    }
     let boot = || -> Result<_, String> {
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;
+        let servers = listeners.iter().map(|l| l.server_name_port().map(Arc::new)).collect();
+        if asgi {
+            // One event loop thread serves up to --worker-connections
+            // requests at once; lifespan startup runs before the loop
+            // accepts anything.
+            let capacity = cfg.worker_connections.max(1);
+            let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(capacity);
+            let bell = crate::asgi::feed::Bell::new().map_err(|e| e.to_string())?;
+            let ctx = Arc::new(crate::asgi::AsgiContext {
+                app,
+                slot,
+                root_path: cfg.values.string("root_path"),
+                state: std::sync::OnceLock::new(),
+                hook_worker,
+                cfg_objects: cfg.objects.clone(),
+                in_flight: in_flight.clone(),
+                capacity,
+                bell: bell.clone(),
+                consts: crate::asgi::scope::Consts::new(py).map_err(|e| e.to_string())?,
+            });
+            let settings = crate::asgi::thread::Settings {
+                event_loop: cfg.values.string("asgi_loop"),
+                lifespan: cfg.values.string("asgi_lifespan"),
+                disconnect_grace: Duration::from_secs(cfg.values.int("asgi_disconnect_grace_period")),
+                graceful: Duration::from_secs(cfg.graceful_timeout),
+            };
+            let (thread, started) = crate::asgi::thread::AsgiThread::start(ctx, jobs_rx, settings).map_err(|e| e.to_string())?;
+            match py.detach(|| started.recv()) {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) => return Err(format!("Application startup failed: {message}")),
+                Err(_) => return Err("the ASGI event loop ended during startup".into()),
+            }
+            let kick: Arc<dyn crate::worker::task::Wake> = bell;
+            let loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, false, Some(kick))?;
+            let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
+            return Ok((Runner::Plain(Box::new(io)), Kind::Asgi(thread)));
+        }
         let base = EnvironBase::new(py, cfg.threads > 1, cfg.workers > 1).map_err(|e| e.to_string())?;
         let ctx = Arc::new(AppContext { app, base, slot, hook_worker, cfg_objects: cfg.objects.clone() });
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.worker_connections.max(1));
-        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // One executor: the loop thread runs the app itself when it can
         // (RSGI_INLINE=0 turns that off, for measuring the difference).
         let inline = (cfg.threads == 1 && std::env::var_os("RSGI_INLINE").is_none_or(|v| v != "0"))
             .then(|| executor::Inline::new(ctx.clone(), slot, in_flight.clone()));
         let threads = executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?;
-        let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;
-        let servers = listeners.iter().map(|l| l.server_name_port().map(Arc::new)).collect();
-        let loop_cfg = LoopConfig {
-            limits: cfg.limits.clone(),
-            keepalive: Duration::from_secs(cfg.keepalive.max(1)),
-            io_timeout: Duration::from_secs(if cfg.timeout == 0 { 30 } else { cfg.timeout.max(1) }),
-            worker_connections: cfg.worker_connections,
-            graceful_timeout: Duration::from_secs(cfg.graceful_timeout),
-            forwarded_allow: cfg.forwarded_allow.clone(),
-            proxy_mode: cfg.proxy_protocol,
-            proxy_allow: cfg.proxy_allow.clone(),
-            master_pid,
-            slot,
-            max_requests: if cfg.max_requests > 0 { cfg.max_requests + jitter(cfg.max_requests_jitter) } else { 0 },
-            max_memory: cfg.max_worker_memory_mib << 20,
-            in_flight,
-            threads: cfg.threads as usize,
-            inline: inline.is_some(),
-            static_files: crate::worker::static_serve::StaticFiles::open(&cfg.static_map).map_err(|e| e.to_string())?,
-            tls: cfg.tls.clone(),
-            ragged: if cfg.suppress_ragged_eofs { crate::worker::tls_io::Ragged::Suppress } else { crate::worker::tls_io::Ragged::Error },
-        };
+        let loop_cfg = loop_config(cfg, master_pid, slot, in_flight, cfg.threads as usize, inline.is_some(), None)?;
         let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
         // One executor run by the loop thread: a relay keeps the loop
         // going while an app call runs long.
@@ -295,9 +368,9 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             }
             None => Runner::Plain(Box::new(io)),
         };
-        Ok((runner, threads))
+        Ok((runner, Kind::Wsgi(threads)))
     };
-    let (runner, threads) = match boot() {
+    let (runner, kind) = match boot() {
         Ok(v) => v,
         Err(e) => {
             crate::error!("Exception in worker process: {e}");
@@ -319,12 +392,17 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         }
     }
     if how == LoopExit::Graceful {
-        // Closing the channel lets each executor finish its request and stop.
+        // Closing the channel lets each executor finish its request and
+        // stop; the ASGI event loop lets its requests finish and runs
+        // lifespan shutdown.
         drop(io);
-        py.detach(|| {
-            for t in threads {
-                let _ = t.join();
+        py.detach(|| match kind {
+            Kind::Wsgi(threads) => {
+                for t in threads {
+                    let _ = t.join();
+                }
             }
+            Kind::Asgi(thread) => thread.stop(),
         });
     }
     crate::info!("Worker exiting (pid: {pid})");

@@ -465,20 +465,15 @@ worker_class = "uvicorn_worker.UvicornWorker"
     (["-k", "gevent_pywsgi"], "gevent"),
     (["-k", "egg:gunicorn#gevent"], "gevent"),
     (["-k", "gunicorn.workers.ggevent.GeventWorker"], "gevent"),
-    (["--worker-class=uvicorn.workers.UvicornWorker"], "ASGI"),
-    (["-k", "uvicorn.workers.UvicornH11Worker"], "ASGI"),
-    (["-k", "uvicorn_worker.UvicornWorker"], "ASGI"),
-    (["-k", "asgi"], "ASGI"),
     (["-c", "gevent_subclass"], "gevent"),
-    (["-c", "uvicorn_worker_package"], "ASGI"),
 ])
 @pytest.mark.parametrize("mode", MODES)
 def test_every_spelling_of_an_unavailable_worker_kind_is_refused_with_one_line(tmp_path, spelling, kind, mode):
     if spelling[0] == "-c":
-        if spelling[1] == "gevent_subclass" and mode == "gunicorn-installed":
+        if mode == "gunicorn-installed":
             pytest.importorskip("gevent")
         conf = tmp_path / (spelling[1] + ".conf.py")
-        conf.write_text(GEVENT_SUBCLASS if spelling[1] == "gevent_subclass" else UVICORN_WORKER_PACKAGE)
+        conf.write_text(GEVENT_SUBCLASS)
         spelling = ["-c", str(conf)]
     res = run(conftest.server_executable(), "corpus_app:app", "-b", "127.0.0.1:%d" % conftest.free_port(),
               *spelling, env=corpus_env(tmp_path, mode))
@@ -487,6 +482,42 @@ def test_every_spelling_of_an_unavailable_worker_kind_is_refused_with_one_line(t
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("Error: Invalid value for worker_class: ")
     assert lines[0].endswith("the %s worker kind is not available yet in rsgi" % kind), lines[0]
+
+
+@pytest.mark.parametrize("spelling", [
+    ["--worker-class=uvicorn.workers.UvicornWorker"],
+    ["-k", "uvicorn.workers.UvicornH11Worker"],
+    ["-k", "uvicorn_worker.UvicornWorker"],
+    ["-k", "uvicorn_worker.UvicornH11Worker"],
+    ["-k", "asgi"],
+    ["-c", "uvicorn_worker_package"],
+])
+@pytest.mark.parametrize("mode", MODES)
+def test_every_spelling_of_an_asgi_worker_runs_the_asgi_worker(tmp_path, start_server, spelling, mode):
+    if conftest.SERVER_KIND != "rsgi":
+        pytest.skip("rsgi's own worker selection")
+    if spelling[0] == "-c":
+        conf = tmp_path / "uvicorn_worker_package.conf.py"
+        conf.write_text(UVICORN_WORKER_PACKAGE)
+        spelling = ["-c", str(conf)]
+    env = corpus_env(tmp_path, mode)
+    env.pop("PWD")
+    srv = start_server("asgi_apps:app", *spelling, env=env)
+    with srv.connect() as s:
+        s.sendall(b"GET /modules HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data
+    # Neither uvicorn nor gunicorn was imported to choose the worker (a
+    # configuration file's own imports aside).
+    if spelling[0] != "-c":
+        assert json.loads(data.split(b"\r\n\r\n", 1)[1]) == [], data
+    log = srv.log()
+    assert "Using worker: asgi" in log, log
 
 
 def test_a_worker_class_of_its_own_is_refused_with_one_line(tmp_path):

@@ -26,7 +26,7 @@ pub enum WorkerKind {
     Legacy,
     /// gevent's workers: not built yet.
     Gevent,
-    /// ASGI workers (uvicorn's, gunicorn's `asgi`): not built yet.
+    /// ASGI workers (uvicorn's, gunicorn's `asgi`): rsgi's ASGI worker.
     Asgi,
     /// A worker for apps that are neither WSGI nor ASGI (aiohttp's).
     Foreign,
@@ -73,8 +73,8 @@ pub struct WorkerChoice {
     pub ignored: Vec<String>,
 }
 
-/// The one line for a worker kind rsgi does not have yet. The gevent and
-/// ASGI workers replace this refusal when they land.
+/// The one line for a worker kind rsgi does not have yet. The gevent
+/// worker replaces this refusal when it lands.
 pub fn unavailable(choice: &WorkerChoice) -> ConfigError {
     ConfigError::Invalid {
         name: "worker_class",

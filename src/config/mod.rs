@@ -187,7 +187,8 @@ impl Values {
         }
     }
 
-    fn int(&self, name: &str) -> u64 {
+    /// An integer setting (0 when unset).
+    pub fn int(&self, name: &str) -> u64 {
         match self.get(name) {
             Value::Int(n) => *n,
             _ => 0,

@@ -115,7 +115,7 @@ const fn refused(mut setting: Setting, why: &'static str) -> Setting {
 
 const RUSTLS_CONTEXT: &str = "rsgi's TLS is rustls, built from --certfile, --keyfile, --ca-certs and --cert-reqs; a Python ssl context cannot apply";
 const NO_H2: &str = "rsgi speaks HTTP/1.1 only";
-const NO_ASGI: &str = "rsgi runs WSGI apps only (no ASGI worker yet)";
+const NO_WS: &str = "WebSockets are not served yet: an upgrade request gets the app's HTTP answer";
 const NO_DIRTY: &str = "rsgi has no dirty arbiters; the setting has no effect";
 
 use self::Default::Literal;
@@ -134,7 +134,7 @@ pub static SETTINGS: &[Setting] = &[
     s("workers", &["-w", "--workers"], "INT", PosInt, Default::WebConcurrency, "Worker Processes",
       "The number of worker processes for handling requests (default: $WEB_CONCURRENCY or 1)."),
     s("worker_class", &["-k", "--worker-class"], "STRING", Str, Literal("sync"), "Worker Processes",
-      "The worker type, by name, dotted path or class: sync and gthread (and their subclasses) run rsgi's worker; gevent and ASGI workers are not available yet."),
+      "The worker type, by name, dotted path or class: sync and gthread (and their subclasses) run rsgi's WSGI worker, asgi and uvicorn's workers rsgi's ASGI worker; gevent is not available yet."),
     s("threads", &["--threads"], "INT", PosInt, Literal("1"), "Worker Processes",
       "The number of Python executor threads per worker (at most 256)."),
     s("worker_connections", &["--worker-connections"], "INT", PosInt, Literal("1000"), "Worker Processes",
@@ -278,8 +278,8 @@ pub static SETTINGS: &[Setting] = &[
       "The wire protocol: http (uwsgi is gunicorn's other choice)."), "rsgi speaks HTTP only"),
     ignored(s("uwsgi_allow_ips", &["--uwsgi-allow-from"], "STRING", AddrList, Literal("127.0.0.1,::1"), "Server Mechanics",
       "Peers allowed to speak the uwsgi protocol."), "rsgi speaks HTTP only"),
-    ignored(s("root_path", &["--root-path"], "STRING", Str, Literal(""), "Server Mechanics",
-      "The ASGI root_path."), NO_ASGI),
+    s("root_path", &["--root-path"], "STRING", Str, Literal(""), "Server Mechanics",
+      "The ASGI scope's root_path: where the app is mounted behind a proxy (e.g. /api)."),
     s("keyfile", &["--keyfile"], "FILE", Str, Default::None, "SSL",
       "The TLS private key (PEM); by default it is read from --certfile."),
     s("certfile", &["--certfile"], "FILE", Str, Default::None, "SSL",
@@ -308,12 +308,14 @@ pub static SETTINGS: &[Setting] = &[
       "HTTP/2 frame size."), NO_H2),
     ignored(s("http2_max_header_list_size", &["--http2-max-header-list-size"], "INT", PosInt, Literal("65536"), "HTTP/2",
       "HTTP/2 header list size."), NO_H2),
-    ignored(s("asgi_loop", &["--asgi-loop"], "STRING", Str, Literal("auto"), "Worker Processes", "The ASGI event loop."), NO_ASGI),
-    ignored(s("asgi_lifespan", &["--asgi-lifespan"], "STRING", Str, Literal("auto"), "Worker Processes", "ASGI lifespan events."), NO_ASGI),
-    ignored(s("asgi_disconnect_grace_period", &["--asgi-disconnect-grace-period"], "INT", PosInt, Literal("3"),
-      "Worker Processes", "ASGI disconnect grace."), NO_ASGI),
+    s("asgi_loop", &["--asgi-loop"], "STRING", Choice(&["auto", "asyncio", "uvloop"]), Literal("auto"), "Worker Processes",
+      "The ASGI worker's event loop: asyncio, uvloop, or auto (uvloop when it is installed)."),
+    s("asgi_lifespan", &["--asgi-lifespan"], "STRING", Choice(&["auto", "on", "off"]), Literal("auto"), "Worker Processes",
+      "ASGI lifespan events: on (the app must support them), off, or auto (used when the app does not refuse them)."),
+    s("asgi_disconnect_grace_period", &["--asgi-disconnect-grace-period"], "INT", PosInt, Literal("3"),
+      "Worker Processes", "Seconds an ASGI app still runs after its client left before its request is cancelled (0: at once)."),
     ignored(s("websocket_max_message_size", &["--websocket-max-message-size"], "INT", PosInt, Literal("16777216"),
-      "Worker Processes", "Largest WebSocket message."), NO_ASGI),
+      "Worker Processes", "Largest WebSocket message, in bytes (0: no limit)."), NO_WS),
     ignored(s("http_parser", &["--http-parser"], "STRING", Choice(&["auto", "fast", "python"]), Literal("auto"),
       "Worker Processes", "gunicorn's parser choice."), "rsgi always parses HTTP in Rust"),
     ignored(s("dirty_apps", &["--dirty-app"], "STRING", List, Literal(""), "Dirty Arbiters", "Dirty arbiter apps."), NO_DIRTY),

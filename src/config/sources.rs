@@ -156,7 +156,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
     let reuse_port = values.flag("reuse_port");
     let worker = compat::worker_choice(py, &values, &objects)?;
     match worker.kind {
-        WorkerKind::Sync | WorkerKind::Gthread => {}
+        WorkerKind::Sync | WorkerKind::Gthread | WorkerKind::Asgi => {}
         WorkerKind::Legacy => warnings.push(format!(
             "Worker class {} is no longer maintained; rsgi's own worker serves the app instead.",
             worker.name
@@ -164,7 +164,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
         // --print-config shows what gunicorn would run; serving (and
         // --check-config) stops here.
         _ if print_config => {}
-        WorkerKind::Gevent | WorkerKind::Asgi => return Err(compat::unavailable(&worker)),
+        WorkerKind::Gevent => return Err(compat::unavailable(&worker)),
         WorkerKind::Foreign | WorkerKind::Custom => {
             return Err(ConfigError::Invalid {
                 name: "worker_class",

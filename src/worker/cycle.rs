@@ -61,6 +61,9 @@ pub struct Dispatcher<'a> {
     pub threads: usize,
     /// The loop may run the app on its own thread (one executor).
     pub inline: bool,
+    /// Told after a task is queued (a kind that waits on its own
+    /// descriptor).
+    pub kick: Option<&'a dyn super::task::Wake>,
     /// The task the loop thread is to run itself, set by `dispatch`; the
     /// loop stops its pass and runs it (`IoLoop::turn`).
     pub inline_task: &'a RefCell<Option<Task>>,
@@ -105,7 +108,12 @@ fn dispatch(task: Task, ctx: &Dispatcher<'_>, inline_ok: Option<InlineOut>) -> R
     }
     ctx.in_flight.fetch_add(1, Ordering::AcqRel);
     match ctx.jobs.try_send(task) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            if let Some(kick) = ctx.kick {
+                kick.tasks();
+            }
+            Ok(())
+        }
         Err(TrySendError::Full(task)) => {
             ctx.in_flight.fetch_sub(1, Ordering::AcqRel);
             ctx.wants_executor.set(true);
@@ -487,6 +495,14 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
             a.decoder = None;
             a.close = true;
             changed = true;
+        }
+    } else if conn.hup_seen && matches!(a.app, AppStage::Running) {
+        // The client closed its side while the app runs: tell the app (an
+        // ASGI app hears `http.disconnect`); the response is still written.
+        let mut st = a.exchange.lock();
+        if !st.peer_closed {
+            st.peer_closed = true;
+            a.exchange.wake_executor(&st);
         }
     }
 

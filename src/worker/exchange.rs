@@ -145,6 +145,13 @@ pub struct ExchangeState {
     /// A response paused with its window full, waiting for the loop to hand
     /// it back to an executor (or run it) once the client has caught up.
     pub parked: Option<Box<dyn super::task::Paused>>,
+    /// Who to tell instead of signalling `executor_wake`, for a kind that
+    /// waits on its own descriptor (`task::Wake`), and its key.
+    pub remote: Option<(Arc<dyn super::task::Wake>, u64)>,
+    /// The client closed its side while the app ran (its request body was
+    /// complete). The response is still written if the socket takes it; an
+    /// ASGI app is told `http.disconnect`.
+    pub peer_closed: bool,
 }
 
 impl ExchangeState {
@@ -238,7 +245,12 @@ impl Exchange {
     /// locked: no system call when nobody waits).
     pub fn wake_executor(&self, state: &ExchangeState) {
         if state.executor_waiting {
-            self.executor_wake.notify_all();
+            match &state.remote {
+                Some((wake, key)) => wake.exchange(*key),
+                None => {
+                    self.executor_wake.notify_all();
+                }
+            }
         }
     }
 

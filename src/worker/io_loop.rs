@@ -90,6 +90,9 @@ pub struct LoopConfig {
     pub threads: usize,
     /// The loop thread may run the app itself (one executor).
     pub inline: bool,
+    /// Told when tasks are queued, for an executor kind that does not
+    /// block on the channel (`task::Wake`).
+    pub kick: Option<Arc<dyn super::task::Wake>>,
     /// `--static-map`: files the loop serves itself.
     pub static_files: Option<super::static_serve::StaticFiles>,
     /// `--certfile`: TCP connections speak TLS.
@@ -583,6 +586,7 @@ fn dispatcher<'a>(
         in_flight: &cfg.in_flight,
         threads: cfg.threads,
         inline: cfg.inline,
+        kick: cfg.kick.as_deref(),
         inline_task,
         wants_executor: Cell::new(false),
         orphans,

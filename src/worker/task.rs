@@ -1,11 +1,15 @@
 //! What the I/O loop hands to the app, and what it needs from the executor
 //! kind that runs it: the seam between the worker core (loop, connections,
-//! exchange) and the kinds that sit on top of it (WSGI threads today).
+//! exchange) and the kinds that sit on top of it (WSGI threads, the ASGI
+//! event loop).
 //!
 //! The core moves [`Task`]s (a parsed request with its [`Exchange`], or a
 //! paused response to go on with) to the kind's threads over a bounded
 //! channel, or asks the kind to run one on the loop's own thread
 //! ([`RunInline`]); it never looks inside a paused response ([`Paused`]).
+//! A kind whose thread waits on something else than the channel and the
+//! exchange's condition variable (an event loop waiting on a descriptor)
+//! is reached through [`Wake`].
 //!
 //! Shared by the worker's I/O thread and its executor threads; never
 //! touches Python.
@@ -33,6 +37,38 @@ pub struct Job {
     pub tls: Option<Arc<super::tls_io::TlsFacts>>,
     /// When the head was complete (the access log's request time).
     pub started: std::time::Instant,
+}
+
+impl Job {
+    /// The request came over https: TLS on this connection, or a trusted
+    /// front-end said so (`secure_scheme_headers`, decided by the parser
+    /// under `forwarded_allow_ips`). Shared by every executor kind.
+    pub fn https(&self) -> bool {
+        is_https(self.tls.is_some(), &self.head)
+    }
+
+    /// The client as the app sees it: the PROXY header's source when the
+    /// header carried addresses, else the socket's peer (none for a unix
+    /// socket).
+    pub fn client(&self) -> Option<std::net::SocketAddr> {
+        client_addr(self.peer, self.proxy.as_ref())
+    }
+}
+
+/// See [`Job::https`].
+pub fn is_https(tls: bool, head: &RequestHead) -> bool {
+    tls || head.forwarded_https == Some(true)
+}
+
+/// See [`Job::client`].
+pub fn client_addr(peer: Peer, proxy: Option<&ProxyInfo>) -> Option<std::net::SocketAddr> {
+    if let Some((ip, port)) = proxy.and_then(|p| p.client.zip(p.proxy).map(|(c, _)| c)) {
+        return Some(std::net::SocketAddr::new(ip, port));
+    }
+    match peer {
+        Peer::Tcp(a) => Some(a),
+        Peer::Unix => None,
+    }
 }
 
 /// Work for an executor (or for the loop thread running the app itself).
@@ -84,4 +120,17 @@ pub trait RunInline: Send + Sync {
     /// in-flight count, and return its connection's notice for the loop.
     /// Called with the GIL released and the loop released.
     fn run_inline(&self, task: Task) -> Notice;
+}
+
+/// How the core reaches an executor kind whose thread neither blocks on the
+/// task channel nor on an exchange's condition variable (an event loop
+/// waiting on its own descriptor). Both calls come from the I/O thread and
+/// must not block; the kind coalesces them into one wake-up per batch.
+pub trait Wake: Send + Sync {
+    /// Tasks were queued on the channel.
+    fn tasks(&self);
+    /// The exchange the kind registered under `key` (`ExchangeState::remote`)
+    /// changed while the kind waited on it: body bytes came, the output
+    /// window drained, or the client went away.
+    fn exchange(&self, key: u64);
 }

@@ -321,7 +321,7 @@ pub fn build<'py>(
         env.set_item(header_key_string(py, name), latin1(py, &value))?;
     }
 
-    let https = conn.tls.is_some() || head.forwarded_https == Some(true);
+    let https = crate::worker::task::is_https(conn.tls.is_some(), head);
     let scheme = if https { intern!(py, "https") } else { intern!(py, "http") };
     env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
     if let Some(cert) = conn.tls.and_then(|t| t.client_cert.as_deref()) {

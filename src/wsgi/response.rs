@@ -111,7 +111,7 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> 
             }
         }
         if let Some(w) = &ctx.hook_worker {
-            let req = hook_request(py, &end.head, peer, env.get_item("wsgi.url_scheme").ok().flatten())?;
+            let req = crate::hooks::request_object(py, &end.head, peer, env.get_item("wsgi.url_scheme").ok().flatten())?;
             // post_request runs even when pre_request raises (gunicorn's
             // `finally`), and the exception fails the request.
             end.hook_req = Some((req.clone().unbind(), env.clone().unbind()));
@@ -223,7 +223,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
         Err(err) => report(py, &head.method, &head.target, &err, w),
     }
     if let (Some(hw), Some((req, env))) = (&ctx.hook_worker, hook_req) {
-        let headers: Vec<(String, String)> = w_headers(&w.headers.encoded);
+        let headers: Vec<(String, String)> = crate::hooks::header_pairs(&w.headers.encoded);
         let (status, sent) = (w.final_status().to_owned(), w.sent);
         let w = hw;
         let resp = py.import("rsgi._hooks").and_then(|m| m.getattr("Response")).and_then(|c| c.call1((status, headers, sent)));
@@ -325,44 +325,4 @@ fn send_file_wrapper(py: Python<'_>, sr: &Bound<'_, StartResponse>, result: &Bou
         }
     }
     Ok(false)
-}
-
-/// The `req` object for `pre_request` / `post_request`.
-fn hook_request<'py>(
-    py: Python<'py>,
-    head: &crate::http::RequestHead,
-    peer: crate::worker::conn::Peer,
-    scheme: Option<Bound<'py, PyAny>>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let headers: Vec<(String, String)> =
-        head.headers.iter().map(|(n, v)| (n.to_string(), v.iter().map(|&b| b as char).collect())).collect();
-    let remote = match peer {
-        crate::worker::conn::Peer::Tcp(a) => (a.ip().to_string(), a.port()).into_pyobject(py)?.into_any(),
-        crate::worker::conn::Peer::Unix => "".into_pyobject(py)?.into_any(),
-    };
-    py.import("rsgi._hooks")?.getattr("Request")?.call1((
-        &head.method,
-        &head.target,
-        head.path(),
-        head.query(),
-        head.fragment(),
-        (head.version.major, head.version.minor),
-        headers,
-        remote,
-        scheme,
-    ))
-}
-
-/// The response headers as (name, value) pairs, from their encoding.
-fn w_headers(encoded: &[u8]) -> Vec<(String, String)> {
-    encoded
-        .split(|&b| b == b'\n')
-        .filter_map(|line| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let colon = line.iter().position(|&b| b == b':')?;
-            let name: String = line[..colon].iter().map(|&b| b as char).collect();
-            let value: String = line[colon + 1..].iter().map(|&b| b as char).collect();
-            Some((name, value.trim().to_owned()))
-        })
-        .collect()
 }

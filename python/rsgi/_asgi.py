@@ -1,0 +1,311 @@
+"""The event loop of rsgi's ASGI worker: it runs on the worker's one ASGI
+thread and only drives the app. The Rust I/O loop owns the sockets and
+parses HTTP; requests arrive through ``feed.take()`` when the eventfd
+``feed.fd`` (watched with ``loop.add_reader``) fires, with their scope
+already built, and every ``receive`` / ``send`` is a call into Rust that
+never waits: when it cannot go on (no body bytes yet, the output window
+full) the coroutine awaits a future the next wake-up resolves.
+
+Also here: the interface detection (ASGI 3, ASGI 2, or WSGI), the lifespan
+protocol, the disconnect grace period and the graceful end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from typing import Any, Optional
+
+_log = logging.getLogger("rsgi.asgi")
+
+
+def _positional_params(func: Any) -> Optional[int]:
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    n = 0
+    for p in sig.parameters.values():
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            n += 1
+        elif p.kind == p.VAR_POSITIONAL:
+            return None
+    return n
+
+
+def interface(app: Any) -> str:
+    """``"asgi3"``, ``"asgi3-arity"``, ``"asgi2"`` or ``"wsgi"``. uvicorn's rule decides ASGI 3
+    (a coroutine function, a class with ``__await__``, an object whose
+    ``__call__`` is a coroutine function); otherwise the arity tells a WSGI
+    callable (``environ, start_response``) from an ASGI 2 one (``scope``)
+    and from a plain function returning a coroutine (``scope, receive,
+    send``)."""
+    if inspect.isclass(app):
+        if hasattr(app, "__await__"):
+            return "asgi3"
+        n = _positional_params(app)
+        return "wsgi" if n == 2 else "asgi2"
+    if inspect.isfunction(app) or inspect.ismethod(app):
+        if inspect.iscoroutinefunction(app):
+            return "asgi3"
+        func = app
+    else:
+        call = getattr(app, "__call__", None)
+        if inspect.iscoroutinefunction(call):
+            return "asgi3"
+        func = call
+    n = _positional_params(func) if func is not None else None
+    if n == 3:
+        return "asgi3-arity"
+    if n == 1:
+        return "asgi2"
+    return "wsgi"
+
+
+def _asgi2(app: Any) -> Any:
+    async def asgi3(scope, receive, send):
+        await app(scope)(receive, send)
+
+    return asgi3
+
+
+def _new_loop(name: str) -> asyncio.AbstractEventLoop:
+    if name in ("auto", "uvloop"):
+        try:
+            import uvloop  # type: ignore[import-not-found]
+        except ImportError:
+            if name == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+class _Request:
+    """One request: its ``receive`` and ``send`` (what the app is given)
+    and the futures they wait on."""
+
+    __slots__ = ("d", "h", "task", "waiters", "grace")
+
+    def __init__(self, driver: "_Driver", h: Any) -> None:
+        self.d = driver
+        self.h = h
+        self.task: Optional[asyncio.Task] = None
+        self.waiters: list = []
+        self.grace: Any = None
+
+    async def run(self) -> None:
+        h = self.h
+        try:
+            h.pre_request()
+            await self.d.app(h.scope, self.receive, self.send)
+        except asyncio.CancelledError:
+            h.end(None, True)
+        except BaseException as exc:  # noqa: B036 - reported, never re-raised
+            h.end(exc)
+        else:
+            h.end()
+        finally:
+            self.d.live.pop(h.key, None)
+            if self.grace is not None:
+                self.grace.cancel()
+
+    def _wait(self) -> asyncio.Future:
+        fut = self.d.loop.create_future()
+        self.waiters.append(fut)
+        return fut
+
+    async def receive(self) -> dict:
+        h = self.h
+        event = h.receive()
+        while event is None:
+            await self._wait()
+            event = h.receive()
+        return event
+
+    async def send(self, message: dict) -> None:
+        h = self.h
+        if h.send(message):
+            while not h.writable():
+                await self._wait()
+
+    def poke(self) -> None:
+        """The exchange changed: wake whatever waits, and start the grace
+        period if the client left before the response was complete."""
+        waiters, self.waiters = self.waiters, []
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(None)
+        if self.grace is None and self.task is not None and self.h.abandoned():
+            self.grace = self.d.loop.call_later(self.d.disconnect_grace, self.task.cancel)
+
+
+class _Driver:
+    """Takes requests from the feed and runs them."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, feed: Any, app: Any, disconnect_grace: float) -> None:
+        self.loop = loop
+        self.feed = feed
+        self.app = app
+        self.disconnect_grace = disconnect_grace
+        self.live: dict = {}
+        self.stopping = False
+
+    def wake(self) -> None:
+        news, woken, stopping = self.feed.take()
+        live = self.live
+        for key in woken:
+            r = live.get(key)
+            if r is not None:
+                r.poke()
+        create_task = self.loop.create_task
+        for h in news:
+            r = _Request(self, h)
+            live[h.key] = r
+            r.task = create_task(r.run())
+        if stopping and not self.stopping:
+            self.stopping = True
+            self.loop.stop()
+
+    def beat(self) -> None:
+        self.feed.beat()
+        self.loop.call_later(1.0, self.beat)
+
+    async def drain(self, timeout: float) -> None:
+        """Let running requests (background tasks after their response
+        included) finish, for at most ``timeout`` seconds."""
+        tasks = [r.task for r in self.live.values() if r.task is not None]
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=timeout or None)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+
+
+class _Lifespan:
+    """The lifespan protocol, as uvicorn runs it."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, app: Any, mode: str) -> None:
+        self.loop = loop
+        self.app = app
+        self.mode = mode
+        self.state: dict = {}
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task: Optional[asyncio.Task] = None
+        self.startup_done = loop.create_future()
+        self.shutdown_done = loop.create_future()
+        self.failure: Optional[str] = None
+        self.started = False
+        self.supported = True
+
+    async def startup(self) -> Optional[str]:
+        """Returns None when the worker may serve, else why it stops."""
+        if self.mode == "off":
+            return None
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": self.state}
+        self.task = self.loop.create_task(self.main(scope))
+        await self.queue.put({"type": "lifespan.startup"})
+        await asyncio.wait([self.startup_done, self.task], return_when=asyncio.FIRST_COMPLETED)
+        return self.failure
+
+    async def main(self, scope: dict) -> None:
+        try:
+            await self.app(scope, self.receive, self.send)
+        except BaseException as exc:  # noqa: B036 - reported below
+            self.supported = False
+            if self.started or self.mode == "on" or self.startup_done.done():
+                if not self.startup_done.done():
+                    self.failure = "Exception in 'lifespan' protocol: %r" % (exc,)
+                _log_exception("Exception in 'lifespan' protocol", exc)
+            else:
+                _info("ASGI 'lifespan' protocol appears unsupported.")
+        else:
+            if not self.startup_done.done() and self.mode == "on":
+                self.failure = "the application returned from the lifespan scope without completing startup"
+        finally:
+            for fut in (self.startup_done, self.shutdown_done):
+                if not fut.done():
+                    fut.set_result(None)
+
+    async def receive(self) -> dict:
+        return await self.queue.get()
+
+    async def send(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
+            self.started = True
+            if not self.startup_done.done():
+                self.startup_done.set_result(None)
+        elif kind == "lifespan.startup.failed":
+            self.failure = message.get("message") or "lifespan.startup.failed"
+            if not self.startup_done.done():
+                self.startup_done.set_result(None)
+        elif kind == "lifespan.shutdown.complete":
+            if not self.shutdown_done.done():
+                self.shutdown_done.set_result(None)
+        elif kind == "lifespan.shutdown.failed":
+            _error("Application shutdown failed: %s" % (message.get("message") or ""))
+            if not self.shutdown_done.done():
+                self.shutdown_done.set_result(None)
+        else:
+            raise RuntimeError("Unexpected ASGI lifespan message %r" % (kind,))
+
+    async def shutdown(self, timeout: float) -> None:
+        if self.task is None or self.task.done() or not self.supported:
+            return
+        await self.queue.put({"type": "lifespan.shutdown"})
+        await asyncio.wait([self.shutdown_done, self.task], timeout=timeout or None, return_when=asyncio.FIRST_COMPLETED)
+
+
+def _emit(level: int, message: str) -> None:
+    from . import _rsgi  # type: ignore[attr-defined]
+
+    _rsgi._log(level, message)
+
+
+def _info(message: str) -> None:
+    _emit(logging.INFO, message)
+
+
+def _error(message: str) -> None:
+    _emit(logging.ERROR, message)
+
+
+def _log_exception(message: str, exc: BaseException) -> None:
+    import traceback
+
+    _error(message + "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip())
+
+
+def serve(feed: Any, app: Any, settings: dict) -> None:
+    """The ASGI thread's whole life: lifespan startup (reported through
+    ``feed.started``), serving until the worker stops, then the requests
+    still running and lifespan shutdown."""
+    loop = _new_loop(settings["loop"])
+    asyncio.set_event_loop(loop)
+    if interface(app) == "asgi2":
+        app = _asgi2(app)
+    life = _Lifespan(loop, app, settings["lifespan"])
+    try:
+        failure = loop.run_until_complete(life.startup())
+    except BaseException as exc:  # noqa: B036 - reported as the failure
+        failure = "%s: %s" % (type(exc).__name__, exc)
+    feed.started(failure, life.state if life.state else None)
+    if failure is not None:
+        loop.close()
+        return
+    driver = _Driver(loop, feed, app, settings["disconnect_grace"])
+    loop.add_reader(feed.fd, driver.wake)
+    driver.beat()
+    driver.wake()
+    try:
+        loop.run_forever()
+        loop.remove_reader(feed.fd)
+        loop.run_until_complete(driver.drain(settings["graceful"]))
+        loop.run_until_complete(life.shutdown(settings["graceful"]))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)

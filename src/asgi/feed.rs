@@ -1,0 +1,147 @@
+//! The wake-up path between the worker's I/O loop and the ASGI event loop:
+//! an eventfd the event loop watches (`loop.add_reader`), written at most
+//! once per batch, and the [`Feed`] the event loop drains when it fires:
+//! new requests from the loop's task channel, and the keys of requests
+//! whose exchange changed (body bytes, room for output, client gone).
+//!
+//! The I/O thread only touches [`Bell`] (atomics, a mutex held for a push,
+//! one `write(2)`); the event loop thread holds the GIL in [`Feed`].
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+use super::request::Request;
+use super::AsgiContext;
+use crate::worker::task::{Task, Wake};
+
+/// The eventfd and what is waiting behind it.
+pub struct Bell {
+    fd: OwnedFd,
+    /// A write is pending that the event loop has not drained yet: further
+    /// signals need no system call.
+    rung: AtomicBool,
+    /// Keys of requests whose exchange changed.
+    woken: Mutex<Vec<u64>>,
+    /// The worker is stopping: the event loop finishes its work and ends.
+    stopping: AtomicBool,
+}
+
+impl Bell {
+    pub fn new() -> std::io::Result<Arc<Bell>> {
+        // SAFETY: eventfd returns a new descriptor or -1.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Arc::new(Bell { fd, rung: AtomicBool::new(false), woken: Mutex::new(Vec::new()), stopping: AtomicBool::new(false) }))
+    }
+
+    /// Wake the event loop unless a wake-up is already on its way.
+    fn ring(&self) {
+        if !self.rung.swap(true, Ordering::AcqRel) {
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a local to our eventfd.
+            unsafe { libc::write(self.fd.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+        }
+    }
+
+    /// Consume the pending wake-up (before looking at the queues, so a
+    /// signal that comes meanwhile rings again).
+    fn drain(&self) {
+        self.rung.store(false, Ordering::Release);
+        let mut buf: u64 = 0;
+        // SAFETY: reads 8 bytes into a local from our non-blocking eventfd.
+        unsafe { libc::read(self.fd.as_raw_fd(), &mut buf as *mut u64 as *mut libc::c_void, 8) };
+    }
+
+    /// Ask the event loop to finish (the I/O loop is over).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.ring();
+    }
+}
+
+impl Wake for Bell {
+    fn tasks(&self) {
+        self.ring();
+    }
+
+    fn exchange(&self, key: u64) {
+        self.woken.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+        self.ring();
+    }
+}
+
+/// How the event loop thread tells the worker's main thread that lifespan
+/// startup is over: `Ok` to serve, `Err(message)` to stop.
+pub type Started = Sender<Result<(), String>>;
+
+/// What the event loop drains: the Python side of [`Bell`].
+#[pyclass(module = "rsgi", name = "AsgiFeed")]
+pub struct Feed {
+    pub(super) bell: Arc<Bell>,
+    pub(super) jobs: Receiver<Task>,
+    pub(super) ctx: Arc<AsgiContext>,
+    pub(super) started: Mutex<Option<Started>>,
+    pub(super) next_key: std::sync::atomic::AtomicU64,
+}
+
+#[pymethods]
+impl Feed {
+    /// The eventfd to watch.
+    #[getter]
+    fn fd(&self) -> i32 {
+        self.bell.fd.as_raw_fd()
+    }
+
+    /// `(new requests, keys of woken requests, stopping)`.
+    fn take<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, Vec<u64>, bool)> {
+        self.bell.drain();
+        let woken = std::mem::take(&mut *self.bell.woken.lock().unwrap_or_else(|e| e.into_inner()));
+        let news = PyList::empty(py);
+        loop {
+            match self.jobs.try_recv() {
+                Ok(Task::Serve(job)) => {
+                    let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+                    let req = Request::start(py, &self.ctx, *job, key)?;
+                    news.append(req)?;
+                }
+                Ok(Task::Resume(_)) => {
+                    // The ASGI kind never pauses a response through the loop.
+                    debug_assert!(false, "a paused response handed to the ASGI kind");
+                }
+                Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+            }
+        }
+        Ok((news, woken, self.bell.stopping.load(Ordering::Acquire)))
+    }
+
+    /// The event loop is alive: refresh its mark in the scoreboard, so the
+    /// master's `--timeout` kills a worker whose loop stopped turning.
+    fn beat(&self) {
+        self.ctx.slot.set_busy(0, true);
+    }
+
+    /// Lifespan startup is over: `None` to serve, else why the worker stops.
+    /// `state` is the lifespan state request scopes copy.
+    fn started(&self, py: Python<'_>, failure: Option<String>, state: Option<Bound<'_, pyo3::types::PyDict>>) {
+        if let Some(state) = state {
+            let _ = self.ctx.state.set(state.unbind());
+        }
+        let _ = py;
+        if let Some(tx) = self.started.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(match failure {
+                None => Ok(()),
+                Some(m) => Err(m),
+            });
+        }
+    }
+}
+

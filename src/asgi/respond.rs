@@ -1,0 +1,349 @@
+//! ASGI response events to HTTP/1.1 bytes: `http.response.start` (status
+//! and headers, validated and encoded as for WSGI by `http::response`),
+//! `http.response.body` (each event handed to the loop at once, so
+//! Server-Sent Events go out one by one), and the `http.response.pathsend`
+//! (sendfile) and `http.response.trailers` extensions. The head waits for
+//! the first body event, so a small response is one write.
+//!
+//! Runs on the ASGI thread with the GIL held; never blocks: a full output
+//! window is reported to the caller, which awaits room.
+
+use std::sync::Arc;
+
+use crate::http::date::{http_date, with_http_date};
+use crate::http::response::{self, AppHeaders, BodyFraming, RequestFacts};
+use crate::scoreboard::{SlotHandle, SlotState};
+use crate::worker::exchange::{Exchange, Finish, OutChunk};
+
+/// Where the response stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// No `http.response.start` yet.
+    Idle,
+    /// Started; the head goes out with the first body bytes.
+    Started,
+    /// Body events are being sent.
+    Body,
+    /// The last body event came; `http.response.trailers` is awaited.
+    Trailers,
+    /// Complete.
+    Done,
+}
+
+/// Why a response event is refused (raised to the app as its error).
+pub type EventError = String;
+
+/// The response of one request.
+pub struct Writer {
+    pub exchange: Arc<Exchange>,
+    facts: RequestFacts,
+    slot: SlotHandle,
+    pub stage: Stage,
+    pub code: u16,
+    pub headers: AppHeaders,
+    /// The app announced trailers (`"trailers": True` in the start event).
+    trailers: bool,
+    /// The trailer section has begun (`more_trailers` was set).
+    trailers_open: bool,
+    framing: BodyFraming,
+    head_sent: bool,
+    close: bool,
+    /// Body bytes sent (after truncation to Content-Length).
+    pub sent: u64,
+    /// The client is gone: nothing more is queued.
+    pub client_gone: bool,
+    /// The status of an error page sent instead of the app's response.
+    pub error_code: Option<u16>,
+}
+
+/// The standard reason phrase of `code` (as Python's `http.HTTPStatus`).
+pub fn reason(code: u16) -> &'static str {
+    match code {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        102 => "Processing",
+        103 => "Early Hints",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        207 => "Multi-Status",
+        208 => "Already Reported",
+        226 => "IM Used",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        305 => "Use Proxy",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Range Not Satisfiable",
+        417 => "Expectation Failed",
+        418 => "I'm a Teapot",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        423 => "Locked",
+        424 => "Failed Dependency",
+        425 => "Too Early",
+        426 => "Upgrade Required",
+        428 => "Precondition Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        451 => "Unavailable For Legal Reasons",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        506 => "Variant Also Negotiates",
+        507 => "Insufficient Storage",
+        508 => "Loop Detected",
+        510 => "Not Extended",
+        511 => "Network Authentication Required",
+        _ => "",
+    }
+}
+
+impl Writer {
+    pub fn new(exchange: Arc<Exchange>, facts: RequestFacts, slot: SlotHandle) -> Writer {
+        Writer {
+            exchange,
+            facts,
+            slot,
+            stage: Stage::Idle,
+            code: 0,
+            headers: AppHeaders::default(),
+            trailers: false,
+            trailers_open: false,
+            framing: BodyFraming::None,
+            head_sent: false,
+            close: facts.close,
+            sent: 0,
+            client_gone: false,
+            error_code: None,
+        }
+    }
+
+    /// The status that went out (0 when nothing did).
+    pub fn final_code(&self) -> u16 {
+        match self.error_code {
+            Some(c) => c,
+            None if self.head_sent => self.code,
+            None => 0,
+        }
+    }
+
+    /// Queue `chunk`; returns whether the output window is now full.
+    fn push(&mut self, chunk: OutChunk) -> bool {
+        if self.client_gone {
+            return false;
+        }
+        match self.exchange.push_output(chunk, false) {
+            Some(full) => full,
+            None => {
+                self.client_gone = true;
+                false
+            }
+        }
+    }
+
+    /// `http.response.start`.
+    pub fn start(&mut self, code: u16, headers: AppHeaders, trailers: bool) -> Result<(), EventError> {
+        if self.stage != Stage::Idle {
+            return Err("Unexpected ASGI message 'http.response.start' sent, after response already started.".into());
+        }
+        if !(100..=999).contains(&code) || (100..200).contains(&code) {
+            return Err(format!("Invalid HTTP status code '{code}' in response."));
+        }
+        self.code = code;
+        self.headers = headers;
+        self.trailers = trailers;
+        self.stage = Stage::Started;
+        Ok(())
+    }
+
+    /// Encode the head into `out` (once).
+    fn head_into(&mut self, out: &mut Vec<u8>) {
+        if self.head_sent {
+            return;
+        }
+        let retiring = self.slot.state() == SlotState::Retiring;
+        let (framing, close) = response::decide(self.facts, self.code, self.headers.content_length);
+        self.framing = framing;
+        self.close = self.close || close || retiring;
+        let phrase = reason(self.code);
+        let status = if phrase.is_empty() { self.code.to_string() } else { format!("{} {phrase}", self.code) };
+        let (version, close) = (self.facts.version, self.close);
+        with_http_date(|date| response::encode_head(out, version, &status, date, close, framing, &self.headers, self.code));
+        self.head_sent = true;
+    }
+
+    /// The body bytes of `data` the framing lets through.
+    fn take<'d>(&self, data: &'d [u8]) -> &'d [u8] {
+        match self.framing {
+            BodyFraming::None => &data[..0],
+            BodyFraming::Length(n) => &data[..(n.saturating_sub(self.sent)).min(data.len() as u64) as usize],
+            BodyFraming::Chunked | BodyFraming::UntilClose => data,
+        }
+    }
+
+    /// `http.response.body`. Returns whether the output window is full.
+    pub fn body(&mut self, data: &[u8], more: bool) -> Result<bool, EventError> {
+        match self.stage {
+            Stage::Idle => return Err("Unexpected ASGI message 'http.response.body' sent, before 'http.response.start'.".into()),
+            Stage::Trailers | Stage::Done => {
+                return Err("Unexpected ASGI message 'http.response.body' sent, after response already completed.".into())
+            }
+            Stage::Started | Stage::Body => {}
+        }
+        self.stage = Stage::Body;
+        let mut out = Vec::with_capacity(data.len() + if self.head_sent { 16 } else { 160 + self.headers.encoded.len() });
+        self.head_into(&mut out);
+        let data = self.take(data);
+        if !data.is_empty() {
+            if self.framing == BodyFraming::Chunked {
+                response::chunk_header(data.len(), &mut out);
+                out.extend_from_slice(data);
+                out.extend_from_slice(b"\r\n");
+            } else {
+                out.extend_from_slice(data);
+            }
+            self.sent += data.len() as u64;
+        }
+        if !more {
+            if self.trailers && self.framing == BodyFraming::Chunked {
+                self.stage = Stage::Trailers;
+            } else {
+                self.end_body(&mut out);
+            }
+        }
+        let full = if out.is_empty() { false } else { self.push(OutChunk::Bytes(out)) };
+        if self.stage == Stage::Done {
+            self.finish();
+        }
+        Ok(full)
+    }
+
+    /// The end of the body: the last chunk, or a short Content-Length body
+    /// that must close the connection.
+    fn end_body(&mut self, out: &mut Vec<u8>) {
+        match self.framing {
+            BodyFraming::Chunked => out.extend_from_slice(response::LAST_CHUNK),
+            BodyFraming::Length(n) if self.sent < n => self.close = true,
+            _ => {}
+        }
+        self.stage = Stage::Done;
+    }
+
+    /// `http.response.trailers` (only after a body announced with
+    /// `trailers`; dropped when the framing cannot carry them).
+    pub fn trailers(&mut self, headers: AppHeaders, more: bool) -> Result<bool, EventError> {
+        match self.stage {
+            Stage::Trailers => {}
+            Stage::Body | Stage::Started if self.trailers => {
+                return Err("Unexpected ASGI message 'http.response.trailers' sent, before the last body event.".into())
+            }
+            _ => return Err("Unexpected ASGI message 'http.response.trailers' sent, without 'trailers' in 'http.response.start'.".into()),
+        }
+        let mut out = Vec::new();
+        if !self.trailers_open {
+            out.extend_from_slice(b"0\r\n");
+        }
+        for line in headers.encoded.split_inclusive(|&b| b == b'\n') {
+            out.extend_from_slice(line);
+        }
+        let mut full = false;
+        if !more {
+            out.extend_from_slice(b"\r\n");
+            self.stage = Stage::Done;
+        } else {
+            self.trailers_open = true;
+        }
+        if !out.is_empty() {
+            full = self.push(OutChunk::Bytes(out));
+        }
+        if self.stage == Stage::Done {
+            self.finish();
+        }
+        Ok(full)
+    }
+
+    /// `http.response.pathsend`: the file at `path` with sendfile(2).
+    pub fn pathsend(&mut self, path: &str) -> Result<bool, EventError> {
+        match self.stage {
+            Stage::Started => {}
+            Stage::Idle => return Err("Unexpected ASGI message 'http.response.pathsend' sent, before 'http.response.start'.".into()),
+            _ => return Err("Unexpected ASGI message 'http.response.pathsend' sent, after the body started.".into()),
+        }
+        let file = std::fs::File::open(path).map_err(|e| format!("http.response.pathsend: cannot open {path:?}: {e}"))?;
+        let size = file.metadata().map_err(|e| format!("http.response.pathsend: {path:?}: {e}"))?.len();
+        self.stage = Stage::Body;
+        let mut out = Vec::with_capacity(160 + self.headers.encoded.len());
+        self.head_into(&mut out);
+        let count = match self.framing {
+            BodyFraming::None => 0,
+            BodyFraming::Length(n) => n.min(size),
+            _ => size,
+        };
+        if count > 0 && self.framing == BodyFraming::Chunked {
+            response::chunk_header(count as usize, &mut out);
+        }
+        let mut full = self.push(OutChunk::Bytes(out));
+        if count > 0 {
+            full = self.push(OutChunk::File { file, offset: 0, remaining: count });
+            self.sent = count;
+        }
+        let mut tail = Vec::new();
+        if count > 0 && self.framing == BodyFraming::Chunked {
+            tail.extend_from_slice(b"\r\n");
+        }
+        self.end_body(&mut tail);
+        if !tail.is_empty() {
+            full = self.push(OutChunk::Bytes(tail));
+        }
+        self.finish();
+        Ok(full)
+    }
+
+    /// Tell the loop the response is complete.
+    fn finish(&mut self) {
+        self.exchange.finish(if self.close || self.client_gone { Finish::Close } else { Finish::KeepAlive });
+    }
+
+    /// The app failed (or ended) before completing its response: an error
+    /// page when nothing was sent, else close the connection.
+    pub fn fail(&mut self, code: u16) {
+        if self.stage == Stage::Done {
+            return;
+        }
+        if !self.head_sent {
+            let page = response::error_response(code, "", &http_date(), !self.facts.is_head);
+            self.error_code = Some(code);
+            self.head_sent = true;
+            self.push(OutChunk::Bytes(page));
+        }
+        self.stage = Stage::Done;
+        self.exchange.finish(Finish::Close);
+    }
+}
