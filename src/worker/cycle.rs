@@ -166,7 +166,8 @@ pub enum Step {
 /// request cycle.
 pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
     // Take what the executor produced.
-    if let Phase::Exchange(a) = &mut conn.phase {
+    let mut upgrade = false;
+    if let Phase::Exchange(a) | Phase::Upgraded(a) = &mut conn.phase {
         let mut st = a.exchange.lock();
         st.loop_notified = false;
         while let Some(chunk) = st.out.pop_front() {
@@ -174,6 +175,14 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         }
         if let (AppStage::Running, Some(finish)) = (&a.app, st.finish) {
             a.app = AppStage::Done(finish);
+        }
+        upgrade = st.websocket.is_some();
+    }
+    if upgrade && matches!(conn.phase, Phase::Exchange(_)) {
+        // The app accepted a WebSocket: its 101 is queued, frames follow.
+        if let Phase::Exchange(a) = std::mem::replace(&mut conn.phase, Phase::Closing) {
+            conn.phase = Phase::Upgraded(a);
+            conn.deadline = None;
         }
     }
 
@@ -186,7 +195,7 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         match conn.flush() {
             Ok(counted) => {
                 progressed = counted > 0;
-                if let Phase::Exchange(a) = &mut conn.phase {
+                if let Phase::Exchange(a) | Phase::Upgraded(a) = &mut conn.phase {
                     if counted > 0 {
                         let mut st = a.exchange.lock();
                         st.out_pending = st.out_pending.saturating_sub(counted);
@@ -230,6 +239,14 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             Step::Again
         }
         Phase::Head => head_step(conn, ctx),
+        Phase::Upgraded(_) => {
+            let step = super::upgraded::step(conn, ctx);
+            if step == Step::Wait && progressed {
+                Step::Again
+            } else {
+                step
+            }
+        }
         Phase::Exchange(_) => {
             let step = exchange_step(conn, ctx);
             if step == Step::Wait && progressed {
@@ -354,6 +371,26 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             if let Some(found) = ctx.cfg.static_files.as_ref().and_then(|f| f.lookup(head.path())) {
                 return super::static_serve::answer(conn, &head, decoder.is_some(), found, ctx);
             }
+            // A WebSocket upgrade, when the kind speaks WebSocket: a bad
+            // one is refused here; a good one goes to the app, which
+            // accepts or denies it.
+            let mut websocket = None;
+            if let Some(ws) = &ctx.cfg.websocket {
+                if crate::websocket::handshake::is_upgrade(&head) {
+                    match crate::websocket::handshake::check(&head, ws.deflate) {
+                        Ok(upgrade) => {
+                            websocket = Some(Box::new(super::upgraded::WsOffer { upgrade, max_message: ws.max_message }));
+                        }
+                        Err(refusal) => {
+                            ctx.cfg.slot.traffic.count(refusal.status(), None);
+                            conn.queue_own(refusal.response(&http_date()));
+                            conn.phase = Phase::Closing;
+                            conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
+                            return Step::Again;
+                        }
+                    }
+                }
+            }
             if head.expect_continue && decoder.is_some() && conn.rbuf.is_empty() {
                 conn.queue_own(CONTINUE.to_vec());
             }
@@ -362,7 +399,7 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             let notice = Notice { token: ctx.token, serial: conn.serial };
             let exchange = Exchange::new(notice, ctx.handle.clone(), state);
             let mut head = head;
-            if ctx.draining {
+            if ctx.draining || websocket.is_some() {
                 head.close = true;
             }
             let close = head.close;
@@ -377,6 +414,7 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                     _ => None,
                 },
                 started: ctx.now,
+                websocket,
             });
             conn.deadline = if decoder.is_some() { Some(ctx.now + ctx.cfg.io_timeout) } else { None };
             conn.phase = Phase::Exchange(Active { exchange, decoder, app: AppStage::Pending(Task::Serve(job)), close });

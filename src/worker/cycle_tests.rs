@@ -60,6 +60,7 @@ impl Rig {
             static_files: None,
             tls: None,
             ragged: crate::worker::tls_io::Ragged::Error,
+            websocket: None,
         };
         Rig {
             cfg,

@@ -1,0 +1,164 @@
+//! A connection after a WebSocket upgrade (`conn::Phase::Upgraded`): the
+//! loop reads frames, answers pings and the peer's close itself, queues
+//! messages for the app, and closes the socket when the closing handshake
+//! is over.
+//!
+//! The session (`websocket::Session`) lives in the request's exchange
+//! ([`WsLink`], under the exchange's lock), shared with the executor kind:
+//! the loop feeds it what it reads, the kind calls it to send. Output of
+//! both goes out in the order it was made: the kind's frames pass through
+//! the exchange's output queue (counted against `OUT_HIGH_WATER`, so a
+//! slow reader pauses the app's `send`), and the loop moves that queue to
+//! the socket's before adding its own frames. Input is bounded by
+//! [`INBOX_MESSAGES`]: when the app does not receive, the loop stops
+//! reading and TCP pushes back on the client.
+//!
+//! A WebSocket needs a kind that speaks it (`LoopConfig::websocket`); with
+//! none, an upgrade request is plain HTTP to the app, as before.
+//!
+//! Runs on the worker's I/O thread; never touches Python.
+
+use std::collections::VecDeque;
+
+use super::conn::{AppStage, Conn, Phase};
+use super::cycle::{Ctx, Step};
+use super::exchange::OutChunk;
+use crate::websocket::{Session, ToApp};
+
+/// Messages queued for an app that is not receiving before the loop stops
+/// reading its socket (uvicorn's `--ws-max-queue` is 32).
+pub const INBOX_MESSAGES: usize = 16;
+
+/// What a read takes from the socket at most.
+const READ_STEP: usize = 64 * 1024;
+
+/// The close code sent to every WebSocket when the worker stops: 1012
+/// (service restart), as uvicorn sends, so clients reconnect elsewhere.
+pub const STOP_CODE: u16 = 1012;
+
+/// WebSocket settings, for a kind that speaks WebSocket.
+#[derive(Debug, Clone, Copy)]
+pub struct WsSettings {
+    /// `--websocket-max-message-size`.
+    pub max_message: usize,
+    /// Whether permessage-deflate is offered back to clients that ask.
+    pub deflate: bool,
+}
+
+/// A valid upgrade request as the kind receives it (`Job::websocket`):
+/// what the client offered, and what accepting it takes.
+#[derive(Debug, Clone)]
+pub struct WsOffer {
+    pub upgrade: crate::websocket::handshake::Upgrade,
+    /// `--websocket-max-message-size` (`usize::MAX`: none).
+    pub max_message: usize,
+}
+
+impl WsOffer {
+    /// Accept: the 101 response (with the app's subprotocol and headers)
+    /// and the session to put in the exchange (`ExchangeState::websocket`).
+    pub fn accept<'a>(
+        &self,
+        subprotocol: Option<&str>,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(Vec<u8>, WsLink), crate::http::response::ResponseError> {
+        let head = crate::websocket::handshake::accept_response(&self.upgrade, subprotocol, headers, &crate::http::date::http_date())?;
+        Ok((head, WsLink::new(Session::new(self.upgrade.deflate, self.max_message))))
+    }
+}
+
+/// The upgraded half of an exchange.
+pub struct WsLink {
+    pub session: Session,
+    /// What the app has still to receive.
+    pub inbox: VecDeque<ToApp>,
+}
+
+impl WsLink {
+    pub fn new(session: Session) -> Self {
+        WsLink { session, inbox: VecDeque::new() }
+    }
+}
+
+/// One step of an upgraded connection, after `cycle::advance` moved the
+/// kind's output and wrote what it could.
+pub fn step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
+    let Phase::Upgraded(a) = &mut conn.phase else { return Step::Wait };
+    let exchange = a.exchange.clone();
+    let app_done = matches!(a.app, AppStage::Done(_));
+    let mut st = exchange.lock();
+    // The kind's frames first, so the loop's follow them.
+    while let Some(chunk) = st.out.pop_front() {
+        conn.wq.push_back((chunk, true));
+    }
+    let Some(ws) = st.websocket.as_mut() else { return Step::Close };
+    let mut out = Vec::new();
+    let mut told = false;
+    if ctx.draining || app_done {
+        // The worker stops (or the kind left an open session behind).
+        if let Some(t) = ws.session.shutdown(if app_done { crate::websocket::close::NORMAL } else { STOP_CODE }, &mut out) {
+            ws.inbox.push_back(t);
+            told = true;
+        }
+    }
+    let mut failed_read = false;
+    while !ws.session.is_finished() && ws.inbox.len() < INBOX_MESSAGES {
+        if !conn.rbuf.is_empty() {
+            let s = ws.session.on_bytes(&conn.rbuf, &mut out);
+            conn.rbuf.drain(..s.used);
+            if let Some(t) = s.to_app {
+                ws.inbox.push_back(t);
+                told = true;
+                continue;
+            }
+        }
+        if conn.read_closed || failed_read {
+            if let Some(t) = ws.session.on_eof() {
+                ws.inbox.push_back(t);
+                told = true;
+            }
+            break;
+        }
+        if !conn.readable {
+            break;
+        }
+        let before = conn.rbuf.len();
+        failed_read = conn.fill(before + READ_STEP).is_err();
+        if conn.rbuf.len() == before && !conn.read_closed && !failed_read {
+            break;
+        }
+    }
+    let produced = !out.is_empty();
+    if produced {
+        conn.wq.push_back((OutChunk::Bytes(out), false));
+    }
+    let closing = ws.session.closing();
+    if told {
+        exchange.wake_executor(&st);
+    }
+    drop(st);
+    match closing {
+        // An idle WebSocket lives on; a stalled reader is still dropped
+        // (`advance` sets the deadline while output waits).
+        crate::websocket::Closing::Open if conn.all_sent() => conn.deadline = None,
+        crate::websocket::Closing::Open => {}
+        // The wait for the peer's answer to a close is bounded.
+        crate::websocket::Closing::CloseSent => {
+            if conn.deadline.is_none() {
+                conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
+            }
+        }
+        crate::websocket::Closing::Finished => {
+            if conn.all_sent() {
+                ctx.completed.set(ctx.completed.get() + 1);
+                conn.stream.shutdown_write();
+                return Step::Close;
+            }
+        }
+    }
+    if produced || told {
+        Step::Again
+    } else {
+        Step::Wait
+    }
+}
