@@ -60,6 +60,8 @@ async def app(scope, receive, send):
         return await lifespan(scope, receive, send)
     assert scope["type"] == "http"
     path = scope["path"]
+    if scope["root_path"] and path.startswith(scope["root_path"]):
+        path = path[len(scope["root_path"]):]  # routes are below the mount point
     q = _query(scope)
     if path == "/echo":
         body, chunks, _ = await _read_all(receive)
@@ -117,6 +119,7 @@ async def app(scope, receive, send):
             trace("cancelled")
             raise
     elif path == "/after-response":
+        await receive()  # the (empty) request body
         await _respond(send, 200, b"done")
         event = await receive()
         trace("after response: " + event["type"])
@@ -152,6 +155,7 @@ async def app(scope, receive, send):
         await send({"type": "http.response.body", "body": b"world"})
         await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc123")]})
     elif path == "/sleep":
+        trace("sleeping")
         await asyncio.sleep(float(q.get("s", "1")))
         await _respond(send, 200, b"slept")
     elif path == "/block":
