@@ -192,7 +192,6 @@ fn loop_config(
     threads: usize,
     inline: bool,
     kick: Option<Arc<dyn crate::worker::task::Wake>>,
-    websocket: Option<crate::worker::upgraded::WsSettings>,
 ) -> Result<LoopConfig, String> {
     Ok(LoopConfig {
         limits: cfg.limits.clone(),
@@ -214,7 +213,7 @@ fn loop_config(
         static_files: crate::worker::static_serve::StaticFiles::open(&cfg.static_map).map_err(|e| e.to_string())?,
         tls: cfg.tls.clone(),
         ragged: if cfg.suppress_ragged_eofs { crate::worker::tls_io::Ragged::Suppress } else { crate::worker::tls_io::Ragged::Error },
-        websocket,
+        websocket: None,
     })
 }
 
@@ -352,7 +351,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
                 n => usize::try_from(n).unwrap_or(usize::MAX),
             };
             let ws = crate::worker::upgraded::WsSettings { max_message, deflate: true };
-            let loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, false, Some(kick), Some(ws))?;
+            let mut loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, false, Some(kick))?;
+            loop_cfg.websocket = Some(ws);
             let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
             return Ok((Runner::Plain(Box::new(io)), Kind::Asgi(thread)));
         }
@@ -364,7 +364,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         let inline = (cfg.threads == 1 && std::env::var_os("RSGI_INLINE").is_none_or(|v| v != "0"))
             .then(|| executor::Inline::new(ctx.clone(), slot, in_flight.clone()));
         let threads = executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?;
-        let loop_cfg = loop_config(cfg, master_pid, slot, in_flight, cfg.threads as usize, inline.is_some(), None, None)?;
+        let loop_cfg = loop_config(cfg, master_pid, slot, in_flight, cfg.threads as usize, inline.is_some(), None)?;
         let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
         // One executor run by the loop thread: a relay keeps the loop
         // going while an app call runs long.
