@@ -1,7 +1,8 @@
 //! One connection's cycle driven by hand over a unix socket pair: the
 //! loop's side of it is `advance`, the app's side is played by the test
 //! (taking the job from the channel, pushing output, finishing). The unit
-//! tests of `cycle.rs`, in a file of their own.
+//! tests of `cycle.rs`, in a file of their own; the rig is shared with
+//! `upgraded`'s.
 
 use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
@@ -21,11 +22,11 @@ use crate::http::proxy::ProxyMode;
 use crate::http::trust::AllowList;
 use crate::http::Limits;
 
-struct Rig {
-    cfg: LoopConfig,
+pub(super) struct Rig {
+    pub(super) cfg: LoopConfig,
     handle: Arc<LoopHandle>,
     jobs: Sender<Task>,
-    taken: crossbeam_channel::Receiver<Task>,
+    pub(super) taken: crossbeam_channel::Receiver<Task>,
     inline_task: RefCell<Option<Task>>,
     orphans: RefCell<Vec<Task>>,
     requests_left: Cell<u64>,
@@ -34,7 +35,7 @@ struct Rig {
 }
 
 impl Rig {
-    fn new(threads: usize, inline: bool) -> Rig {
+    pub(super) fn new(threads: usize, inline: bool) -> Rig {
         let board = crate::scoreboard::Scoreboard::new().unwrap();
         let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
@@ -75,7 +76,7 @@ impl Rig {
         }
     }
 
-    fn ctx(&self, hold_output: bool) -> Ctx<'_> {
+    pub(super) fn ctx(&self, hold_output: bool) -> Ctx<'_> {
         Ctx {
             cfg: &self.cfg,
             handle: &self.handle,
@@ -102,7 +103,7 @@ impl Rig {
     }
 
     /// Step the connection until it waits (or closes).
-    fn settle(&self, conn: &mut Conn, hold_output: bool) -> (Step, bool, bool) {
+    pub(super) fn settle(&self, conn: &mut Conn, hold_output: bool) -> (Step, bool, bool) {
         for _ in 0..64 {
             let ctx = self.ctx(hold_output);
             let step = advance(conn, &ctx);
@@ -114,7 +115,7 @@ impl Rig {
     }
 }
 
-fn pair() -> (Conn, StdUnix) {
+pub(super) fn pair() -> (Conn, StdUnix) {
     let (ours, client) = StdUnix::pair().unwrap();
     ours.set_nonblocking(true).unwrap();
     let mut conn = Conn::new(Stream::Unix(mio::net::UnixStream::from_std(ours)), 1, Peer::Unix, 0, true);
@@ -135,7 +136,7 @@ fn answer(rig: &Rig, task: Task, body: &[u8]) {
     exchange.finish(Finish::KeepAlive);
 }
 
-fn read_some(client: &mut StdUnix) -> Vec<u8> {
+pub(super) fn read_some(client: &mut StdUnix) -> Vec<u8> {
     client.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     let mut buf = vec![0u8; 4096];
     let n = client.read(&mut buf).unwrap();

@@ -162,3 +162,7 @@ pub fn step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         Step::Wait
     }
 }
+
+#[cfg(test)]
+#[path = "upgraded_tests.rs"]
+mod tests;
