@@ -6,7 +6,8 @@ on the raw ASGI hello and the FastAPI hello (bench/apps/asgi_hello.py).
 
 The Python environment must have rsgi, and whichever of granian, uvicorn,
 uvicorn-worker + gunicorn, fastapi it should compare (a missing one is
-reported and skipped). Each pair: a fresh server, 1 s of warm-up, then
+reported and skipped); `bench/run.py` (bench/bootstrap.py) installs them
+all into bench/.venv. Each pair: a fresh server, 1 s of warm-up, then
 `wrk -t1 -cN` for the duration; requests per second, and CPU time of the
 server's whole process tree per request (from /proc), which moves less than
 throughput when the machine is shared. Servers are started pinned to core 0

@@ -28,8 +28,12 @@ PEERS = {
     "bjoern": "bjoern",
     "uWSGI": "uwsgi",
     "waitress": "waitress",
+    # ASGI peers (bench/asgi.py): uvicorn with its fast parser and loop, and
+    # the gunicorn worker class that runs it.
+    "uvicorn": "uvicorn[standard]",
+    "uvicorn-worker": "uvicorn-worker",
 }
-FRAMEWORKS = {"Flask": "flask", "Django": "django"}
+FRAMEWORKS = {"Flask": "flask", "Django": "django", "FastAPI": "fastapi"}
 TOOLS = {"matplotlib": "matplotlib"}
 
 PIP_TIMEOUT = 20 * 60  # seconds; uWSGI and rsgi compile from source

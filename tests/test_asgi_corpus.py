@@ -3,9 +3,11 @@ worker: parsing is shared with the WSGI worker, so every invalid case must
 get the same status, and every valid case must show the ASGI app what the
 WSGI environ shows (tests/apps/asgi_echo.py reports it in the same shape).
 
-With RSGI_TEST_SERVER=gunicorn the cases run against gunicorn with
-uvicorn-worker's UvicornWorker; its parser (h11/httptools) differs from
-gunicorn's, so there only the valid cases are compared."""
+Not run with RSGI_TEST_SERVER=gunicorn: gunicorn's UvicornWorker parses
+with uvicorn's parser, not gunicorn's, and answers 14 of the valid cases
+differently (absolute-form targets, fragments, a leading empty line,
+pipelined HTTP/1.0 keep-alive, chunk extensions, ...), so the comparison
+says nothing about rsgi."""
 
 import json
 import time
@@ -77,8 +79,8 @@ def check_valid(case, reader):
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_corpus_case_through_the_asgi_worker(case, pool):
-    if ON_GUNICORN and (case.kind == "invalid" or case.settings):
-        pytest.skip("uvicorn's parser and settings are not gunicorn's")
+    if ON_GUNICORN:
+        pytest.skip("uvicorn's parser is not gunicorn's (see the module's docstring)")
     server = pool.get(case.settings)
     with server.connect() as sock:
         try:

@@ -1,7 +1,7 @@
 """gunicorn.conf.py files as projects write them, loaded unchanged.
 
 The corpus in tests/configs/ (one real-world pattern per file; the first
-line says what to expect: ``serve``, ``serve-own-bind`` or ``refuse KIND``)
+line says what to expect: ``serve``, ``serve-own-bind``, ``refuse KIND``, or ``asgi``: checks, and needs an ASGI app to serve)
 is run through ``--print-config`` side by side with gunicorn, through
 ``--check-config``, and served, each twice: with gunicorn installed and with
 it hidden from imports (tests/hide_gunicorn, so rsgi's stand-in ``gunicorn``

@@ -83,63 +83,28 @@ def _new_loop(name: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-class _Request:
-    """One request: its ``receive`` and ``send`` (what the app is given)
-    and the futures they wait on."""
-
-    __slots__ = ("d", "h", "task", "waiters", "grace")
-
-    def __init__(self, driver: "_Driver", h: Any) -> None:
-        self.d = driver
-        self.h = h
-        self.task: Optional[asyncio.Task] = None
-        self.waiters: list = []
-        self.grace: Any = None
-
-    async def run(self) -> None:
-        h = self.h
-        try:
+async def _run(driver: "_Driver", h: Any) -> None:
+    """One request: the app with the request's own ``receive`` and ``send``
+    (awaitables implemented in Rust), then its end."""
+    try:
+        if driver.hooks:
             h.pre_request()
-            await self.d.app(h.scope, self.receive, self.send)
-        except asyncio.CancelledError:
-            h.end(None, True)
-        except BaseException as exc:  # noqa: B036 - reported, never re-raised
-            h.end(exc)
-        else:
-            h.end()
-        finally:
-            self.d.live.pop(h.key, None)
-            if self.grace is not None:
-                self.grace.cancel()
-
-    def _wait(self) -> asyncio.Future:
-        fut = self.d.loop.create_future()
-        self.waiters.append(fut)
-        return fut
-
-    async def receive(self) -> dict:
-        h = self.h
-        event = h.receive()
-        while event is None:
-            await self._wait()
-            event = h.receive()
-        return event
-
-    async def send(self, message: dict) -> None:
-        h = self.h
-        if h.send(message):
-            while not h.writable():
-                await self._wait()
-
-    def poke(self) -> None:
-        """The exchange changed: wake whatever waits, and start the grace
-        period if the client left before the response was complete."""
-        waiters, self.waiters = self.waiters, []
-        for fut in waiters:
-            if not fut.done():
-                fut.set_result(None)
-        if self.grace is None and self.task is not None and self.h.abandoned():
-            self.grace = self.d.loop.call_later(self.d.disconnect_grace, self.task.cancel)
+        await driver.app(h.scope, h.receive, h.send)
+    except asyncio.CancelledError:
+        h.end(None, True)
+    except BaseException as exc:  # noqa: B036 - reported, never re-raised
+        h.end(exc)
+    else:
+        h.end()
+    finally:
+        driver.live.pop(h.key, None)
+        # Break the request <-> task cycle (the Rust object is not tracked
+        # by the garbage collector).
+        h.task = None
+        grace = h.grace
+        if grace is not None:
+            grace.cancel()
+            h.grace = None
 
 
 if sys.version_info >= (3, 12):
@@ -163,21 +128,26 @@ class _Driver:
         self.feed = feed
         self.app = app
         self.disconnect_grace = disconnect_grace
+        self.hooks = feed.hooks
         self.live: dict = {}
         self.stopping = False
 
     def wake(self) -> None:
         news, woken, stopping = self.feed.take()
         live = self.live
-        for key in woken:
-            r = live.get(key)
-            if r is not None:
-                r.poke()
         loop = self.loop
+        for key in woken:
+            h = live.get(key)
+            if h is not None:
+                h.poke()
+                # The client left mid-response: the grace period starts.
+                if h.grace is None and h.task is not None and h.abandoned():
+                    h.grace = loop.call_later(self.disconnect_grace, h.task.cancel)
         for h in news:
-            r = _Request(self, h)
-            live[h.key] = r
-            r.task = _task(loop, r.run())
+            live[h.key] = h
+            task = _task(loop, _run(self, h))
+            if not task.done():
+                h.task = task
         if stopping and not self.stopping:
             self.stopping = True
             self.loop.stop()
@@ -189,7 +159,7 @@ class _Driver:
     async def drain(self, timeout: float) -> None:
         """Let running requests (background tasks after their response
         included) finish, for at most ``timeout`` seconds."""
-        tasks = [r.task for r in self.live.values() if r.task is not None]
+        tasks = [h.task for h in self.live.values() if h.task is not None]
         if not tasks:
             return
         done, pending = await asyncio.wait(tasks, timeout=timeout or None)
@@ -307,11 +277,13 @@ def serve(feed: Any, app: Any, settings: dict) -> None:
         failure = loop.run_until_complete(life.startup())
     except BaseException as exc:  # noqa: B036 - reported as the failure
         failure = "%s: %s" % (type(exc).__name__, exc)
-    feed.started(failure, life.state if life.state else None)
+    # As uvicorn: every scope has a `state`, a copy of what lifespan left.
+    feed.started(failure, life.state)
     if failure is not None:
         loop.close()
         return
     driver = _Driver(loop, feed, app, settings["disconnect_grace"])
+    feed.bind_loop(loop)
     loop.add_reader(feed.fd, driver.wake)
     driver.beat()
     driver.wake()

@@ -91,6 +91,8 @@ pub struct Feed {
     pub(super) ctx: Arc<AsgiContext>,
     pub(super) started: Mutex<Option<Started>>,
     pub(super) next_key: std::sync::atomic::AtomicU64,
+    /// The event loop requests create their futures on (`bind_loop`).
+    pub(super) event_loop: std::sync::OnceLock<Py<PyAny>>,
 }
 
 #[pymethods]
@@ -101,9 +103,21 @@ impl Feed {
         self.bell.fd.as_raw_fd()
     }
 
+    /// The event loop that serves the requests.
+    fn bind_loop(&self, event_loop: Py<PyAny>) {
+        let _ = self.event_loop.set(event_loop);
+    }
+
+    /// `pre_request` or `post_request` is set.
+    #[getter]
+    fn hooks(&self) -> bool {
+        self.ctx.hook_worker.is_some()
+    }
+
     /// `(new requests, keys of woken requests, stopping)`.
     fn take<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, Vec<u64>, bool)> {
         self.bell.drain();
+        let event_loop = self.event_loop.get().ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no event loop bound"))?;
         let woken = std::mem::take(&mut *self.bell.woken.lock().unwrap_or_else(|e| e.into_inner()));
         let news = PyList::empty(py);
         loop {
@@ -111,9 +125,9 @@ impl Feed {
                 Ok(Task::Serve(job)) => {
                     let key = self.next_key.fetch_add(1, Ordering::Relaxed);
                     if job.websocket.is_some() {
-                        news.append(super::websocket::WsRequest::start(py, &self.ctx, *job, key)?)?;
+                        news.append(super::websocket::WsRequest::start(py, &self.ctx, *job, key, event_loop)?)?;
                     } else {
-                        let req = Request::start(py, &self.ctx, *job, key)?;
+                        let req = Request::start(py, &self.ctx, *job, key, event_loop)?;
                         news.append(req)?;
                     }
                 }

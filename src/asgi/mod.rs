@@ -8,7 +8,7 @@
 //! - `feed`: the eventfd and the queues behind it;
 //! - `scope`: the HTTP scope, built in Rust from the parsed head;
 //! - `request`: one request's `receive` / `send` and its end (access log,
-//!   statsd, hooks);
+//!   statsd, hooks); `awaitable`: what they return;
 //! - `respond`: response events to HTTP/1.1 bytes;
 //! - `thread`: the event loop thread's life, lifespan included;
 //! - `websocket`: one WebSocket connection's events (the frames are the
@@ -18,6 +18,7 @@
 //! coroutines and waits on futures; everything per request that can be
 //! done without the app is done here.
 
+pub mod awaitable;
 pub mod feed;
 pub mod request;
 pub mod respond;
@@ -52,6 +53,8 @@ pub struct AsgiContext {
     pub bell: Arc<feed::Bell>,
     /// The scope's constant parts, made once.
     pub consts: scope::Consts,
+    /// What `send()` returns when there is nothing to wait for (shared).
+    pub done: Py<PyAny>,
 }
 
 impl AsgiContext {

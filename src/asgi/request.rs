@@ -15,6 +15,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
+use super::awaitable::{Drain, Receive};
 use super::respond::{Stage, Writer};
 use super::AsgiContext;
 use crate::http::response::{push_app_header, AppHeaders, RequestFacts};
@@ -50,6 +51,17 @@ pub struct Request {
     /// The `req` object of `pre_request` / `post_request`.
     hook_req: Option<Py<PyAny>>,
     ended: bool,
+    /// The event loop (its futures are what a waiting app awaits).
+    event_loop: Py<PyAny>,
+    /// Futures the app awaits (in `receive`, or in `send` for room),
+    /// resolved by the next wake-up for this request.
+    waiters: Vec<Py<PyAny>>,
+    /// The task running the app (the grace period cancels it).
+    #[pyo3(get, set)]
+    task: Option<Py<PyAny>>,
+    /// The grace period's timer, once the client left mid-response.
+    #[pyo3(get, set)]
+    grace: Option<Py<PyAny>>,
 }
 
 /// What the end of the request reports.
@@ -63,7 +75,7 @@ struct JobFacts {
 impl Request {
     /// Take `job` on: register with its exchange (wake-ups come through
     /// the feed from now on) and build the scope.
-    pub fn start(py: Python<'_>, ctx: &Arc<AsgiContext>, job: Job, key: u64) -> PyResult<Py<Request>> {
+    pub fn start(py: Python<'_>, ctx: &Arc<AsgiContext>, job: Job, key: u64, event_loop: &Py<PyAny>) -> PyResult<Py<Request>> {
         {
             let mut st = job.exchange.lock();
             st.remote = Some((ctx.bell.clone(), key));
@@ -94,8 +106,26 @@ impl Request {
                 job: facts,
                 hook_req,
                 ended: false,
+                event_loop: event_loop.clone_ref(py),
+                waiters: Vec::new(),
+                task: None,
+                grace: None,
             },
         )
+    }
+
+    /// A future of the event loop for the app to wait on, marked as
+    /// awaited (what `Future.__await__` does before yielding it).
+    pub(super) fn wait(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let fut = self.event_loop.bind(py).call_method0(intern!(py, "create_future"))?;
+        fut.setattr(intern!(py, "_asyncio_future_blocking"), true)?;
+        self.waiters.push(fut.clone().unbind());
+        Ok(fut.unbind())
+    }
+
+    /// The output window has room again (or the client left).
+    pub(super) fn writable(&self) -> bool {
+        !self.writer.exchange.lock().window_full()
     }
 
     /// `{"type": "http.disconnect"}`.
@@ -149,98 +179,31 @@ impl Request {
         }
     }
 
-    /// The next `receive` event, or `None` when the app must wait for one.
-    fn receive<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
-        let exchange = self.writer.exchange.clone();
-        let mut st = exchange.lock();
-        if self.delivery == Delivery::Body {
-            let failed = match &st.body_state {
-                BodyState::Failed(e) => Some(e.clone()),
-                _ => None,
-            };
-            if let Some(e) = failed {
-                self.body_error = Some(e);
-                self.delivery = Delivery::Done;
-                return Ok(Some(Self::disconnect(py)?));
-            }
-            let complete = st.body_state == BodyState::Complete;
-            if !st.body.is_empty() || complete {
-                let body = std::mem::take(&mut st.body);
-                if complete {
-                    self.delivery = Delivery::Done;
-                } else if exchange.notify_loop(&mut st) {
-                    // The loop may have stopped reading for lack of room.
-                    drop(st);
-                    exchange.send_notice();
-                }
-                let d = PyDict::new(py);
-                d.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
-                d.set_item(intern!(py, "body"), PyBytes::new(py, &body))?;
-                d.set_item(intern!(py, "more_body"), !complete)?;
-                return Ok(Some(d));
-            }
-            if st.client_gone {
-                self.delivery = Delivery::Done;
-                return Ok(Some(Self::disconnect(py)?));
-            }
-            return Ok(None);
-        }
-        if self.writer.stage == Stage::Done || st.client_gone || st.peer_closed {
-            return Ok(Some(Self::disconnect(py)?));
-        }
-        Ok(None)
+    /// `receive()`: an awaitable of the next event.
+    fn receive(slf: Bound<'_, Self>) -> PyResult<Py<Receive>> {
+        Py::new(slf.py(), Receive { req: slf.unbind() })
     }
 
-    /// Send one response event. Returns true when the output window is
-    /// full: the caller awaits `writable()` before it returns to the app.
-    fn send(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
-        let py = message.py();
-        let kind = message
-            .get_item(intern!(py, "type"))?
-            .ok_or_else(|| PyValueError::new_err("ASGI message without a 'type'"))?;
-        let kind = kind.cast::<PyString>().map_err(|_| PyTypeError::new_err("ASGI message 'type' must be a str"))?;
-        if self.writer.client_gone || self.writer.exchange.lock().client_gone {
-            self.writer.client_gone = true;
-            if self.writer.stage != Stage::Done {
-                return Err(ClientDisconnected::new_err("client disconnected"));
-            }
+    /// `send(message)`: sends at once; the awaitable waits only while the
+    /// output window is full.
+    fn send(slf: Bound<'_, Self>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let full = slf.borrow_mut().send_event(message)?;
+        if full {
+            return Ok(Py::new(py, Drain { req: slf.unbind() })?.into_any());
         }
-        let result = match kind.to_str()? {
-            "http.response.start" => {
-                let status = get_opt(message, intern!(py, "status"))?.ok_or_else(|| PyValueError::new_err("'http.response.start' without a status"))?;
-                let code: u16 = status.extract().map_err(|_| PyTypeError::new_err("'status' must be an int"))?;
-                let headers = app_headers(get_opt(message, intern!(py, "headers"))?)?;
-                let trailers = flag(message, intern!(py, "trailers"))?;
-                self.writer.start(code, headers, trailers).map(|_| false)
-            }
-            "http.response.body" => {
-                let more = flag(message, intern!(py, "more_body"))?;
-                match get_opt(message, intern!(py, "body"))? {
-                    Some(b) => {
-                        let b = b.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("'body' must be bytes"))?;
-                        self.writer.body(b.as_bytes(), more)
-                    }
-                    None => self.writer.body(b"", more),
-                }
-            }
-            "http.response.trailers" => {
-                let headers = app_headers(get_opt(message, intern!(py, "headers"))?)?;
-                let more = flag(message, intern!(py, "more_trailers"))?;
-                self.writer.trailers(headers, more)
-            }
-            "http.response.pathsend" => {
-                let path = get_opt(message, intern!(py, "path"))?.ok_or_else(|| PyValueError::new_err("'http.response.pathsend' without a path"))?;
-                let path: String = path.str()?.to_string();
-                self.writer.pathsend(&path)
-            }
-            other => Err(format!("Unexpected ASGI message '{other}' sent.")),
-        };
-        result.map_err(PyRuntimeError::new_err)
+        Ok(slf.borrow().ctx.done.clone_ref(py))
     }
 
-    /// The output window has room again (or the client left).
-    fn writable(&self) -> bool {
-        !self.writer.exchange.lock().window_full()
+    /// The request's exchange changed: wake what the app waits on.
+    fn poke(&mut self, py: Python<'_>) -> PyResult<()> {
+        for fut in std::mem::take(&mut self.waiters) {
+            let fut = fut.bind(py);
+            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+                fut.call_method1(intern!(py, "set_result"), (py.None(),))?;
+            }
+        }
+        Ok(())
     }
 
     /// The client left before the response was complete: the disconnect
@@ -319,7 +282,99 @@ impl Request {
             st.executor_waiting = false;
             st.remote = None;
         }
+        self.waiters.clear();
         self.ctx.request_done(&self.writer.exchange);
+    }
+}
+
+impl Request {
+    /// The next `receive` event, or `None` when the app must wait for one.
+    pub(super) fn next_event<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let exchange = self.writer.exchange.clone();
+        let mut st = exchange.lock();
+        if self.delivery == Delivery::Body {
+            let failed = match &st.body_state {
+                BodyState::Failed(e) => Some(e.clone()),
+                _ => None,
+            };
+            if let Some(e) = failed {
+                self.body_error = Some(e);
+                self.delivery = Delivery::Done;
+                return Ok(Some(Self::disconnect(py)?));
+            }
+            let complete = st.body_state == BodyState::Complete;
+            if !st.body.is_empty() || complete {
+                let body = std::mem::take(&mut st.body);
+                if complete {
+                    self.delivery = Delivery::Done;
+                } else if exchange.notify_loop(&mut st) {
+                    // The loop may have stopped reading for lack of room.
+                    drop(st);
+                    exchange.send_notice();
+                }
+                let d = PyDict::new(py);
+                d.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
+                d.set_item(intern!(py, "body"), PyBytes::new(py, &body))?;
+                d.set_item(intern!(py, "more_body"), !complete)?;
+                return Ok(Some(d));
+            }
+            if st.client_gone {
+                self.delivery = Delivery::Done;
+                return Ok(Some(Self::disconnect(py)?));
+            }
+            return Ok(None);
+        }
+        if self.writer.stage == Stage::Done || st.client_gone || st.peer_closed {
+            return Ok(Some(Self::disconnect(py)?));
+        }
+        Ok(None)
+    }
+
+    /// Send one response event. Returns true when the output window is
+    /// full: the app waits for room before `send` returns.
+    fn send_event(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
+        let py = message.py();
+        let kind = message
+            .get_item(intern!(py, "type"))?
+            .ok_or_else(|| PyValueError::new_err("ASGI message without a 'type'"))?;
+        let kind = kind.cast::<PyString>().map_err(|_| PyTypeError::new_err("ASGI message 'type' must be a str"))?;
+        if self.writer.client_gone || self.writer.exchange.lock().client_gone {
+            self.writer.client_gone = true;
+            if self.writer.stage != Stage::Done {
+                return Err(ClientDisconnected::new_err("client disconnected"));
+            }
+        }
+        let result = match kind.to_str()? {
+            "http.response.start" => {
+                let status = get_opt(message, intern!(py, "status"))?.ok_or_else(|| PyValueError::new_err("'http.response.start' without a status"))?;
+                let code: u16 = status.extract().map_err(|_| PyTypeError::new_err("'status' must be an int"))?;
+                let headers = app_headers(get_opt(message, intern!(py, "headers"))?)?;
+                let trailers = flag(message, intern!(py, "trailers"))?;
+                self.writer.start(code, headers, trailers).map(|_| false)
+            }
+            "http.response.body" => {
+                let more = flag(message, intern!(py, "more_body"))?;
+                match get_opt(message, intern!(py, "body"))? {
+                    Some(b) => {
+                        let b = b.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("'body' must be bytes"))?;
+                        self.writer.body(b.as_bytes(), more)
+                    }
+                    None => self.writer.body(b"", more),
+                }
+            }
+            "http.response.trailers" => {
+                let headers = app_headers(get_opt(message, intern!(py, "headers"))?)?;
+                let more = flag(message, intern!(py, "more_trailers"))?;
+                self.writer.trailers(headers, more)
+            }
+            "http.response.pathsend" => {
+                let path = get_opt(message, intern!(py, "path"))?.ok_or_else(|| PyValueError::new_err("'http.response.pathsend' without a path"))?;
+                let path: String = path.str()?.to_string();
+                self.writer.pathsend(&path)
+            }
+            other => Err(format!("Unexpected ASGI message '{other}' sent.")),
+        };
+        result.map_err(PyRuntimeError::new_err)
     }
 }
 

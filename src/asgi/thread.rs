@@ -51,6 +51,7 @@ impl AsgiThread {
                     ctx,
                     started: std::sync::Mutex::new(Some(tx.clone())),
                     next_key: std::sync::atomic::AtomicU64::new(1),
+                    event_loop: std::sync::OnceLock::new(),
                 };
                 let outcome = (|| -> PyResult<()> {
                     let feed = Py::new(py, feed)?;

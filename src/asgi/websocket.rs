@@ -10,13 +10,15 @@
 //! `websocket::Session`): accepting puts the session in the exchange,
 //! `send` encodes (and compresses) under the exchange's lock into the
 //! output queue, whose window pauses the app as for HTTP; `receive` takes
-//! what the loop queued. Same duck interface as `request::Request`, so
-//! `rsgi._asgi` drives both alike. Runs on the ASGI thread with the GIL
-//! held; never waits.
+//! what the loop queued. Same interface as `request::Request` (`receive`
+//! and `send` return awaitables implemented in Rust, [`WsReceive`] and
+//! [`WsDrain`], which wait on a future of the event loop only when they
+//! must), so `rsgi._asgi` drives both alike. Runs on the ASGI thread with
+//! the GIL held; never waits.
 
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
@@ -61,11 +63,22 @@ pub struct WsRequest {
     gone: Option<(u16, String)>,
     target: String,
     ended: bool,
+    /// The event loop (its futures are what a waiting app awaits).
+    event_loop: Py<PyAny>,
+    /// Futures the app awaits, resolved by the next wake-up.
+    waiters: Vec<Py<PyAny>>,
+    /// The task running the app.
+    #[pyo3(get, set)]
+    task: Option<Py<PyAny>>,
+    /// Unused (a WebSocket app has no disconnect grace period), kept for
+    /// the driver, which treats every request alike.
+    #[pyo3(get, set)]
+    grace: Option<Py<PyAny>>,
 }
 
 impl WsRequest {
     /// Take `job` (a valid upgrade request) on, as `Request::start` does.
-    pub fn start(py: Python<'_>, ctx: &Arc<AsgiContext>, mut job: Job, key: u64) -> PyResult<Py<WsRequest>> {
+    pub fn start(py: Python<'_>, ctx: &Arc<AsgiContext>, mut job: Job, key: u64, event_loop: &Py<PyAny>) -> PyResult<Py<WsRequest>> {
         let offer = job.websocket.take().expect("a WebSocket job");
         {
             let mut st = job.exchange.lock();
@@ -95,8 +108,25 @@ impl WsRequest {
                 gone: None,
                 target: job.head.target,
                 ended: false,
+                event_loop: event_loop.clone_ref(py),
+                waiters: Vec::new(),
+                task: None,
+                grace: None,
             },
         )
+    }
+
+    /// A future of the event loop for the app to wait on, marked as
+    /// awaited (as `Future.__await__` does before yielding it).
+    fn wait(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let fut = self.event_loop.bind(py).call_method0(intern!(py, "create_future"))?;
+        fut.setattr(intern!(py, "_asyncio_future_blocking"), true)?;
+        self.waiters.push(fut.clone().unbind());
+        Ok(fut.unbind())
+    }
+
+    fn writable(&self) -> bool {
+        !self.exchange.lock().window_full()
     }
 
     fn event<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyDict>> {
@@ -215,18 +245,9 @@ impl WsRequest {
     }
 }
 
-#[pymethods]
 impl WsRequest {
-    #[getter]
-    fn scope(&mut self, py: Python<'_>) -> Py<PyAny> {
-        match self.scope.take() {
-            Some(s) => s.into_any(),
-            None => py.None(),
-        }
-    }
-
     /// The next event, or `None` when the app must wait for one.
-    fn receive<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+    fn next_event<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
         if let Some((code, reason)) = self.gone.clone() {
             return self.disconnect(py, code, reason).map(Some);
         }
@@ -282,8 +303,9 @@ impl WsRequest {
         }
     }
 
+
     /// Send one event. Returns true when the output window is full.
-    fn send(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
+    fn send_event(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
         let py = message.py();
         let kind = message
             .get_item(intern!(py, "type"))?
@@ -340,9 +362,45 @@ impl WsRequest {
         }
     }
 
-    fn writable(&self) -> bool {
-        !self.exchange.lock().window_full()
+}
+
+#[pymethods]
+impl WsRequest {
+    #[getter]
+    fn scope(&mut self, py: Python<'_>) -> Py<PyAny> {
+        match self.scope.take() {
+            Some(s) => s.into_any(),
+            None => py.None(),
+        }
     }
+
+    /// `receive()`: an awaitable of the next event.
+    fn receive(slf: Bound<'_, Self>) -> PyResult<Py<WsReceive>> {
+        Py::new(slf.py(), WsReceive { req: slf.unbind() })
+    }
+
+    /// `send(message)`: sends at once; the awaitable waits only while the
+    /// output window is full.
+    fn send(slf: Bound<'_, Self>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let full = slf.borrow_mut().send_event(message)?;
+        if full {
+            return Ok(Py::new(py, WsDrain { req: slf.unbind() })?.into_any());
+        }
+        Ok(slf.borrow().ctx.done.clone_ref(py))
+    }
+
+    /// The exchange changed: wake what the app waits on.
+    fn poke(&mut self, py: Python<'_>) -> PyResult<()> {
+        for fut in std::mem::take(&mut self.waiters) {
+            let fut = fut.bind(py);
+            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
+                fut.call_method1(intern!(py, "set_result"), (py.None(),))?;
+            }
+        }
+        Ok(())
+    }
+
 
     /// A WebSocket app is never cancelled for its client leaving: it is
     /// told with `websocket.disconnect`.
@@ -394,5 +452,63 @@ impl WsRequest {
             st.remote = None;
         }
         self.ctx.request_done(&self.exchange);
+    }
+}
+
+/// `await receive()` on a WebSocket.
+#[pyclass(module = "rsgi", name = "AsgiWebSocketReceive")]
+pub struct WsReceive {
+    req: Py<WsRequest>,
+}
+
+#[pymethods]
+impl WsReceive {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut req = self.req.borrow_mut(py);
+        match req.next_event(py)? {
+            Some(event) => Err(PyStopIteration::new_err((event.unbind(),))),
+            None => req.wait(py),
+        }
+    }
+
+    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__next__(py)
+    }
+}
+
+/// `await send(...)` on a WebSocket whose output window is full.
+#[pyclass(module = "rsgi", name = "AsgiWebSocketDrain")]
+pub struct WsDrain {
+    req: Py<WsRequest>,
+}
+
+#[pymethods]
+impl WsDrain {
+    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let mut req = self.req.borrow_mut(py);
+        if req.writable() {
+            return Err(PyStopIteration::new_err(()));
+        }
+        req.wait(py)
+    }
+
+    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        self.__next__(py)
     }
 }

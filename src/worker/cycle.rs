@@ -167,6 +167,7 @@ pub enum Step {
 pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
     // Take what the executor produced.
     let mut upgrade = false;
+    let exchanging = matches!(conn.phase, Phase::Exchange(_));
     if let Phase::Exchange(a) | Phase::Upgraded(a) = &mut conn.phase {
         let mut st = a.exchange.lock();
         st.loop_notified = false;
@@ -176,14 +177,11 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         if let (AppStage::Running, Some(finish)) = (&a.app, st.finish) {
             a.app = AppStage::Done(finish);
         }
-        upgrade = st.websocket.is_some();
-    }
-    if upgrade && matches!(conn.phase, Phase::Exchange(_)) {
         // The app accepted a WebSocket: its 101 is queued, frames follow.
-        if let Phase::Exchange(a) = std::mem::replace(&mut conn.phase, Phase::Closing) {
-            conn.phase = Phase::Upgraded(a);
-            conn.deadline = None;
-        }
+        upgrade = exchanging && st.websocket.is_some();
+    }
+    if upgrade {
+        super::upgraded::enter(conn);
     }
 
     // Write what is queued, unless the loop holds output to the end of its
@@ -371,26 +369,10 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             if let Some(found) = ctx.cfg.static_files.as_ref().and_then(|f| f.lookup(head.path())) {
                 return super::static_serve::answer(conn, &head, decoder.is_some(), found, ctx);
             }
-            // A WebSocket upgrade, when the kind speaks WebSocket: a bad
-            // one is refused here; a good one goes to the app, which
-            // accepts or denies it.
-            let mut websocket = None;
-            if let Some(ws) = &ctx.cfg.websocket {
-                if crate::websocket::handshake::is_upgrade(&head) {
-                    match crate::websocket::handshake::check(&head, ws.deflate) {
-                        Ok(upgrade) => {
-                            websocket = Some(Box::new(super::upgraded::WsOffer { upgrade, max_message: ws.max_message }));
-                        }
-                        Err(refusal) => {
-                            ctx.cfg.slot.traffic.count(refusal.status(), None);
-                            conn.queue_own(refusal.response(&http_date()));
-                            conn.phase = Phase::Closing;
-                            conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
-                            return Step::Again;
-                        }
-                    }
-                }
-            }
+            let websocket = match super::upgraded::offer(conn, &head, ctx) {
+                Ok(offer) => offer,
+                Err(step) => return step,
+            };
             if head.expect_continue && decoder.is_some() && conn.rbuf.is_empty() {
                 conn.queue_own(CONTINUE.to_vec());
             }

@@ -80,6 +80,39 @@ impl WsLink {
     }
 }
 
+/// A parsed head, when the kind speaks WebSocket and the request asks for
+/// an upgrade: check it. `Ok(None)` is plain HTTP, `Ok(Some(offer))` goes
+/// to the app (which accepts or denies it); a bad handshake is answered
+/// here (400, or 426 naming version 13) and closes: `Err` is the step.
+pub fn offer(conn: &mut Conn, head: &crate::http::RequestHead, ctx: &Ctx<'_>) -> Result<Option<Box<WsOffer>>, Step> {
+    let Some(ws) = &ctx.cfg.websocket else { return Ok(None) };
+    if !crate::websocket::handshake::is_upgrade(head) {
+        return Ok(None);
+    }
+    match crate::websocket::handshake::check(head, ws.deflate) {
+        Ok(upgrade) => Ok(Some(Box::new(WsOffer { upgrade, max_message: ws.max_message }))),
+        Err(refusal) => {
+            ctx.cfg.slot.traffic.count(refusal.status(), None);
+            conn.queue_own(refusal.response(&crate::http::date::http_date()));
+            conn.phase = Phase::Closing;
+            conn.deadline = Some(ctx.now + ctx.cfg.io_timeout);
+            Err(Step::Again)
+        }
+    }
+}
+
+/// The app accepted (the kind put the session in the exchange and queued
+/// the 101): a connection still in its exchange becomes upgraded.
+pub fn enter(conn: &mut Conn) {
+    conn.phase = match std::mem::replace(&mut conn.phase, Phase::Closing) {
+        Phase::Exchange(a) => {
+            conn.deadline = None;
+            Phase::Upgraded(a)
+        }
+        other => other,
+    };
+}
+
 /// One step of an upgraded connection, after `cycle::advance` moved the
 /// kind's output and wrote what it could.
 pub fn step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {

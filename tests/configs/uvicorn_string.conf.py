@@ -1,4 +1,4 @@
-# corpus: refuse ASGI
+# corpus: asgi (checks; serving needs an ASGI app)
 # The ASGI worker named by its dotted path, from the environment.
 import os
 

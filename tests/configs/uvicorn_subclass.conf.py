@@ -1,4 +1,4 @@
-# corpus: refuse ASGI
+# corpus: asgi (checks; serving needs an ASGI app)
 # An ASGI project's worker: uvicorn's, with its loop and lifespan pinned.
 from uvicorn.workers import UvicornWorker
 
