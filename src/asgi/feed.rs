@@ -163,3 +163,38 @@ impl Feed {
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(bell: &Bell) -> u64 {
+        let mut buf: u64 = 0;
+        // SAFETY: reads 8 bytes into a local from the test's eventfd.
+        let n = unsafe { libc::read(bell.fd.as_raw_fd(), &mut buf as *mut u64 as *mut libc::c_void, 8) };
+        if n == 8 {
+            buf
+        } else {
+            0
+        }
+    }
+
+    #[test]
+    fn one_write_per_batch_until_drained() {
+        let bell = Bell::new().unwrap();
+        bell.tasks();
+        bell.exchange(7);
+        bell.exchange(9);
+        // Three signals, one write.
+        assert_eq!(pending(&bell), 1);
+        bell.drain();
+        bell.tasks();
+        assert_eq!(pending(&bell), 1);
+        assert_eq!(*bell.woken.lock().unwrap(), vec![7, 9]);
+        assert!(!bell.stopping.load(Ordering::Acquire));
+        bell.drain();
+        bell.stop();
+        assert!(bell.stopping.load(Ordering::Acquire));
+        assert_eq!(pending(&bell), 1);
+    }
+}

@@ -347,3 +347,114 @@ impl Writer {
         self.exchange.finish(Finish::Close);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::request::Version;
+    use crate::worker::exchange::{ExchangeState, LoopHandle, Notice};
+    use std::sync::atomic::AtomicBool;
+
+    /// A writer on an exchange no loop drains, and the scoreboard and
+    /// poller that must outlive it.
+    fn writer(version: Version, is_head: bool) -> (Writer, crate::scoreboard::Scoreboard, mio::Poll) {
+        let board = crate::scoreboard::Scoreboard::new().unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (notices, _) = crossbeam_channel::unbounded();
+        let handle = Arc::new(LoopHandle { notices, waker, sleeping: Arc::new(AtomicBool::new(false)) });
+        let exchange = Exchange::new(Notice { token: 0, serial: 0 }, handle, ExchangeState::default());
+        let facts = RequestFacts { version, is_head, close: false };
+        (Writer::new(exchange, facts, board.handle(0)), board, poll)
+    }
+
+    fn written(w: &Writer) -> Vec<Vec<u8>> {
+        w.exchange.lock().out.iter().map(|c| c.as_bytes().unwrap().to_vec()).collect()
+    }
+
+    fn headers(pairs: &[(&str, &str)]) -> AppHeaders {
+        let mut h = AppHeaders::default();
+        for (n, v) in pairs {
+            response::push_app_header(&mut h, n, v).unwrap();
+        }
+        h
+    }
+
+    #[test]
+    fn head_waits_for_the_first_body_event_and_each_event_is_its_own_chunk() {
+        let (mut w, _b, _p) = writer(Version::HTTP_11, false);
+        w.start(200, headers(&[("content-type", "text/event-stream")]), false).unwrap();
+        assert!(written(&w).is_empty());
+        w.body(b"data: 0\n\n", true).unwrap();
+        w.body(b"data: 1\n\n", true).unwrap();
+        w.body(b"", false).unwrap();
+        let out = written(&w);
+        assert_eq!(out.len(), 3);
+        let head = String::from_utf8_lossy(&out[0]);
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        assert!(head.contains("Transfer-Encoding: chunked\r\n") && head.ends_with("\r\n\r\n9\r\ndata: 0\n\n\r\n"), "{head}");
+        assert_eq!(out[1], b"9\r\ndata: 1\n\n\r\n");
+        assert_eq!(out[2], b"0\r\n\r\n");
+        assert_eq!(w.stage, Stage::Done);
+        assert_eq!(w.exchange.lock().finish, Some(Finish::KeepAlive));
+    }
+
+    #[test]
+    fn content_length_truncates_and_a_short_body_closes() {
+        let (mut w, _b, _p) = writer(Version::HTTP_11, false);
+        w.start(200, headers(&[("content-length", "5")]), false).unwrap();
+        w.body(b"hello world", false).unwrap();
+        assert!(written(&w)[0].ends_with(b"\r\n\r\nhello"));
+        assert_eq!(w.sent, 5);
+        let (mut w, _b, _p) = writer(Version::HTTP_11, false);
+        w.start(200, headers(&[("content-length", "10")]), false).unwrap();
+        w.body(b"hey", false).unwrap();
+        assert_eq!(w.exchange.lock().finish, Some(Finish::Close));
+    }
+
+    #[test]
+    fn trailers_end_the_chunked_body() {
+        let (mut w, _b, _p) = writer(Version::HTTP_11, false);
+        w.start(200, AppHeaders::default(), true).unwrap();
+        w.body(b"abc", false).unwrap();
+        assert_eq!(w.stage, Stage::Trailers);
+        assert!(w.exchange.lock().finish.is_none());
+        w.trailers(headers(&[("x-sum", "1")]), false).unwrap();
+        assert_eq!(written(&w).last().unwrap(), b"0\r\nx-sum: 1\r\n\r\n");
+        assert_eq!(w.stage, Stage::Done);
+    }
+
+    #[test]
+    fn events_out_of_order_are_refused() {
+        let (mut w, _b, _p) = writer(Version::HTTP_11, false);
+        assert!(w.body(b"x", false).is_err());
+        assert!(w.start(101, AppHeaders::default(), false).is_err());
+        w.start(204, AppHeaders::default(), false).unwrap();
+        assert!(w.start(200, AppHeaders::default(), false).is_err());
+        w.body(b"ignored", false).unwrap();
+        assert!(w.body(b"x", false).is_err());
+        assert!(!String::from_utf8_lossy(&written(&w)[0]).contains("ignored"));
+    }
+
+    #[test]
+    fn http10_and_head() {
+        let (mut w, _b, _p) = writer(Version::HTTP_10, false);
+        w.start(200, AppHeaders::default(), false).unwrap();
+        w.body(b"x", false).unwrap();
+        assert_eq!(w.exchange.lock().finish, Some(Finish::Close));
+        let (mut w, _b, _p) = writer(Version::HTTP_11, true);
+        w.start(200, headers(&[("content-length", "3")]), false).unwrap();
+        w.body(b"abc", false).unwrap();
+        assert!(written(&w)[0].ends_with(b"Content-Length: 3\r\n\r\n") || written(&w)[0].ends_with(b"content-length: 3\r\n\r\n"));
+    }
+
+    #[test]
+    fn failing_before_the_head_is_an_error_page() {
+        let (mut w, _b, _p) = writer(Version::HTTP_11, false);
+        w.fail(500);
+        assert!(written(&w)[0].starts_with(b"HTTP/1.1 500 Internal Server Error\r\n"));
+        assert_eq!(w.final_code(), 500);
+        assert_eq!(reason(422), "Unprocessable Content");
+        assert_eq!(reason(799), "");
+    }
+}
