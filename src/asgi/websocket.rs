@@ -8,7 +8,8 @@
 //!
 //! The frames themselves are the worker core's (`worker::upgraded`, on
 //! `websocket::Session`): accepting puts the session in the exchange,
-//! `send` encodes (and compresses) under the exchange's lock into the
+//! `send` encodes (and compresses) with the kind's own sender, outside the
+//! exchange's lock, and queues the frame while the session is open into the
 //! output queue, whose window pauses the app as for HTTP; `receive` takes
 //! what the loop queued. Same interface as `request::Request` (`receive`
 //! and `send` return awaitables implemented in Rust, [`WsReceive`] and
@@ -59,6 +60,9 @@ pub struct WsRequest {
     stage: WsStage,
     /// The denial's HTTP response.
     writer: Writer,
+    /// Encodes the app's messages once accepted (the kind's own, so the
+    /// work is done outside the exchange's lock).
+    sender: Option<crate::websocket::Sender>,
     /// The disconnect the app was told, repeated to later receives.
     gone: Option<(u16, String)>,
     target: String,
@@ -105,6 +109,7 @@ impl WsRequest {
                 offer,
                 stage: WsStage::New,
                 writer,
+                sender: None,
                 gone: None,
                 target: job.head.target,
                 ended: false,
@@ -175,12 +180,13 @@ impl WsRequest {
             }
         }
         let pairs = headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-        let (head, link) = self.offer.accept(subprotocol.as_deref(), pairs).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let (head, link, sender) = self.offer.accept(subprotocol.as_deref(), pairs).map_err(|e| PyValueError::new_err(e.to_string()))?;
         let mut st = self.exchange.lock();
         if st.client_gone {
             return Err(ClientDisconnected::new_err("client disconnected"));
         }
         st.websocket = Some(Box::new(link));
+        self.sender = Some(sender);
         self.stage = WsStage::Accepted;
         let full = self.push(&mut st, head);
         self.notify(st);
@@ -200,24 +206,30 @@ impl WsRequest {
         let py = message.py();
         let text = message.get_item(intern!(py, "text"))?.filter(|v| !v.is_none());
         let bytes = message.get_item(intern!(py, "bytes"))?.filter(|v| !v.is_none());
-        let mut st = self.exchange.lock();
-        if st.client_gone {
-            return Err(ClientDisconnected::new_err("client disconnected"));
+        let open = |st: &crate::worker::exchange::ExchangeState| {
+            !st.client_gone && st.websocket.as_ref().is_some_and(|w| w.session.is_open())
+        };
+        if !open(&self.exchange.lock()) {
+            return Err(ClientDisconnected::new_err("the WebSocket is closed"));
         }
-        let Some(ws) = st.websocket.as_mut() else { return Err(PyRuntimeError::new_err("no WebSocket session")) };
+        // Encode (and compress) without the exchange's lock, which the
+        // loop takes to step this connection.
+        let Some(sender) = self.sender.as_mut() else { return Err(PyRuntimeError::new_err("no WebSocket session")) };
         let mut out = Vec::new();
-        let sent = match (text, bytes) {
+        match (text, bytes) {
             (Some(t), None) => {
                 let t = t.cast::<PyString>().map_err(|_| PyTypeError::new_err("'text' must be a str"))?;
-                ws.session.send(DataKind::Text, t.to_str()?.as_bytes(), &mut out)
+                sender.message(DataKind::Text, t.to_str()?.as_bytes(), &mut out);
             }
             (None, Some(b)) => {
                 let b = b.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("'bytes' must be bytes"))?;
-                ws.session.send(DataKind::Binary, b.as_bytes(), &mut out)
+                sender.message(DataKind::Binary, b.as_bytes(), &mut out);
             }
             _ => return Err(PyValueError::new_err("'websocket.send' needs exactly one of 'text' and 'bytes'")),
-        };
-        if sent.is_err() {
+        }
+        let mut st = self.exchange.lock();
+        // The peer may have closed meanwhile: nothing goes after a close.
+        if !open(&st) {
             return Err(ClientDisconnected::new_err("the WebSocket is closed"));
         }
         let full = self.push(&mut st, out);

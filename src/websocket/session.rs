@@ -1,11 +1,16 @@
-//! One upgraded connection after the 101: the receiver, the sender and the
-//! closing handshake (RFC 6455 §7) in one state machine, so the I/O loop
-//! only moves bytes and the app only sees messages and one disconnect.
+//! One upgraded connection after the 101: the receiver, the control frames
+//! and the closing handshake (RFC 6455 §7) in one state machine, so the I/O
+//! loop only moves bytes and the app only sees messages and one
+//! disconnect.
 //!
 //! The loop feeds socket bytes to [`Session::on_bytes`], which answers
 //! pings and the peer's close by itself (into the loop's output, no app
-//! needed) and hands messages over as [`ToApp`]; the app's sends and close
-//! come in through [`Session::send`] and [`Session::close`]. The app is
+//! needed) and hands messages over as [`ToApp`]; the app closes through
+//! [`Session::close`]. The app's messages are encoded (and compressed) by
+//! the data [`Sender`] that [`Session::new`] hands back, which the sending
+//! side keeps for itself, so the work needs no lock the loop also takes;
+//! the frames go out only while [`Session::is_open`] (or through
+//! [`Session::send`], where one thread holds both). The app is
 //! told of the end once, with the code that ended it: the peer's close
 //! code (1005 when it gave none), the code of a protocol failure
 //! (1002/1007/1009) that the server sent, the server's own when it stops
@@ -68,14 +73,16 @@ pub enum Refused {
 /// One upgraded connection.
 pub struct Session {
     receiver: Receiver,
-    sender: Sender,
+    /// Control frames (never compressed).
+    control: Sender,
     closing: Closing,
 }
 
 impl Session {
     /// The session for a connection accepted with `deflate` (if agreed),
-    /// refusing client messages over `max_message` bytes.
-    pub fn new(deflate: Option<Deflate>, max_message: usize) -> Self {
+    /// refusing client messages over `max_message` bytes, and the data
+    /// sender for the app's messages (with the compressor, if agreed).
+    pub fn new(deflate: Option<Deflate>, max_message: usize) -> (Self, Sender) {
         let (deflater, inflater) = match deflate {
             Some(d) => {
                 let (tx, rx) = d.codec();
@@ -83,11 +90,12 @@ impl Session {
             }
             None => (None, None),
         };
-        Session {
+        let session = Session {
             receiver: Receiver::new(Peer::Client, max_message, inflater),
-            sender: Sender::new(deflater),
+            control: Sender::new(None),
             closing: Closing::Open,
-        }
+        };
+        (session, Sender::new(deflater))
     }
 
     /// Where the closing handshake stands.
@@ -121,7 +129,7 @@ impl Session {
                     // waiting for an answer (RFC 6455 §7.1.7).
                     let was_open = self.closing == Closing::Open;
                     if was_open {
-                        self.sender.close(v.code, v.reason, out);
+                        self.control.close(v.code, v.reason, out);
                     }
                     self.closing = Closing::Finished;
                     let to_app = was_open.then(|| ToApp::Disconnect { code: v.code, reason: v.reason.to_owned() });
@@ -145,7 +153,7 @@ impl Session {
             Incoming::Text(t) if open => Some(ToApp::Text(t)),
             Incoming::Binary(b) if open => Some(ToApp::Binary(b)),
             Incoming::Ping(p) if open => {
-                self.sender.pong(&p, out);
+                self.control.pong(&p, out);
                 None
             }
             Incoming::Close(frame) => {
@@ -167,7 +175,7 @@ impl Session {
     /// empty close when it gave none.
     fn echo_close(&mut self, frame: &CloseFrame, out: &mut Vec<u8>) {
         match frame.code {
-            Some(code) => self.sender.close(code, "", out),
+            Some(code) => self.control.close(code, "", out),
             None => super::frame::write_frame(out, true, false, super::frame::Opcode::Close, &[], None),
         }
     }
@@ -179,12 +187,13 @@ impl Session {
         (was == Closing::Open).then(|| ToApp::Disconnect { code: close::ABNORMAL, reason: String::new() })
     }
 
-    /// The app sends a message.
-    pub fn send(&mut self, kind: DataKind, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Refused> {
+    /// The app sends a message, encoded by `data` (the sender
+    /// [`Session::new`] returned), when one thread holds both.
+    pub fn send(&mut self, data: &mut Sender, kind: DataKind, payload: &[u8], out: &mut Vec<u8>) -> Result<(), Refused> {
         if self.closing != Closing::Open {
             return Err(Refused::Closed);
         }
-        self.sender.message(kind, payload, out);
+        data.message(kind, payload, out);
         Ok(())
     }
 
@@ -197,7 +206,7 @@ impl Session {
         if self.closing != Closing::Open {
             return Err(Refused::Closed);
         }
-        self.sender.close(code, reason, out);
+        self.control.close(code, reason, out);
         self.closing = Closing::CloseSent;
         Ok(())
     }
@@ -208,7 +217,7 @@ impl Session {
         if self.closing != Closing::Open {
             return None;
         }
-        self.sender.close(code, "", out);
+        self.control.close(code, "", out);
         self.closing = Closing::CloseSent;
         Some(ToApp::Disconnect { code, reason: String::new() })
     }
@@ -216,7 +225,7 @@ impl Session {
     /// A ping from the server (a keep-alive), when open.
     pub fn ping(&mut self, payload: &[u8], out: &mut Vec<u8>) {
         if self.closing == Closing::Open {
-            self.sender.ping(&payload[..payload.len().min(super::frame::MAX_CONTROL_PAYLOAD)], out);
+            self.control.ping(&payload[..payload.len().min(super::frame::MAX_CONTROL_PAYLOAD)], out);
         }
     }
 }

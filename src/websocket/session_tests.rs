@@ -54,21 +54,21 @@ fn disconnect(code: u16, reason: &str) -> ToApp {
 
 #[test]
 fn echoes_pings_and_the_peers_close() {
-    let mut s = Session::new(None, 100);
+    let (mut s, mut tx) = Session::new(None, 100);
     let wire = [frame(Opcode::Text, b"hi"), frame(Opcode::Ping, b"p1"), frame(Opcode::Binary, b"\x00"), frame(Opcode::Close, b"\x0f\xa0bye")].concat();
     let (app, client) = drive(&mut s, &wire);
     assert_eq!(app, [ToApp::Text("hi".into()), ToApp::Binary(vec![0]), disconnect(4000, "bye")]);
     assert_eq!(client, [Incoming::Pong(b"p1".to_vec()), Incoming::Close(CloseFrame { code: Some(4000), reason: String::new() })]);
     assert!(s.is_finished());
     let mut out = Vec::new();
-    assert_eq!(s.send(DataKind::Text, b"late", &mut out), Err(Refused::Closed));
+    assert_eq!(s.send(&mut tx, DataKind::Text, b"late", &mut out), Err(Refused::Closed));
     assert_eq!(s.on_eof(), None, "told once");
     assert!(out.is_empty());
 }
 
 #[test]
 fn an_empty_close_is_1005_and_answered_empty() {
-    let mut s = Session::new(None, 100);
+    let (mut s, _) = Session::new(None, 100);
     let (app, client) = drive(&mut s, &frame(Opcode::Close, b""));
     assert_eq!(app, [disconnect(1005, "")]);
     assert_eq!(client, [Incoming::Close(CloseFrame { code: None, reason: String::new() })]);
@@ -76,9 +76,9 @@ fn an_empty_close_is_1005_and_answered_empty() {
 
 #[test]
 fn the_apps_close_waits_for_the_answer() {
-    let mut s = Session::new(None, 100);
+    let (mut s, mut tx) = Session::new(None, 100);
     let mut out = Vec::new();
-    s.send(DataKind::Text, b"hello", &mut out).unwrap();
+    s.send(&mut tx, DataKind::Text, b"hello", &mut out).unwrap();
     assert_eq!(s.close(999, "", &mut out), Err(Refused::BadCode(999)));
     s.close(4001, "done", &mut out).unwrap();
     assert_eq!(s.closing(), Closing::CloseSent);
@@ -102,7 +102,7 @@ fn protocol_failures_close_with_their_code_at_once() {
         (frame(Opcode::Binary, &[0; 101]), 1009),         // over the bound
         (frame(Opcode::Close, b"\x03\xee"), 1002),        // 1006 may not be sent
     ] {
-        let mut s = Session::new(None, 100);
+        let (mut s, _) = Session::new(None, 100);
         let (app, client) = drive(&mut s, &wire);
         assert_eq!(app.len(), 1);
         assert!(matches!(&app[0], ToApp::Disconnect { code: c, .. } if *c == code), "{app:?}");
@@ -113,14 +113,14 @@ fn protocol_failures_close_with_their_code_at_once() {
 
 #[test]
 fn shutdown_and_eof() {
-    let mut s = Session::new(None, 100);
+    let (mut s, _) = Session::new(None, 100);
     let mut out = Vec::new();
     assert_eq!(s.shutdown(1012, &mut out), Some(disconnect(1012, "")));
     assert_eq!(s.shutdown(1012, &mut out), None);
     assert_eq!(client_reads(&out), [Incoming::Close(CloseFrame { code: Some(1012), reason: String::new() })]);
     assert_eq!(s.closing(), Closing::CloseSent);
     assert_eq!(s.on_eof(), None, "the app already knows");
-    let mut s = Session::new(None, 100);
+    let (mut s, _) = Session::new(None, 100);
     assert_eq!(s.on_eof(), Some(disconnect(1006, "")));
     assert!(s.is_finished());
 }
@@ -128,7 +128,7 @@ fn shutdown_and_eof() {
 #[test]
 fn compressed_both_ways() {
     let agreed = Deflate { server_no_context_takeover: false, client_no_context_takeover: true };
-    let mut s = Session::new(Some(agreed), 1000);
+    let (mut s, mut tx) = Session::new(Some(agreed), 1000);
     let mut wire = Vec::new();
     let mut client = Deflater::new(true);
     for _ in 0..2 {
@@ -139,7 +139,7 @@ fn compressed_both_ways() {
     let (app, _) = drive(&mut s, &wire);
     assert_eq!(app, [ToApp::Binary(vec![b'z'; 500]), ToApp::Binary(vec![b'z'; 500])]);
     let mut out = Vec::new();
-    s.send(DataKind::Text, "x".repeat(500).as_bytes(), &mut out).unwrap();
+    s.send(&mut tx, DataKind::Text, "x".repeat(500).as_bytes(), &mut out).unwrap();
     assert!(out.len() < 50);
     assert_eq!(client_reads(&out), [Incoming::Text("x".repeat(500))]);
 }

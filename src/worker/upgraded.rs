@@ -5,11 +5,13 @@
 //!
 //! The session (`websocket::Session`) lives in the request's exchange
 //! ([`WsLink`], under the exchange's lock), shared with the executor kind:
-//! the loop feeds it what it reads, the kind calls it to send. Output of
-//! both goes out in the order it was made: the kind's frames pass through
-//! the exchange's output queue (counted against `OUT_HIGH_WATER`, so a
-//! slow reader pauses the app's `send`), and the loop moves that queue to
-//! the socket's before adding its own frames. Input is bounded by
+//! the loop feeds it what it reads; the kind encodes the app's messages
+//! with a sender of its own, outside the lock (compressing a large message
+//! must not stall the loop), and queues them only while the session is
+//! open. Output of both goes out in the order it was queued: the kind's
+//! frames pass through the exchange's output queue (counted against
+//! `OUT_HIGH_WATER`, so a slow reader pauses the app's `send`), and the
+//! loop moves that queue to the socket's before adding its own frames. Input is bounded by
 //! [`INBOX_MESSAGES`]: when the app does not receive, the loop stops
 //! reading and TCP pushes back on the client.
 //!
@@ -55,15 +57,17 @@ pub struct WsOffer {
 }
 
 impl WsOffer {
-    /// Accept: the 101 response (with the app's subprotocol and headers)
-    /// and the session to put in the exchange (`ExchangeState::websocket`).
+    /// Accept: the 101 response (with the app's subprotocol and headers),
+    /// the session to put in the exchange (`ExchangeState::websocket`),
+    /// and the sender the kind keeps to encode the app's messages.
     pub fn accept<'a>(
         &self,
         subprotocol: Option<&str>,
         headers: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<(Vec<u8>, WsLink), crate::http::response::ResponseError> {
+    ) -> Result<(Vec<u8>, WsLink, crate::websocket::Sender), crate::http::response::ResponseError> {
         let head = crate::websocket::handshake::accept_response(&self.upgrade, subprotocol, headers, &crate::http::date::http_date())?;
-        Ok((head, WsLink::new(Session::new(self.upgrade.deflate, self.max_message))))
+        let (session, sender) = Session::new(self.upgrade.deflate, self.max_message);
+        Ok((head, WsLink::new(session), sender))
     }
 }
 

@@ -53,7 +53,7 @@ fn upgraded(rig: &Rig) -> (Conn, std::os::unix::net::UnixStream, std::sync::Arc<
     let Ok(Task::Serve(mut job)) = rig.taken.try_recv() else { panic!("no job") };
     let offer = job.websocket.take().expect("a WebSocket offer");
     assert!(job.head.close);
-    let (head, link) = offer.accept(None, [("X-Room", "1")]).unwrap();
+    let (head, link, _sender) = offer.accept(None, [("X-Room", "1")]).unwrap();
     {
         let mut st = job.exchange.lock();
         st.out_pending += head.len();
