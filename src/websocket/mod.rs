@@ -11,8 +11,8 @@
 //! - `receiver`: frames in (from reads cut anywhere), messages, pings and
 //!   the peer's close out, or the close code that fails the connection.
 //! - `sender`: messages and control frames out.
-//! - `session`: one upgraded connection: both halves and the closing
-//!   handshake, and what the app is told.
+//! - `session`: one upgraded connection: the receiving half, control
+//!   frames, the closing handshake, and what the app is told.
 //! - `deflate`: the compressor and the size-bounded decompressor.
 //! - `utf8`: text validated as it arrives; `close`: close codes and
 //!   payloads.

@@ -10,8 +10,8 @@
 //! the data [`Sender`] that [`Session::new`] hands back, which the sending
 //! side keeps for itself, so the work needs no lock the loop also takes;
 //! the frames go out only while [`Session::is_open`] (or through
-//! [`Session::send`], where one thread holds both). The app is
-//! told of the end once, with the code that ended it: the peer's close
+//! [`Session::send`], where one thread holds both). The app is told of
+//! the end once, with the code that ended it: the peer's close
 //! code (1005 when it gave none), the code of a protocol failure
 //! (1002/1007/1009) that the server sent, the server's own when it stops
 //! ([`Session::shutdown`]), or 1006 when the connection ended without a
