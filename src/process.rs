@@ -300,7 +300,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     // The app's interface must fit the worker kind: one line and a
     // non-zero exit otherwise.
     let asgi = cfg.worker.kind == crate::config::compat::WorkerKind::Asgi;
-    let interface = crate::asgi::interface(py, app.bind(py)).unwrap_or(if asgi { Interface::Asgi3 } else { Interface::Wsgi });
+    let interface = crate::asgi::interface(py, app.bind(py)).unwrap_or(Interface::Unknown);
     if asgi && interface == Interface::Wsgi {
         crate::error!("{} is a WSGI application; the ASGI worker ({}) cannot run it: use a sync or gthread worker", cfg.app, cfg.worker.name);
         exit_child(py, APP_LOAD_ERROR);

@@ -283,6 +283,12 @@ def test_an_asgi_app_on_a_wsgi_worker_is_one_error_line():
     _one_reason(_run("asgi_apps:app"), ["asgi_apps:app is an ASGI application", "UvicornWorker"])
 
 
+@rsgi_only
+def test_a_wrapper_whose_signature_cannot_tell_is_served(start_server):
+    srv = asgi(start_server, "--asgi-lifespan", "off", app="asgi_apps:wrapped")
+    assert get(srv, "/").body == b"ok"
+
+
 def test_an_asgi2_app_is_served(start_server):
     srv = asgi(start_server, app="asgi_apps:Asgi2App")
     assert get(srv, "/").body == b"asgi2"

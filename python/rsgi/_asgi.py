@@ -36,12 +36,14 @@ def _positional_params(func: Any) -> Optional[int]:
 
 
 def interface(app: Any) -> str:
-    """``"asgi3"``, ``"asgi3-arity"``, ``"asgi2"`` or ``"wsgi"``. uvicorn's rule decides ASGI 3
-    (a coroutine function, a class with ``__await__``, an object whose
-    ``__call__`` is a coroutine function); otherwise the arity tells a WSGI
+    """``"asgi3"``, ``"asgi3-arity"``, ``"asgi2"``, ``"wsgi"`` or
+    ``"unknown"``. uvicorn's rule decides ASGI 3 (a coroutine function, a
+    class with ``__await__``, an object whose ``__call__`` is a coroutine
+    function); otherwise the number of positional parameters tells a WSGI
     callable (``environ, start_response``) from an ASGI 2 one (``scope``)
     and from a plain function returning a coroutine (``scope, receive,
-    send``)."""
+    send``). A signature that cannot say (``*args``, a C callable) is
+    ``"unknown"``: each worker kind then takes the app for its own."""
     if inspect.isclass(app):
         if hasattr(app, "__await__"):
             return "asgi3"
@@ -57,11 +59,7 @@ def interface(app: Any) -> str:
             return "asgi3"
         func = call
     n = _positional_params(func) if func is not None else None
-    if n == 3:
-        return "asgi3-arity"
-    if n == 1:
-        return "asgi2"
-    return "wsgi"
+    return {3: "asgi3-arity", 2: "wsgi", 1: "asgi2"}.get(n, "unknown")  # type: ignore[arg-type]
 
 
 def _asgi2(app: Any) -> Any:

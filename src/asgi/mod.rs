@@ -77,8 +77,11 @@ pub enum Interface {
     Asgi3ByArity,
     /// A callable of one argument returning the ASGI 2 instance.
     Asgi2,
-    /// `environ, start_response`, or anything else.
+    /// `environ, start_response`.
     Wsgi,
+    /// The signature cannot tell (`*args`, a C callable): each worker kind
+    /// takes the app for its own.
+    Unknown,
 }
 
 /// Classify `app`.
@@ -88,6 +91,7 @@ pub fn interface(py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<Interface> 
         "asgi3" => Interface::Asgi3,
         "asgi3-arity" => Interface::Asgi3ByArity,
         "asgi2" => Interface::Asgi2,
-        _ => Interface::Wsgi,
+        "wsgi" => Interface::Wsgi,
+        _ => Interface::Unknown,
     })
 }

@@ -199,3 +199,17 @@ class Asgi2App:
 def wsgi_app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"wsgi"]
+
+
+class Wrapped:
+    """A middleware whose ``__call__`` takes ``*args`` (as some tracing
+    wrappers do): the signature cannot tell, so the ASGI worker runs it."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, *args, **kwargs):
+        return self.app(*args, **kwargs)
+
+
+wrapped = Wrapped(lifespan_raises)
