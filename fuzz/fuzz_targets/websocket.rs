@@ -4,7 +4,10 @@
 //! bound), delivered in reads that end at fuzzer-chosen offsets. Checks
 //! that nothing panics, that a feed never uses more than it was given, and
 //! that the split delivery gives exactly the events and the close code of
-//! one whole delivery.
+//! one whole delivery. The same bytes through a `websocket::Session` (what
+//! the worker runs) give the app those messages and at most one disconnect
+//! after them, and the session's own output (pongs, the close) is valid
+//! server frames.
 //!
 //! Input: settings (bit 0: permessage-deflate agreed; bits 1-2: the size
 //! bound, among unlimited, 0, 16 and 1000 bytes; bit 3: frames mode), the
@@ -15,8 +18,9 @@
 #![no_main]
 
 use _rsgi::websocket::deflate::Inflater;
+use _rsgi::websocket::extension::Deflate;
 use _rsgi::websocket::frame::{write_header, Opcode};
-use _rsgi::websocket::{Incoming, Peer, Receiver};
+use _rsgi::websocket::{Incoming, Peer, Receiver, Session, ToApp};
 use libfuzzer_sys::fuzz_target;
 use rsgi_fuzz::cuts_from;
 
@@ -77,6 +81,48 @@ fn frames(desc: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The session over the whole input: what the app is told, and the
+/// session's output checked as a client would read it.
+fn check_session(input: &[u8], max: usize, deflate: bool, whole: &Outcome) {
+    let (mut session, _) = Session::new(deflate.then(Deflate::default), max);
+    let mut out = Vec::new();
+    let mut told = Vec::new();
+    let mut at = 0;
+    loop {
+        let step = session.on_bytes(&input[at..], &mut out);
+        assert!(step.used <= input.len() - at);
+        at += step.used;
+        match step.to_app {
+            Some(t) => told.push(t),
+            None => break,
+        }
+    }
+    let messages: Vec<ToApp> = whole
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Incoming::Text(t) => Some(ToApp::Text(t.clone())),
+            Incoming::Binary(b) => Some(ToApp::Binary(b.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(told.len() == messages.len() || told.len() == messages.len() + 1, "{told:?}");
+    assert_eq!(told[..messages.len()], messages[..]);
+    if let Some(last) = told.get(messages.len()) {
+        assert!(matches!(last, ToApp::Disconnect { .. }), "{last:?}");
+    }
+    let mut client = Receiver::new(Peer::Server, usize::MAX, None);
+    let mut read = 0;
+    while read < out.len() {
+        let fed = client.feed(&out[read..]).expect("the session's output is valid server frames");
+        read += fed.used;
+        if fed.event.is_none() {
+            break;
+        }
+    }
+    assert_eq!(read, out.len(), "whole frames only");
+}
+
 fuzz_target!(|data: &[u8]| {
     let [settings, ngaps, rest @ ..] = data else { return };
     let deflate = settings & 1 != 0;
@@ -91,6 +137,7 @@ fuzz_target!(|data: &[u8]| {
         bytes
     };
     let whole = run(input, &[], max, deflate);
+    check_session(input, max, deflate, &whole);
     let cuts = cuts_from(gaps, input.len());
     let split = run(input, &cuts, max, deflate);
     assert_eq!(split, whole, "cuts {cuts:?}");
