@@ -435,3 +435,32 @@ def test_statsd_counts_asgi_requests(start_server):
         while not any(b"gunicorn.request.status.404:1|c" in d for d in seen):
             seen.append(sink.recv(4096))
     assert any(d.startswith(b"gunicorn.requests:1|c") for d in seen), seen
+
+
+def test_many_concurrent_keep_alive_clients_are_all_answered(start_server):
+    """Thousands of requests from concurrent kept-alive connections, then
+    one more: a wake-up of the event loop lost under load would leave
+    requests unanswered (each read below has a deadline)."""
+    srv = asgi(start_server)
+    counts = [0] * 32
+    errors = []
+
+    def client(i):
+        try:
+            with RawConn(srv.connect(timeout=20), timeout=20) as conn:
+                for _ in range(250):
+                    conn.send(b"GET /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+                    resp = conn.read_response()
+                    assert resp.status == 200 and resp.body == b"hi"
+                    counts[i] += 1
+        except Exception as exc:  # reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors[:3]
+    assert sum(counts) == 32 * 250
+    assert get(srv, "/state").status == 200

@@ -52,13 +52,19 @@ impl Bell {
         }
     }
 
-    /// Consume the pending wake-up (before looking at the queues, so a
-    /// signal that comes meanwhile rings again).
+    /// Consume the pending wake-up, before looking at the queues. The
+    /// eventfd is read first and the flag cleared after: clearing it first
+    /// would let a ring that comes in between write the eventfd, have that
+    /// write consumed by this read, and leave the flag set with nothing to
+    /// wake the loop again. Cleared after, a ring in between finds the flag
+    /// still set and writes nothing; its request is already queued, and the
+    /// swap (acquiring what the ring released) makes it visible to the
+    /// look at the queues that follows.
     fn drain(&self) {
-        self.rung.store(false, Ordering::Release);
         let mut buf: u64 = 0;
         // SAFETY: reads 8 bytes into a local from our non-blocking eventfd.
         unsafe { libc::read(self.fd.as_raw_fd(), &mut buf as *mut u64 as *mut libc::c_void, 8) };
+        self.rung.swap(false, Ordering::AcqRel);
     }
 
     /// Ask the event loop to finish (the I/O loop is over).
@@ -177,6 +183,19 @@ mod tests {
         } else {
             0
         }
+    }
+
+    #[test]
+    fn a_ring_after_a_drain_writes_again() {
+        let bell = Bell::new().unwrap();
+        bell.tasks();
+        // The event loop wakes and drains; a ring that lands after the
+        // drain must write again (the flag is clear), so the loop wakes.
+        bell.drain();
+        bell.exchange(3);
+        assert_eq!(pending(&bell), 1);
+        bell.drain();
+        assert!(!bell.rung.load(Ordering::Acquire));
     }
 
     #[test]
