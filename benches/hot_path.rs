@@ -161,6 +161,7 @@ fn main() {
                 proxy: None,
                 tls: None,
                 started: Instant::now(),
+                websocket: None,
             };
             _rsgi::wsgi::response::serve(py, &ctx, job);
             let mut st = exchange.lock();

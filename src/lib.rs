@@ -41,6 +41,8 @@
 //!   [`statsd`] and [`pylog`]: the other outputs besides the error log;
 //!   [`proctitle`]: process titles.
 //! - [`http`]: pure HTTP/1.1: parsing, framing, response heads; no I/O.
+//! - [`websocket`]: pure WebSockets (RFC 6455, permessage-deflate): the
+//!   handshake, frames, messages; no I/O.
 //! - [`wsgi`]: PEP 3333: app loading, environ, `start_response`,
 //!   `wsgi.input`, the response driver, and the WSGI executor kind
 //!   (`wsgi::executor`: attached Python threads, and the loop-thread runner).
@@ -65,6 +67,7 @@ pub mod statsd;
 pub mod stop_filter;
 pub mod syslog;
 pub mod tls;
+pub mod websocket;
 pub mod worker;
 pub mod wsgi;
 

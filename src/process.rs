@@ -214,6 +214,7 @@ fn loop_config(
         static_files: crate::worker::static_serve::StaticFiles::open(&cfg.static_map).map_err(|e| e.to_string())?,
         tls: cfg.tls.clone(),
         ragged: if cfg.suppress_ragged_eofs { crate::worker::tls_io::Ragged::Suppress } else { crate::worker::tls_io::Ragged::Error },
+        websocket: None,
     })
 }
 
@@ -346,7 +347,14 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
                 Err(_) => return Err("the ASGI event loop ended during startup".into()),
             }
             let kick: Arc<dyn crate::worker::task::Wake> = bell;
-            let loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, false, Some(kick))?;
+            // The ASGI kind speaks WebSocket.
+            let max_message = match cfg.values.int(Key::WebsocketMaxMessageSize) {
+                0 => usize::MAX,
+                n => usize::try_from(n).unwrap_or(usize::MAX),
+            };
+            let ws = crate::worker::upgraded::WsSettings { max_message, deflate: true };
+            let mut loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, false, Some(kick))?;
+            loop_cfg.websocket = Some(ws);
             let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
             return Ok((Runner::Plain(Box::new(io)), Kind::Asgi(thread)));
         }

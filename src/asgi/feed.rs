@@ -130,8 +130,12 @@ impl Feed {
             match self.jobs.try_recv() {
                 Ok(Task::Serve(job)) => {
                     let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-                    let req = Request::start(py, &self.ctx, *job, key, event_loop)?;
-                    news.append(req)?;
+                    if job.websocket.is_some() {
+                        news.append(super::websocket::WsRequest::start(py, &self.ctx, *job, key, event_loop)?)?;
+                    } else {
+                        let req = Request::start(py, &self.ctx, *job, key, event_loop)?;
+                        news.append(req)?;
+                    }
                 }
                 Ok(Task::Resume(_)) => {
                     // The ASGI kind never pauses a response through the loop.

@@ -10,7 +10,9 @@
 //! - `request`: one request's `receive` / `send` and its end (access log,
 //!   statsd, hooks); `awaitable`: what they return;
 //! - `respond`: response events to HTTP/1.1 bytes;
-//! - `thread`: the event loop thread's life, lifespan included.
+//! - `thread`: the event loop thread's life, lifespan included;
+//! - `websocket`: one WebSocket connection's events (the frames are the
+//!   worker core's, `worker::upgraded`).
 //!
 //! The event loop itself is Python (`rsgi._asgi`): it drives the app's
 //! coroutines and waits on futures; everything per request that can be
@@ -22,6 +24,7 @@ pub mod request;
 pub mod respond;
 pub mod scope;
 pub mod thread;
+pub mod websocket;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};

@@ -138,7 +138,7 @@ impl Request {
 
 /// Read `headers` (an iterable of `[name, value]` byte pairs) into an
 /// encoded header block, with the WSGI response's validation.
-fn app_headers(headers: Option<Bound<'_, PyAny>>) -> PyResult<AppHeaders> {
+pub(super) fn app_headers(headers: Option<Bound<'_, PyAny>>) -> PyResult<AppHeaders> {
     let mut out = AppHeaders { encoded: Vec::with_capacity(256), ..AppHeaders::default() };
     let Some(headers) = headers else { return Ok(out) };
     for item in headers.try_iter()? {

@@ -123,7 +123,6 @@ const fn refused(mut setting: Setting, why: &'static str) -> Setting {
 
 const RUSTLS_CONTEXT: &str = "rsgi's TLS is rustls, built from --certfile, --keyfile, --ca-certs and --cert-reqs; a Python ssl context cannot apply";
 const NO_H2: &str = "rsgi speaks HTTP/1.1 only";
-const NO_WS: &str = "WebSockets are not served yet: an upgrade request gets the app's HTTP answer";
 const NO_DIRTY: &str = "rsgi has no dirty arbiters; the setting has no effect";
 
 /// Declares [`Key`] and [`SETTINGS`] from one list of `Key = setting`
@@ -354,8 +353,8 @@ table! {
       "ASGI lifespan events: on (the app must support them), off, or auto (used when the app does not refuse them)."),
     AsgiDisconnectGracePeriod = s("asgi_disconnect_grace_period", &["--asgi-disconnect-grace-period"], "INT", PosInt, Literal("3"),
       "Worker Processes", "Seconds an ASGI app still runs after its client left before its request is cancelled (0: at once)."),
-    WebsocketMaxMessageSize = ignored(s("websocket_max_message_size", &["--websocket-max-message-size"], "INT", PosInt, Literal("16777216"),
-      "Worker Processes", "Largest WebSocket message, in bytes (0: no limit)."), NO_WS),
+    WebsocketMaxMessageSize = s("websocket_max_message_size", &["--websocket-max-message-size"], "INT", PosInt, Literal("16777216"),
+      "Worker Processes", "Largest WebSocket message, in bytes (0: no limit)."),
     HttpParser = ignored(s("http_parser", &["--http-parser"], "STRING", Choice(&["auto", "fast", "python"]), Literal("auto"),
       "Worker Processes", "gunicorn's parser choice."), "rsgi always parses HTTP in Rust"),
     DirtyApps = ignored(s("dirty_apps", &["--dirty-app"], "STRING", List, Literal(""), "Dirty Arbiters", "Dirty arbiter apps."), NO_DIRTY),

@@ -269,6 +269,7 @@ pub fn reason_phrase(code: u16) -> &'static str {
         413 => "Payload Too Large",
         414 => "URI Too Long",
         417 => "Expectation Failed",
+        426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         501 => "Not Implemented",

@@ -188,6 +188,9 @@ pub enum Phase {
     Head,
     /// A request is being received and/or served.
     Exchange(Active),
+    /// The app accepted a WebSocket on this request: frames both ways
+    /// until the closing handshake ends (`upgraded`).
+    Upgraded(Active),
     /// A response the loop made itself (a static file) is being written;
     /// then the next request.
     Own,
@@ -544,7 +547,7 @@ pub fn census<'a>(conns: impl Iterator<Item = &'a Conn>) -> crate::scoreboard::C
     for conn in conns {
         c.open += 1;
         c.waiting += conn.awaiting_executor as u64;
-        if let Phase::Exchange(a) = &conn.phase {
+        if let Phase::Exchange(a) | Phase::Upgraded(a) = &conn.phase {
             c.in_flight += 1;
             c.parked += (matches!(a.app, AppStage::Pending(Task::Resume(_))) || a.exchange.lock().parked.is_some()) as u64;
         }

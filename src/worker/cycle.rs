@@ -166,7 +166,9 @@ pub enum Step {
 /// request cycle.
 pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
     // Take what the executor produced.
-    if let Phase::Exchange(a) = &mut conn.phase {
+    let mut upgrade = false;
+    let exchanging = matches!(conn.phase, Phase::Exchange(_));
+    if let Phase::Exchange(a) | Phase::Upgraded(a) = &mut conn.phase {
         let mut st = a.exchange.lock();
         st.loop_notified = false;
         while let Some(chunk) = st.out.pop_front() {
@@ -175,6 +177,11 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         if let (AppStage::Running, Some(finish)) = (&a.app, st.finish) {
             a.app = AppStage::Done(finish);
         }
+        // The app accepted a WebSocket: its 101 is queued, frames follow.
+        upgrade = exchanging && st.websocket.is_some();
+    }
+    if upgrade {
+        super::upgraded::enter(conn);
     }
 
     // Write what is queued, unless the loop holds output to the end of its
@@ -186,7 +193,7 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         match conn.flush() {
             Ok(counted) => {
                 progressed = counted > 0;
-                if let Phase::Exchange(a) = &mut conn.phase {
+                if let Phase::Exchange(a) | Phase::Upgraded(a) = &mut conn.phase {
                     if counted > 0 {
                         let mut st = a.exchange.lock();
                         st.out_pending = st.out_pending.saturating_sub(counted);
@@ -230,6 +237,14 @@ pub fn advance(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             Step::Again
         }
         Phase::Head => head_step(conn, ctx),
+        Phase::Upgraded(_) => {
+            let step = super::upgraded::step(conn, ctx);
+            if step == Step::Wait && progressed {
+                Step::Again
+            } else {
+                step
+            }
+        }
         Phase::Exchange(_) => {
             let step = exchange_step(conn, ctx);
             if step == Step::Wait && progressed {
@@ -354,6 +369,10 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             if let Some(found) = ctx.cfg.static_files.as_ref().and_then(|f| f.lookup(head.path())) {
                 return super::static_serve::answer(conn, &head, decoder.is_some(), found, ctx);
             }
+            let websocket = match super::upgraded::offer(conn, &head, ctx) {
+                Ok(offer) => offer,
+                Err(step) => return step,
+            };
             if head.expect_continue && decoder.is_some() && conn.rbuf.is_empty() {
                 conn.queue_own(CONTINUE.to_vec());
             }
@@ -362,7 +381,7 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
             let notice = Notice { token: ctx.token, serial: conn.serial };
             let exchange = Exchange::new(notice, ctx.handle.clone(), state);
             let mut head = head;
-            if ctx.draining {
+            if ctx.draining || websocket.is_some() {
                 head.close = true;
             }
             let close = head.close;
@@ -377,6 +396,7 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
                     _ => None,
                 },
                 started: ctx.now,
+                websocket,
             });
             conn.deadline = if decoder.is_some() { Some(ctx.now + ctx.cfg.io_timeout) } else { None };
             conn.phase = Phase::Exchange(Active { exchange, decoder, app: AppStage::Pending(Task::Serve(job)), close });

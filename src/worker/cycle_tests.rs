@@ -1,7 +1,8 @@
 //! One connection's cycle driven by hand over a unix socket pair: the
 //! loop's side of it is `advance`, the app's side is played by the test
 //! (taking the job from the channel, pushing output, finishing). The unit
-//! tests of `cycle.rs`, in a file of their own.
+//! tests of `cycle.rs`, in a file of their own; its helpers are shared with
+//! `upgraded`'s tests.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream as StdUnix;
@@ -17,7 +18,7 @@ use crate::http::Limits;
 
 /// The loop's surroundings (`script::Rig`) with `threads` app threads,
 /// run inline or not.
-fn rig(threads: usize, inline: bool) -> Rig {
+pub(super) fn rig(threads: usize, inline: bool) -> Rig {
     let setup = Setup { limits: Limits::default(), trusted: true, proxy: ProxyMode::Off, proxy_allowed: false, eof: false };
     let mut cfg = super::script::loop_config(&setup);
     cfg.worker_connections = 100;
@@ -28,7 +29,7 @@ fn rig(threads: usize, inline: bool) -> Rig {
 
 /// Step the connection until it waits (or closes): the step, whether it
 /// wants an executor, whether its output was held.
-fn settle(rig: &Rig, conn: &mut Conn, hold_output: bool) -> (Step, bool, bool) {
+pub(super) fn settle(rig: &Rig, conn: &mut Conn, hold_output: bool) -> (Step, bool, bool) {
     for _ in 0..64 {
         let ctx = rig.ctx(hold_output);
         let step = advance(conn, &ctx);
@@ -39,7 +40,7 @@ fn settle(rig: &Rig, conn: &mut Conn, hold_output: bool) -> (Step, bool, bool) {
     panic!("the connection never settled");
 }
 
-fn pair() -> (Conn, StdUnix) {
+pub(super) fn pair() -> (Conn, StdUnix) {
     let (ours, client) = StdUnix::pair().unwrap();
     ours.set_nonblocking(true).unwrap();
     let mut conn = Conn::new(Stream::Unix(mio::net::UnixStream::from_std(ours)), 1, Peer::Unix, 0, true);
@@ -60,7 +61,7 @@ fn answer(rig: &Rig, task: Task, body: &[u8]) {
     exchange.finish(Finish::KeepAlive);
 }
 
-fn read_some(client: &mut StdUnix) -> Vec<u8> {
+pub(super) fn read_some(client: &mut StdUnix) -> Vec<u8> {
     client.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
     let mut buf = vec![0u8; 4096];
     let n = client.read(&mut buf).unwrap();

@@ -152,6 +152,9 @@ pub struct ExchangeState {
     /// complete). The response is still written if the socket takes it; an
     /// ASGI app is told `http.disconnect`.
     pub peer_closed: bool,
+    /// Set by the executor kind when the app accepted a WebSocket: the
+    /// session both sides use from then on (`upgraded`).
+    pub websocket: Option<Box<super::upgraded::WsLink>>,
 }
 
 impl ExchangeState {

@@ -84,6 +84,9 @@ pub struct LoopConfig {
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     /// What a TLS stream closed without close_notify means.
     pub ragged: super::tls_io::Ragged,
+    /// WebSocket settings when the executor kind speaks WebSocket (ASGI);
+    /// `None`: an upgrade request is plain HTTP to the app.
+    pub websocket: Option<super::upgraded::WsSettings>,
 }
 
 /// A listening socket as the worker holds it.
@@ -542,7 +545,7 @@ impl IoLoop {
             return;
         }
         let mut conn = self.conns.remove(key);
-        if let Phase::Exchange(a) = &mut conn.phase {
+        if let Phase::Exchange(a) | Phase::Upgraded(a) = &mut conn.phase {
             // Tells a running app the client is gone; a paused response is
             // run to its end (its `close()`).
             abandon(a, &self.dispatcher());

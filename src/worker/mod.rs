@@ -1,7 +1,8 @@
 //! The worker core: the I/O loop that owns every socket of a worker
 //! process, its connections and their request/response cycle, the exchange
 //! of each request with the thread that runs the app, and the passing of
-//! connections between sibling workers. It knows no executor kind: it moves
+//! connections between sibling workers, and WebSocket connections after
+//! their upgrade (`upgraded`). It knows no executor kind: it moves
 //! [`task::Task`]s, and a kind (WSGI threads, in `wsgi::executor`) runs
 //! them. `process` puts the two together after fork. `script` runs a
 //! connection's real cycle on scripted bytes, for tests and fuzzing.
@@ -23,3 +24,4 @@ pub mod script;
 pub mod static_serve;
 pub mod task;
 pub mod tls_io;
+pub mod upgraded;

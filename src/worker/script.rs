@@ -174,6 +174,7 @@ pub(super) fn loop_config(setup: &Setup) -> LoopConfig {
         threads: 1,
         inline: false,
         kick: None,
+        websocket: None,
         static_files: None,
         tls: None,
         ragged: super::tls_io::Ragged::Error,

@@ -37,6 +37,9 @@ pub struct Job {
     pub tls: Option<Arc<super::tls_io::TlsFacts>>,
     /// When the head was complete (the access log's request time).
     pub started: std::time::Instant,
+    /// A valid WebSocket upgrade request (only when the kind speaks
+    /// WebSocket): what the app is offered and how to accept it.
+    pub websocket: Option<Box<super::upgraded::WsOffer>>,
 }
 
 impl Job {

@@ -76,7 +76,7 @@ enum Flow {
 /// Returns the paused response when the client fell behind while the app's
 /// iterable was being sent (see [`Parked`]).
 pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> {
-    let Job { head, exchange, peer, server, proxy, tls, started } = job;
+    let Job { head, exchange, peer, server, proxy, tls, started, websocket: _ } = job;
     let facts = RequestFacts { version: head.version, is_head: head.is_head(), close: head.close };
     let writer = ResponseWriter::new(exchange.clone(), facts, ctx.slot);
     let objects = match RequestObjects::get(py, writer, Input::new(exchange.clone())) {

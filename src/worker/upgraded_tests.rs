@@ -1,0 +1,156 @@
+//! Unit tests of `upgraded`: a WebSocket connection driven by hand over a
+//! unix socket pair (the rig of `cycle_tests`), the kind's side played by
+//! the test: the handshake checked before the app, the upgrade, pings and
+//! closes answered by the loop, the inbox bound, the stop's 1012.
+
+use std::io::Write;
+
+use super::*;
+use crate::websocket::frame::{write_frame, Opcode};
+use crate::websocket::close::CloseFrame;
+use crate::websocket::{Incoming, Peer, Receiver};
+use crate::worker::conn::Conn;
+use crate::worker::cycle_tests::{pair, read_some, rig as cycle_rig, settle};
+use crate::worker::script::Rig;
+use crate::worker::exchange::Exchange;
+use crate::worker::task::Task;
+
+const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+fn rig() -> Rig {
+    let mut rig = cycle_rig(4, false);
+    rig.cfg.websocket = Some(WsSettings { max_message: 1000, deflate: true });
+    rig
+}
+
+fn client_frame(op: Opcode, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_frame(&mut out, true, false, op, payload, Some([7, 7, 7, 7]));
+    out
+}
+
+/// What the client reads: the server's frames.
+fn frames(bytes: &[u8]) -> Vec<Incoming> {
+    let mut r = Receiver::new(Peer::Server, usize::MAX, None);
+    let mut at = 0;
+    let mut out = Vec::new();
+    while at < bytes.len() {
+        let fed = r.feed(&bytes[at..]).unwrap();
+        at += fed.used;
+        match fed.event {
+            Some(e) => out.push(e),
+            None => break,
+        }
+    }
+    out
+}
+
+/// Upgrade a connection as the kind does when the app accepts.
+fn upgraded(rig: &Rig) -> (Conn, std::os::unix::net::UnixStream, std::sync::Arc<Exchange>) {
+    let (mut conn, mut client) = pair();
+    client.write_all(UPGRADE).unwrap();
+    settle(&rig, &mut conn, false);
+    let Ok(Task::Serve(mut job)) = rig.taken.try_recv() else { panic!("no job") };
+    let offer = job.websocket.take().expect("a WebSocket offer");
+    assert!(job.head.close);
+    let (head, link, _sender) = offer.accept(None, [("X-Room", "1")]).unwrap();
+    {
+        let mut st = job.exchange.lock();
+        st.out_pending += head.len();
+        st.out.push_back(OutChunk::Bytes(head));
+        st.websocket = Some(Box::new(link));
+    }
+    settle(&rig, &mut conn, false);
+    assert!(matches!(conn.phase, Phase::Upgraded(_)));
+    let answer = read_some(&mut client);
+    assert!(answer.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
+    assert!(answer.windows(11).any(|w| w == b"X-Room: 1\r\n"));
+    (conn, client, job.exchange.clone())
+}
+
+fn inbox(exchange: &Exchange) -> Vec<ToApp> {
+    exchange.lock().websocket.as_mut().unwrap().inbox.drain(..).collect()
+}
+
+#[test]
+fn messages_in_pings_answered_and_the_close_echoed() {
+    let rig = rig();
+    let (mut conn, mut client, exchange) = upgraded(&rig);
+    client.write_all(&[client_frame(Opcode::Text, b"hi"), client_frame(Opcode::Ping, b"p")].concat()).unwrap();
+    conn.readable = true;
+    assert_eq!(settle(&rig, &mut conn, false).0, Step::Wait);
+    assert_eq!(inbox(&exchange), [ToApp::Text("hi".into())]);
+    assert_eq!(frames(&read_some(&mut client)), [Incoming::Pong(b"p".to_vec())], "answered without the app");
+    assert_eq!(conn.deadline, None, "an idle WebSocket has no deadline");
+    client.write_all(&client_frame(Opcode::Close, b"\x0f\xa0")).unwrap();
+    conn.readable = true;
+    assert_eq!(settle(&rig, &mut conn, false).0, Step::Close);
+    assert_eq!(inbox(&exchange), [ToApp::Disconnect { code: 4000, reason: String::new() }]);
+    assert_eq!(frames(&read_some(&mut client)), [Incoming::Close(CloseFrame { code: Some(4000), reason: String::new() })]);
+}
+
+#[test]
+fn the_loop_stops_reading_while_the_app_does_not_receive() {
+    let rig = rig();
+    let (mut conn, mut client, exchange) = upgraded(&rig);
+    let many: Vec<u8> = (0..INBOX_MESSAGES + 4).flat_map(|i| client_frame(Opcode::Binary, &[i as u8])).collect();
+    client.write_all(&many).unwrap();
+    conn.readable = true;
+    settle(&rig, &mut conn, false);
+    assert_eq!(exchange.lock().websocket.as_ref().unwrap().inbox.len(), INBOX_MESSAGES);
+    // The app takes them: the rest is read.
+    let first = inbox(&exchange);
+    assert_eq!(first.len(), INBOX_MESSAGES);
+    settle(&rig, &mut conn, false);
+    assert_eq!(inbox(&exchange), (INBOX_MESSAGES..INBOX_MESSAGES + 4).map(|i| ToApp::Binary(vec![i as u8])).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_protocol_error_fails_the_connection() {
+    let rig = rig();
+    let (mut conn, mut client, exchange) = upgraded(&rig);
+    client.write_all(&client_frame(Opcode::Binary, &[0; 1001])).unwrap();
+    conn.readable = true;
+    assert_eq!(settle(&rig, &mut conn, false).0, Step::Close);
+    assert!(matches!(&inbox(&exchange)[..], [ToApp::Disconnect { code: 1009, .. }]));
+    assert!(matches!(&frames(&read_some(&mut client))[..], [Incoming::Close(CloseFrame { code: Some(1009), .. })]));
+}
+
+#[test]
+fn a_stop_closes_with_1012_and_waits_for_the_answer() {
+    let rig = rig();
+    let (mut conn, mut client, exchange) = upgraded(&rig);
+    let mut ctx = rig.ctx(false);
+    ctx.draining = true;
+    while crate::worker::cycle::advance(&mut conn, &ctx) == Step::Again {}
+    assert_eq!(inbox(&exchange), [ToApp::Disconnect { code: STOP_CODE, reason: String::new() }]);
+    assert_eq!(frames(&read_some(&mut client)), [Incoming::Close(CloseFrame { code: Some(1012), reason: String::new() })]);
+    assert!(conn.deadline.is_some(), "the wait for the answer is bounded");
+    client.write_all(&client_frame(Opcode::Close, b"\x03\xf4")).unwrap();
+    conn.readable = true;
+    assert_eq!(settle(&rig, &mut conn, false).0, Step::Close);
+    assert_eq!(inbox(&exchange), [], "the app is told once");
+}
+
+#[test]
+fn a_bad_handshake_never_reaches_the_app() {
+    let rig = rig();
+    let (mut conn, mut client) = pair();
+    let version_8 = String::from_utf8(UPGRADE.to_vec()).unwrap().replace("Version: 13", "Version: 8");
+    client.write_all(version_8.as_bytes()).unwrap();
+    assert_eq!(settle(&rig, &mut conn, false).0, Step::Close);
+    let answer = read_some(&mut client);
+    assert!(answer.starts_with(b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"));
+    assert!(rig.taken.try_recv().is_err());
+}
+
+#[test]
+fn without_a_kind_that_speaks_websocket_an_upgrade_is_plain_http() {
+    let rig = cycle_rig(4, false);
+    let (mut conn, mut client) = pair();
+    client.write_all(UPGRADE).unwrap();
+    settle(&rig, &mut conn, false);
+    let Ok(Task::Serve(job)) = rig.taken.try_recv() else { panic!("no job") };
+    assert!(job.websocket.is_none());
+}
