@@ -332,7 +332,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
                 capacity,
                 bell: bell.clone(),
                 consts: crate::asgi::scope::Consts::new(py).map_err(|e| e.to_string())?,
-                done: Py::new(py, crate::asgi::awaitable::Done).map_err(|e| e.to_string())?.into_any(),
+                done: Py::new(py, crate::asgi::awaitable::Awaitable::done()).map_err(|e| e.to_string())?.into_any(),
             });
             let settings = crate::asgi::thread::Settings {
                 event_loop: cfg.values.string(Key::AsgiLoop),

@@ -15,7 +15,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::awaitable::{Drain, Receive};
+use super::awaitable::{connection_methods, message_type, Awaitable, Events, Source, Waiters};
 use super::respond::{Stage, Writer};
 use super::AsgiContext;
 use crate::http::response::{push_app_header, AppHeaders, RequestFacts};
@@ -51,17 +51,8 @@ pub struct Request {
     /// The `req` object of `pre_request` / `post_request`.
     hook_req: Option<Py<PyAny>>,
     ended: bool,
-    /// The event loop (its futures are what a waiting app awaits).
-    event_loop: Py<PyAny>,
-    /// Futures the app awaits (in `receive`, or in `send` for room),
-    /// resolved by the next wake-up for this request.
-    waiters: Vec<Py<PyAny>>,
-    /// The task running the app (the grace period cancels it).
-    #[pyo3(get, set)]
-    task: Option<Py<PyAny>>,
-    /// The grace period's timer, once the client left mid-response.
-    #[pyo3(get, set)]
-    grace: Option<Py<PyAny>>,
+    /// The app's task, its grace timer and the futures it awaits.
+    waiters: Waiters,
 }
 
 /// What the end of the request reports.
@@ -106,21 +97,9 @@ impl Request {
                 job: facts,
                 hook_req,
                 ended: false,
-                event_loop: event_loop.clone_ref(py),
-                waiters: Vec::new(),
-                task: None,
-                grace: None,
+                waiters: Waiters::new(py, event_loop),
             },
         )
-    }
-
-    /// A future of the event loop for the app to wait on, marked as
-    /// awaited (what `Future.__await__` does before yielding it).
-    pub(super) fn wait(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let fut = self.event_loop.bind(py).call_method0(intern!(py, "create_future"))?;
-        fut.setattr(intern!(py, "_asyncio_future_blocking"), true)?;
-        self.waiters.push(fut.clone().unbind());
-        Ok(fut.unbind())
     }
 
     /// The output window has room again (or the client left).
@@ -168,44 +147,7 @@ fn flag(message: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<bool
     })
 }
 
-#[pymethods]
-impl Request {
-    /// The scope, handed over once (the request holds no reference after).
-    #[getter]
-    fn scope(&mut self, py: Python<'_>) -> Py<PyAny> {
-        match self.scope.take() {
-            Some(s) => s.into_any(),
-            None => py.None(),
-        }
-    }
-
-    /// `receive()`: an awaitable of the next event.
-    fn receive(slf: Bound<'_, Self>) -> PyResult<Py<Receive>> {
-        Py::new(slf.py(), Receive { req: slf.unbind() })
-    }
-
-    /// `send(message)`: sends at once; the awaitable waits only while the
-    /// output window is full.
-    fn send(slf: Bound<'_, Self>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        let full = slf.borrow_mut().send_event(message)?;
-        if full {
-            return Ok(Py::new(py, Drain { req: slf.unbind() })?.into_any());
-        }
-        Ok(slf.borrow().ctx.done.clone_ref(py))
-    }
-
-    /// The request's exchange changed: wake what the app waits on.
-    fn poke(&mut self, py: Python<'_>) -> PyResult<()> {
-        for fut in std::mem::take(&mut self.waiters) {
-            let fut = fut.bind(py);
-            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-                fut.call_method1(intern!(py, "set_result"), (py.None(),))?;
-            }
-        }
-        Ok(())
-    }
-
+connection_methods!(Request, Http, {
     /// The client left before the response was complete: the disconnect
     /// grace period applies.
     fn abandoned(&self) -> bool {
@@ -285,7 +227,7 @@ impl Request {
         self.waiters.clear();
         self.ctx.request_done(&self.writer.exchange);
     }
-}
+});
 
 impl Request {
     /// The next `receive` event, or `None` when the app must wait for one.
@@ -334,10 +276,7 @@ impl Request {
     /// full: the app waits for room before `send` returns.
     fn send_event(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
         let py = message.py();
-        let kind = message
-            .get_item(intern!(py, "type"))?
-            .ok_or_else(|| PyValueError::new_err("ASGI message without a 'type'"))?;
-        let kind = kind.cast::<PyString>().map_err(|_| PyTypeError::new_err("ASGI message 'type' must be a str"))?;
+        let kind = message_type(message)?;
         if self.writer.client_gone || self.writer.exchange.lock().client_gone {
             self.writer.client_gone = true;
             if self.writer.stage != Stage::Done {

@@ -221,16 +221,8 @@ impl Writer {
         let mut out = Vec::with_capacity(data.len() + if self.head_sent { 16 } else { 160 + self.headers.encoded.len() });
         self.head_into(&mut out);
         let data = self.take(data);
-        if !data.is_empty() {
-            if self.framing == BodyFraming::Chunked {
-                response::chunk_header(data.len(), &mut out);
-                out.extend_from_slice(data);
-                out.extend_from_slice(b"\r\n");
-            } else {
-                out.extend_from_slice(data);
-            }
-            self.sent += data.len() as u64;
-        }
+        self.framing.append(data, &mut out);
+        self.sent += data.len() as u64;
         if !more {
             if self.trailers && self.framing == BodyFraming::Chunked {
                 self.stage = Stage::Trailers;

@@ -12,18 +12,19 @@
 //! exchange's lock, and queues the frame while the session is open into the
 //! output queue, whose window pauses the app as for HTTP; `receive` takes
 //! what the loop queued. Same interface as `request::Request` (`receive`
-//! and `send` return awaitables implemented in Rust, [`WsReceive`] and
-//! [`WsDrain`], which wait on a future of the event loop only when they
+//! and `send` return the same awaitables implemented in Rust,
+//! `awaitable::Receive` and `awaitable::Drain`, which wait on a future of the event loop only when they
 //! must), so `rsgi._asgi` drives both alike. Runs on the ASGI thread with
 //! the GIL held; never waits.
 
 use std::sync::Arc;
 
-use pyo3::exceptions::{PyRuntimeError, PyStopIteration, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
+use super::awaitable::{connection_methods, message_type, Awaitable, Events, Source, Waiters};
 use super::request::ClientDisconnected;
 use super::respond::{Stage, Writer};
 use super::AsgiContext;
@@ -67,17 +68,8 @@ pub struct WsRequest {
     gone: Option<(u16, String)>,
     target: String,
     ended: bool,
-    /// The event loop (its futures are what a waiting app awaits).
-    event_loop: Py<PyAny>,
-    /// Futures the app awaits, resolved by the next wake-up.
-    waiters: Vec<Py<PyAny>>,
-    /// The task running the app.
-    #[pyo3(get, set)]
-    task: Option<Py<PyAny>>,
-    /// Unused (a WebSocket app has no disconnect grace period), kept for
-    /// the driver, which treats every request alike.
-    #[pyo3(get, set)]
-    grace: Option<Py<PyAny>>,
+    /// The app's task and the futures it awaits.
+    waiters: Waiters,
 }
 
 impl WsRequest {
@@ -113,21 +105,9 @@ impl WsRequest {
                 gone: None,
                 target: job.head.target,
                 ended: false,
-                event_loop: event_loop.clone_ref(py),
-                waiters: Vec::new(),
-                task: None,
-                grace: None,
+                waiters: Waiters::new(py, event_loop),
             },
         )
-    }
-
-    /// A future of the event loop for the app to wait on, marked as
-    /// awaited (as `Future.__await__` does before yielding it).
-    fn wait(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let fut = self.event_loop.bind(py).call_method0(intern!(py, "create_future"))?;
-        fut.setattr(intern!(py, "_asyncio_future_blocking"), true)?;
-        self.waiters.push(fut.clone().unbind());
-        Ok(fut.unbind())
     }
 
     fn writable(&self) -> bool {
@@ -319,10 +299,7 @@ impl WsRequest {
     /// Send one event. Returns true when the output window is full.
     fn send_event(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
         let py = message.py();
-        let kind = message
-            .get_item(intern!(py, "type"))?
-            .ok_or_else(|| PyValueError::new_err("ASGI message without a 'type'"))?;
-        let kind = kind.cast::<PyString>().map_err(|_| PyTypeError::new_err("ASGI message 'type' must be a str"))?;
+        let kind = message_type(message)?;
         let before_accept = matches!(self.stage, WsStage::New | WsStage::Connecting);
         match (kind.to_str()?, self.stage) {
             ("websocket.accept", _) if before_accept => self.accept(message),
@@ -376,44 +353,7 @@ impl WsRequest {
 
 }
 
-#[pymethods]
-impl WsRequest {
-    #[getter]
-    fn scope(&mut self, py: Python<'_>) -> Py<PyAny> {
-        match self.scope.take() {
-            Some(s) => s.into_any(),
-            None => py.None(),
-        }
-    }
-
-    /// `receive()`: an awaitable of the next event.
-    fn receive(slf: Bound<'_, Self>) -> PyResult<Py<WsReceive>> {
-        Py::new(slf.py(), WsReceive { req: slf.unbind() })
-    }
-
-    /// `send(message)`: sends at once; the awaitable waits only while the
-    /// output window is full.
-    fn send(slf: Bound<'_, Self>, message: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        let full = slf.borrow_mut().send_event(message)?;
-        if full {
-            return Ok(Py::new(py, WsDrain { req: slf.unbind() })?.into_any());
-        }
-        Ok(slf.borrow().ctx.done.clone_ref(py))
-    }
-
-    /// The exchange changed: wake what the app waits on.
-    fn poke(&mut self, py: Python<'_>) -> PyResult<()> {
-        for fut in std::mem::take(&mut self.waiters) {
-            let fut = fut.bind(py);
-            if !fut.call_method0(intern!(py, "done"))?.is_truthy()? {
-                fut.call_method1(intern!(py, "set_result"), (py.None(),))?;
-            }
-        }
-        Ok(())
-    }
-
-
+connection_methods!(WsRequest, WebSocket, {
     /// A WebSocket app is never cancelled for its client leaving: it is
     /// told with `websocket.disconnect`.
     fn abandoned(&self) -> bool {
@@ -465,62 +405,4 @@ impl WsRequest {
         }
         self.ctx.request_done(&self.exchange);
     }
-}
-
-/// `await receive()` on a WebSocket.
-#[pyclass(module = "rsgi", name = "AsgiWebSocketReceive")]
-pub struct WsReceive {
-    req: Py<WsRequest>,
-}
-
-#[pymethods]
-impl WsReceive {
-    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let mut req = self.req.borrow_mut(py);
-        match req.next_event(py)? {
-            Some(event) => Err(PyStopIteration::new_err((event.unbind(),))),
-            None => req.wait(py),
-        }
-    }
-
-    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__next__(py)
-    }
-}
-
-/// `await send(...)` on a WebSocket whose output window is full.
-#[pyclass(module = "rsgi", name = "AsgiWebSocketDrain")]
-pub struct WsDrain {
-    req: Py<WsRequest>,
-}
-
-#[pymethods]
-impl WsDrain {
-    fn __await__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let mut req = self.req.borrow_mut(py);
-        if req.writable() {
-            return Err(PyStopIteration::new_err(()));
-        }
-        req.wait(py)
-    }
-
-    fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__next__(py)
-    }
-}
+});

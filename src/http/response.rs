@@ -164,6 +164,25 @@ pub enum BodyFraming {
     UntilClose,
 }
 
+impl BodyFraming {
+    /// Append the body bytes `data` to `out` as this framing sends them: a
+    /// chunk (size line, bytes, CRLF) when chunked, else as they are. No
+    /// bytes add nothing (an empty chunk would end the body).
+    pub fn append(self, data: &[u8], out: &mut Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        if self == BodyFraming::Chunked {
+            out.reserve(data.len() + 12);
+            chunk_header(data.len(), out);
+            out.extend_from_slice(data);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(data);
+        }
+    }
+}
+
 /// What the request tells the response head.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestFacts {

@@ -50,7 +50,7 @@ fn frames(bytes: &[u8]) -> Vec<Incoming> {
 fn upgraded(rig: &Rig) -> (Conn, std::os::unix::net::UnixStream, std::sync::Arc<Exchange>) {
     let (mut conn, mut client) = pair();
     client.write_all(UPGRADE).unwrap();
-    settle(&rig, &mut conn, false);
+    settle(rig, &mut conn, false);
     let Ok(Task::Serve(mut job)) = rig.taken.try_recv() else { panic!("no job") };
     let offer = job.websocket.take().expect("a WebSocket offer");
     assert!(job.head.close);
@@ -61,7 +61,7 @@ fn upgraded(rig: &Rig) -> (Conn, std::os::unix::net::UnixStream, std::sync::Arc<
         st.out.push_back(OutChunk::Bytes(head));
         st.websocket = Some(Box::new(link));
     }
-    settle(&rig, &mut conn, false);
+    settle(rig, &mut conn, false);
     assert!(matches!(conn.phase, Phase::Upgraded(_)));
     let answer = read_some(&mut client);
     assert!(answer.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));

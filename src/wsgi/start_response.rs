@@ -285,14 +285,7 @@ impl ResponseWriter {
         if data.is_empty() && !first {
             return Ok(!self.client_gone());
         }
-        if self.framing == BodyFraming::Chunked && !data.is_empty() {
-            out.reserve(data.len() + 12);
-            response::chunk_header(data.len(), &mut out);
-            out.extend_from_slice(data);
-            out.extend_from_slice(b"\r\n");
-        } else {
-            out.extend_from_slice(data);
-        }
+        self.framing.append(data, &mut out);
         self.sent += data.len() as u64;
         if out.is_empty() {
             return Ok(!self.client_gone());
