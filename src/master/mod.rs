@@ -146,7 +146,10 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
     for l in &listeners {
         crate::info!("Listening at: {} ({pid})", l.url_for(cfg.tls.is_some()));
     }
-    crate::info!("Using worker: {}", if cfg.threads > 1 || cfg.gthread { "gthread" } else { "sync" });
+    match cfg.worker.kind {
+        crate::config::compat::WorkerKind::Gevent => crate::gevent::announce(&cfg),
+        _ => crate::info!("Using worker: {}", if cfg.threads > 1 || cfg.gthread { "gthread" } else { "sync" }),
+    }
     let suffix = if master_pid != 0 { ".2" } else { "" };
     crate::proctitle::set(&format!("rsgi: master [{}{suffix}]", cfg.proc_name));
     let signals = match SignalPipe::install(&MASTER_SIGNALS) {

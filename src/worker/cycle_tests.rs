@@ -55,6 +55,8 @@ impl Rig {
             max_memory: 0,
             in_flight: Arc::new(AtomicUsize::new(0)),
             threads,
+            admission: crate::worker::task::Admission::Threads,
+            bell: None,
             inline,
             static_files: None,
             tls: None,
@@ -62,7 +64,7 @@ impl Rig {
         };
         Rig {
             cfg,
-            handle: Arc::new(LoopHandle { notices, waker, sleeping: Arc::new(AtomicBool::new(false)) }),
+            handle: Arc::new(LoopHandle { notices, waker, sleeping: Arc::new(AtomicBool::new(false)), bell: None }),
             jobs,
             taken,
             inline_task: RefCell::new(None),

@@ -183,6 +183,9 @@ pub struct LoopHandle {
     /// The loop is (about to be) blocked in its poll: only then does a
     /// notice need the waker's system call.
     pub sleeping: Arc<std::sync::atomic::AtomicBool>,
+    /// The executor kind's bell, when its app side does not wait on
+    /// `Exchange::executor_wake` (gevent's hub).
+    pub bell: Option<Arc<dyn super::task::Bell>>,
 }
 
 impl LoopHandle {
@@ -238,7 +241,10 @@ impl Exchange {
     /// locked: no system call when nobody waits).
     pub fn wake_executor(&self, state: &ExchangeState) {
         if state.executor_waiting {
-            self.executor_wake.notify_all();
+            match &self.handle.bell {
+                Some(bell) => bell.request(self.notice),
+                None => self.executor_wake.notify_all(),
+            }
         }
     }
 

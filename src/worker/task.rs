@@ -7,6 +7,11 @@
 //! channel, or asks the kind to run one on the loop's own thread
 //! ([`RunInline`]); it never looks inside a paused response ([`Paused`]).
 //!
+//! A kind whose threads block in the channel's `recv` needs nothing more;
+//! a kind that waits elsewhere (gevent's hub, waiting on a descriptor)
+//! gives the core a [`Bell`] to ring, and says how its capacity fills
+//! ([`Admission`]).
+//!
 //! Shared by the worker's I/O thread and its executor threads; never
 //! touches Python.
 
@@ -84,4 +89,35 @@ pub trait RunInline: Send + Sync {
     /// in-flight count, and return its connection's notice for the loop.
     /// Called with the GIL released and the loop released.
     fn run_inline(&self, task: Task) -> Notice;
+}
+
+/// How an executor kind that does not wait in the channel's `recv` hears
+/// that there is work (gevent's hub waits on a descriptor). Rung by the
+/// loop thread; must not block.
+pub trait Bell: Send + Sync {
+    /// Tasks were queued on the channel.
+    fn tasks(&self);
+    /// The request of `notice` may go on: body bytes arrived, its output
+    /// window drained, or its client went away (the loop rings this only
+    /// while the request's app side waits: `ExchangeState::executor_waiting`).
+    fn request(&self, notice: Notice);
+}
+
+/// How a kind's capacity (`LoopConfig::threads` requests at once) fills,
+/// which decides when the worker stops taking new connections and how a
+/// sibling's room is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Threads that each run one request: with every one held, the worker
+    /// stops accepting once the oldest request has run `STUCK_MS` (a worker
+    /// saturated by quick requests keeps its clients). A sibling's room is
+    /// its idle threads in the scoreboard.
+    Threads,
+    /// Slots taken by concurrent requests (greenlets, up to
+    /// `--worker-connections`): a request waiting on I/O holds its slot
+    /// without holding the worker, so the worker is full only when every
+    /// slot is taken, and then at once. A sibling's room is its capacity
+    /// less the requests it has in flight (`Load::in_flight`, which such a
+    /// worker keeps current in its slot).
+    Slots,
 }

@@ -63,12 +63,19 @@ fn run(jobs: Receiver<Task>, ctx: Arc<AppContext>, slot: SlotHandle, index: usiz
 }
 
 /// Run one task on the calling thread (executor `index`), publishing when
-/// it started in the scoreboard. A response that pauses is left in its
-/// exchange for the loop to hand back. A bug in rsgi costs the request,
-/// never the thread.
+/// it started in the scoreboard.
 fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, task: Task) {
-    let exchange = task.exchange();
     slot.set_busy(index, true);
+    run_task(py, ctx, task);
+    slot.set_busy(index, false);
+}
+
+/// Run one task through the app on the calling thread (or greenlet): a
+/// response that pauses is left in its exchange for the loop to hand back.
+/// A bug in rsgi costs the request, never the caller. Shared by every kind
+/// that runs WSGI apps (threads here, greenlets in `gevent`).
+pub fn run_task(py: Python<'_>, ctx: &AppContext, task: Task) {
+    let exchange = task.exchange();
     let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut paused = match task {
             Task::Serve(job) => super::response::serve(py, ctx, *job),
@@ -93,7 +100,6 @@ fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, 
             }
         }
     }));
-    slot.set_busy(index, false);
     if served.is_err() {
         crate::error!("Internal error while serving a request; closing its connection");
         exchange.finish(Finish::Close);
