@@ -441,12 +441,6 @@ def test_worker_subclasses_map_by_their_base_class(tmp_path, servers, name, usin
 
 # -- worker classes rsgi does not have yet ----------------------------------------
 
-GEVENT_SUBCLASS = """
-from gunicorn.workers.ggevent import GeventWorker
-class PatchedGeventWorker(GeventWorker):
-    pass
-worker_class = PatchedGeventWorker
-"""
 UVICORN_WORKER_PACKAGE = """
 import sys, types
 mod = types.ModuleType("uvicorn_worker")

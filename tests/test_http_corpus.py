@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+import conftest
 from conftest import SERVER_KIND, spawn
 
 CORPUS = Path(__file__).resolve().parent / "requests"
