@@ -28,6 +28,8 @@ PEERS = {
     "bjoern": "bjoern",
     "uWSGI": "uwsgi",
     "waitress": "waitress",
+    # For gunicorn -k gevent and rsgi -k gevent (bench/gevent.py).
+    "gevent": "gevent>=24.10.1",
 }
 FRAMEWORKS = {"Flask": "flask", "Django": "django"}
 TOOLS = {"matplotlib": "matplotlib"}
