@@ -7,7 +7,8 @@ right after fork, before ``post_fork`` and before the app is imported.
 runs each in a greenlet of a bounded pool, wakes greenlets whose request
 can go on (body bytes arrived, output drained), and otherwise waits on the
 descriptor the loop rings. ``wait`` is how a request's greenlet waits for
-its I/O without holding the hub.
+its I/O without holding the hub. ``capacity`` is ``--worker-connections``:
+the loop never has more requests than that handed over and not yet done.
 """
 
 from __future__ import annotations
@@ -56,15 +57,18 @@ def _watchdog(bridge: Any, interval: float) -> None:
 
 def serve(bridge: Any, capacity: int, timeout: int, graceful: int) -> None:
     """Dispatch requests until the loop ends; on a graceful end, wait up to
-    ``graceful`` seconds for the greenlets still running."""
+    ``graceful`` seconds for the greenlets still running.
+
+    The spawn is bounded by the loop: it hands over at most ``capacity``
+    (``--worker-connections``) requests not yet done, so a raw greenlet per
+    request needs no pool of its own (a ``gevent.pool.Pool`` would count
+    the same requests a second time, at a cost per request)."""
     import gevent
-    from gevent.pool import Pool
 
     hub = gevent.get_hub()
-    pool = Pool(capacity)
     watcher = hub.loop.io(bridge.fileno(), 1)
     watchdog = gevent.spawn(_watchdog, bridge, min(1.0, max(timeout, 1) / 4.0))
-    take, arm, serve_one, spawn = bridge.take, bridge.arm, bridge.serve, pool.spawn
+    take, arm, serve_one, spawn = bridge.take, bridge.arm, bridge.serve, gevent.spawn_raw
     try:
         while True:
             requests, woken, closed = take()
@@ -80,7 +84,9 @@ def serve(bridge: Any, capacity: int, timeout: int, graceful: int) -> None:
                 break
             if not arm():
                 hub.wait(watcher)
-        pool.join(timeout=graceful)
+        with gevent.Timeout(graceful, False):
+            while bridge.in_flight():
+                gevent.sleep(0.05)
     finally:
         watchdog.kill(block=False)
         watcher.close()

@@ -1,7 +1,8 @@
 //! The hub thread's side of the gevent kind: monkey-patching right after
 //! fork, and the bridge the dispatcher greenlet (`rsgi._gevent.serve`)
 //! drives: take requests from the loop's channel, spawn a greenlet for
-//! each (which runs it through the WSGI driver with [`HubBridge::serve`]),
+//! each (which runs it through the WSGI driver with [`HubBridge::serve`];
+//! the loop bounds them at `--worker-connections`),
 //! wake greenlets waiting for their request's I/O, and wait on the bell's
 //! descriptor when there is nothing to do.
 //!
@@ -117,6 +118,11 @@ impl HubBridge {
             exchange.handle.wake();
         }
         Ok(())
+    }
+
+    /// Requests handed over and not yet done.
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
     }
 
     /// The hub is running: refresh the watchdog entry the master's
