@@ -1,5 +1,7 @@
 //! A worker process's life, after fork: it loads the app, starts the
-//! executor kind that runs it (WSGI threads), runs the I/O loop (the
+//! executor kind that runs it (WSGI threads; or, for `-k gevent`, gevent's
+//! hub on this thread with the loop on a thread of its own, after patching
+//! the standard library before `post_fork`), runs the I/O loop (the
 //! worker core, `worker`) with the GIL released, and on a graceful stop
 //! lets in-flight requests finish before it exits. This is where the core
 //! and the executor kind are put together; neither imports the other's

@@ -187,6 +187,45 @@ def test_a_request_waiting_on_a_slow_upstream_does_not_hold_the_others(start_ser
     upstream.close()
 
 
+def test_a_request_waiting_for_its_body_does_not_hold_the_others(start_server, tmp_path):
+    srv = start_server(APP, "-k", "gevent", "-w", "1")
+    marker = tmp_path / "reading"
+    size = 1 << 20  # more than the loop buffers before the app starts
+    head = ("POST /upload?marker=%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+            % (marker, size)).encode()
+    with srv.connect(timeout=30) as upload:
+        upload.sendall(head + b"a" * (size // 2))
+        assert wait_for(marker.exists, timeout=20), srv.log()
+        # The app waits for the rest of the body, which has not been sent.
+        assert get(srv, "/hello", timeout=20).status == 200
+        upload.sendall(b"a" * (size - size // 2))
+        reply = b""
+        while not reply.endswith(b"}"):
+            data = upload.recv(65536)
+            if not data:
+                break
+            reply += data
+    assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b'{"read": %d}' % size), reply[:300]
+
+
+def test_a_write_waiting_for_a_slow_reader_does_not_hold_the_others(start_server, tmp_path):
+    srv = start_server(APP, "-k", "gevent", "-w", "1")
+    marker = tmp_path / "written"
+    with srv.connect(timeout=30) as reader:
+        reader.sendall(b"GET /bigwrite?marker=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                       % str(marker).encode())
+        assert wait_for(marker.exists, timeout=20), srv.log()
+        # The second write() waits for this client, which reads nothing yet.
+        assert get(srv, "/hello", timeout=20).status == 200
+        got = 0
+        while True:
+            data = reader.recv(1 << 20)
+            if not data:
+                break
+            got += len(data)
+    assert got > 16 << 20  # the head and the whole body
+
+
 class gather_later:
     """One request on a thread of its own."""
 

@@ -22,8 +22,8 @@ _waiters: Dict[int, Any] = {}
 def patch() -> None:
     """Make the standard library cooperative in this worker, and give it a
     hub of its own (gevent may have been imported before the fork)."""
-    import gevent
-    from gevent import monkey
+    import gevent  # type: ignore[import-untyped]
+    from gevent import monkey  # type: ignore[import-untyped]
 
     monkey.patch_all()
     gevent.reinit()
@@ -32,7 +32,7 @@ def patch() -> None:
 def wait(key: int, timeout: float) -> None:
     """Block the calling greenlet until request ``key`` is woken (or
     ``timeout`` seconds pass; the caller looks at its state again)."""
-    from gevent.event import Event
+    from gevent.event import Event  # type: ignore[import-untyped]
 
     event = _waiters.get(key)
     if event is None:
@@ -48,7 +48,7 @@ def _watchdog(bridge: Any, interval: float) -> None:
     """Tell the master the hub runs. A greenlet that holds the hub without
     yielding stops this, and ``--timeout`` then ends the worker with every
     thread's traceback."""
-    import gevent
+    import gevent  # type: ignore[import-untyped]
 
     while True:
         bridge.beat()
@@ -63,7 +63,7 @@ def serve(bridge: Any, capacity: int, timeout: int, graceful: int) -> None:
     (``--worker-connections``) requests not yet done, so a raw greenlet per
     request needs no pool of its own (a ``gevent.pool.Pool`` would count
     the same requests a second time, at a cost per request)."""
-    import gevent
+    import gevent  # type: ignore[import-untyped]
 
     hub = gevent.get_hub()
     watcher = hub.loop.io(bridge.fileno(), 1)

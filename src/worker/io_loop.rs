@@ -223,12 +223,7 @@ impl IoLoop {
             next_serial: 0,
             jobs,
             notices,
-            handle: Arc::new(LoopHandle {
-                notices: tx,
-                waker,
-                sleeping: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-                bell: cfg.bell.clone(),
-            }),
+            handle: Arc::new(LoopHandle { notices: tx, waker, sleeping: Arc::default(), bell: cfg.bell.clone() }),
             signals,
             cfg,
             drain_deadline: None,
@@ -393,10 +388,7 @@ impl IoLoop {
         // A worker that became stuck stops listening before it sleeps, so
         // the kernel wakes a sibling for the next client instead.
         self.keep_listening();
-        if self.cfg.admission == super::task::Admission::Slots {
-            // Siblings judge this worker's room by it (`Handoff::pick`).
-            self.cfg.slot.load.in_flight.store(self.cfg.in_flight.load(Ordering::Acquire) as u64, Ordering::Relaxed);
-        }
+        self.publish_room();
         // Announce the sleep, then look for notices sent before it: an
         // executor that saw `sleeping` false left its notice queued.
         self.handle.sleeping.store(true, Ordering::SeqCst);

@@ -170,6 +170,14 @@ impl IoLoop {
         }
     }
 
+    /// A kind that fills slots keeps its requests in flight current in its
+    /// scoreboard slot: siblings judge its room by it (`Handoff::pick`).
+    pub(super) fn publish_room(&self) {
+        if self.cfg.admission == Admission::Slots {
+            self.cfg.slot.load.in_flight.store(self.cfg.in_flight.load(Ordering::Acquire) as u64, Ordering::Relaxed);
+        }
+    }
+
     /// After a request completes: retire at `--max-requests`.
     pub(super) fn check_max_requests(&mut self) {
         if self.requests_left.get() == 0 && self.drain_deadline.is_none() {

@@ -2,8 +2,8 @@
 //! process, its connections and their request/response cycle, the exchange
 //! of each request with the thread that runs the app, and the passing of
 //! connections between sibling workers. It knows no executor kind: it moves
-//! [`task::Task`]s, and a kind (WSGI threads, in `wsgi::executor`) runs
-//! them. `process` puts the two together after fork.
+//! [`task::Task`]s, and a kind (WSGI threads, in `wsgi::executor`; gevent's
+//! hub, in `gevent`) runs them. `process` puts the two together after fork.
 //!
 //! Runs in a worker process, on its I/O thread(s); never touches Python.
 

@@ -1,6 +1,6 @@
 //! What the I/O loop hands to the app, and what it needs from the executor
 //! kind that runs it: the seam between the worker core (loop, connections,
-//! exchange) and the kinds that sit on top of it (WSGI threads today).
+//! exchange) and the kinds that sit on top of it (WSGI threads, gevent).
 //!
 //! The core moves [`Task`]s (a parsed request with its [`Exchange`], or a
 //! paused response to go on with) to the kind's threads over a bounded

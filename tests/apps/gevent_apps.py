@@ -15,6 +15,9 @@
   whether greenlets the request spawns run.
 - ``/spin``: a loop that never yields (for ``--timeout``).
 - ``/slow?marker=PATH``: touches PATH, then sleeps ``sleep`` seconds.
+- ``/upload?marker=PATH``: touches PATH, then reads the whole body.
+- ``/bigwrite?marker=PATH``: 16 MiB through ``write()``, touching PATH
+  between its two 8 MiB calls.
 """
 
 import fcntl
@@ -133,4 +136,18 @@ def app(environ, start_response):
             pass
         time.sleep(float(q.get("sleep", ["1"])[0]))
         return _json(start_response, {"slept": True})
+    if path == "/upload":
+        with open(q["marker"][0], "w"):
+            pass
+        return _json(start_response, {"read": len(environ["wsgi.input"].read())})
+    if path == "/bigwrite":
+        # The first write is queued at once; the second waits for the client
+        # to take most of the first, which it does only when told to.
+        chunk = b"x" * (8 << 20)
+        write = start_response("200 OK", [("Content-Length", str(2 * len(chunk)))])
+        write(chunk)
+        with open(q["marker"][0], "w"):
+            pass
+        write(chunk)
+        return []
     return _json(start_response, {"pid": os.getpid(), "hello": True})
