@@ -169,8 +169,12 @@ def test_keep_alive_to_the_upstream(behind_nginx, http):
     # alive) and are far fewer than the requests (nginx reuses them).
     kept = open_sockets(worker) - idle
     assert 1 <= kept <= 16, kept
-    with open(nginx.dir / "access.log") as f:
-        assert sum(1 for line in f if '"GET /env HTTP/1.1" 200' in line) == 20
+    # nginx logs a request after its response has gone out: wait for the line.
+    def logged():
+        with open(nginx.dir / "access.log") as f:
+            return sum(1 for line in f if '"GET /env HTTP/1.1" 200' in line)
+    assert wait_for(lambda: logged() >= 20, timeout=10)
+    assert logged() == 20
 
 
 @pytest.mark.parametrize("chunked", [False, True])
