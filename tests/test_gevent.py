@@ -226,6 +226,25 @@ def test_a_write_waiting_for_a_slow_reader_does_not_hold_the_others(start_server
     assert got > 16 << 20  # the head and the whole body
 
 
+def test_a_response_waiting_for_a_slow_reader_stays_in_its_greenlet(start_server, tmp_path):
+    srv = start_server(APP, "-k", "gevent", "-w", "1")
+    marker = tmp_path / "iterating"
+    with srv.connect(timeout=30) as reader:
+        reader.sendall(b"GET /bigiter?marker=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                       % str(marker).encode())
+        assert wait_for(marker.exists, timeout=20), srv.log()
+        # The iterable waits for this client, which reads nothing yet.
+        assert get(srv, "/hello", timeout=20).status == 200
+        data = b""
+        while True:
+            more = reader.recv(1 << 20)
+            if not more:
+                break
+            data += more
+    # Its threading.local (greenlet-local) value survived the waits.
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"xtag=mine"), data[-40:]
+
+
 class gather_later:
     """One request on a thread of its own."""
 

@@ -20,6 +20,10 @@ use crate::scoreboard::SlotHandle;
 use crate::worker::exchange::{Finish, Notice};
 use crate::worker::task::{RunInline, Task};
 
+/// How long one cooperative wait for output room lasts before it looks
+/// again (the loop's bell wakes it; this bounds a missed wake-up).
+const ROOM_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Start `count` executor threads serving jobs from `jobs`. Each publishes
 /// when its current request started in the worker's scoreboard slot.
 pub fn start(
@@ -71,7 +75,8 @@ fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, 
 }
 
 /// Run one task through the app on the calling thread (or greenlet): a
-/// response that pauses is left in its exchange for the loop to hand back.
+/// response that pauses is left in its exchange for the loop to hand back
+/// (a greenlet waits for room instead: `wait::cooperative`).
 /// A bug in rsgi costs the request, never the caller. Shared by every kind
 /// that runs WSGI apps (threads here, greenlets in `gevent`).
 pub fn run_task(py: Python<'_>, ctx: &AppContext, task: Task) {
@@ -88,6 +93,18 @@ pub fn run_task(py: Python<'_>, ctx: &AppContext, task: Task) {
             },
         };
         while let Some(parked) = paused.take() {
+            if super::wait::cooperative() {
+                // A greenlet waits for room itself, keeping its greenlet
+                // (its locals and context) for the rest of the response;
+                // its slot stays taken meanwhile, as a connection of
+                // gevent's own server would. Interrupted (killed), it leaves
+                // the rest to the loop like any paused response.
+                let room = super::wait::until(py, &exchange, ROOM_WAIT_SLICE, |st| (!st.window_full()).then_some(()));
+                if room.is_ok() {
+                    paused = super::response::resume(py, ctx, parked);
+                    continue;
+                }
+            }
             let mut st = exchange.lock();
             if st.window_full() {
                 // The loop hands it back once the client catches up (or

@@ -18,6 +18,8 @@
 - ``/upload?marker=PATH``: touches PATH, then reads the whole body.
 - ``/bigwrite?marker=PATH``: 16 MiB through ``write()``, touching PATH
   between its two 8 MiB calls.
+- ``/bigiter?marker=PATH``: 16 MiB from a generator (touching PATH first),
+  then ``tag=`` and the request's ``threading.local`` value.
 """
 
 import fcntl
@@ -150,4 +152,31 @@ def app(environ, start_response):
             pass
         write(chunk)
         return []
+    if path == "/bigiter":
+        return _bigiter(q["marker"][0], start_response)
     return _json(start_response, {"pid": os.getpid(), "hello": True})
+
+
+_local = None
+
+
+def _bigiter(marker, start_response):
+    """16 MiB from a generator, then what this request's greenlet-local
+    value is at the end of it (the response waits for its reader twice)."""
+    import threading
+
+    global _local
+    if _local is None:
+        _local = threading.local()
+    _local.tag = "mine"
+    chunk = b"x" * (8 << 20)
+    start_response("200 OK", [("Content-Length", str(2 * len(chunk) + len("tag=mine")))])
+
+    def body():
+        with open(marker, "w"):
+            pass
+        yield chunk
+        yield chunk
+        yield ("tag=" + getattr(_local, "tag", "lost")).encode()
+
+    return body()
