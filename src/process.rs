@@ -304,21 +304,21 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         // The gevent kind: requests run in greenlets of the hub on this
         // thread, up to --worker-connections at once; the loop gets a
         // thread of its own and rings the hub's bell.
-        let hub = match gevent {
-            true => {
-                let bell = Arc::new(crate::gevent::bell::HubBell::new().map_err(|e| e.to_string())?);
-                let bridge = crate::gevent::hub::HubBridge::new(jobs_rx.clone(), bell.clone(), ctx.clone(), in_flight.clone(), cfg.worker_connections, slot);
-                Some((bell, bridge))
-            }
-            false => None,
+        let hub = if gevent {
+            let bell = Arc::new(HubBell::new().map_err(|e| e.to_string())?);
+            let bridge = HubBridge::new(jobs_rx.clone(), bell.clone(), ctx.clone(), in_flight.clone(), cfg.worker_connections, slot);
+            Some((bell, bridge))
+        } else {
+            None
         };
         // One executor: the loop thread runs the app itself when it can
         // (RSGI_INLINE=0 turns that off, for measuring the difference).
         let inline = (cfg.threads == 1 && !gevent && std::env::var_os("RSGI_INLINE").is_none_or(|v| v != "0"))
             .then(|| executor::Inline::new(ctx.clone(), slot, in_flight.clone()));
-        let threads = match gevent {
-            true => Vec::new(),
-            false => executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?,
+        let threads = if gevent {
+            Vec::new()
+        } else {
+            executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?
         };
         let socks = worker_listeners(listeners).map_err(|e| e.to_string())?;
         let servers = listeners.iter().map(|l| l.server_name_port().map(Arc::new)).collect();
