@@ -24,7 +24,8 @@ pub enum WorkerKind {
     /// An abandoned third-party WSGI worker (meinheld, eventlet, tornado):
     /// rsgi's worker, with a warning.
     Legacy,
-    /// gevent's workers: not built yet.
+    /// gevent's workers: rsgi's gevent worker (`gevent`), which needs
+    /// gevent installed.
     Gevent,
     /// ASGI workers (uvicorn's, gunicorn's `asgi`): not built yet.
     Asgi,
@@ -73,8 +74,8 @@ pub struct WorkerChoice {
     pub ignored: Vec<String>,
 }
 
-/// The one line for a worker kind rsgi does not have yet. The gevent and
-/// ASGI workers replace this refusal when they land.
+/// The one line for a worker kind rsgi does not have yet. The ASGI worker
+/// replaces this refusal when it lands.
 pub fn unavailable(choice: &WorkerChoice) -> ConfigError {
     ConfigError::Invalid {
         name: "worker_class",
