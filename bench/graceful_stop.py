@@ -15,7 +15,6 @@ sent, and reset or closed without an answer). Load from
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent / "tests"))
 from stopgen import StopLoad  # noqa: E402
+from common import add_server_args, free_port, server_args, wait_port  # noqa: E402
 
 
 def commands(bindir, port):
@@ -37,24 +37,12 @@ def commands(bindir, port):
     }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_one(name, argv, port, keepalive):
     log = tempfile.NamedTemporaryFile(prefix=f"stop-{name}-", suffix=".log", delete=False)
     proc = subprocess.Popen(argv, cwd=str(BENCH / "apps"), stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port, proc)
         with StopLoad(("127.0.0.1", port), path="/slow?s=0.02", threads=16 if keepalive else 32,
                       keepalive=keepalive, duration=40) as load:
             time.sleep(1.5)
@@ -71,15 +59,14 @@ def run_one(name, argv, port, keepalive):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--python", default=str(BENCH / ".venv" / "bin" / "python"))
-    ap.add_argument("--servers", default="rsgi,rsgi-threads4,gunicorn-sync,gunicorn-gthread")
+    add_server_args(ap, "rsgi,rsgi-threads4,gunicorn-sync,gunicorn-gthread")
     ap.add_argument("--keepalive", action="store_true", help="16 keep-alive clients instead of 32 new-connection ones")
     ap.add_argument("--runs", type=int, default=1)
     args = ap.parse_args()
-    bindir = str(Path(args.python).absolute().parent)
+    bindir, names = server_args(args)
     rows = []
     for _ in range(args.runs):
-        for name in [n.strip() for n in args.servers.split(",") if n.strip()]:
+        for name in names:
             port = free_port()
             argv = commands(bindir, port)[name]
             if not os.path.exists(argv[0]):

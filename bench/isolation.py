@@ -18,7 +18,6 @@ import argparse
 import http.client
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from common import add_server_args, free_port, server_args, wait_until
 
 BENCH = Path(__file__).resolve().parent
 APPS = BENCH / "apps"
@@ -45,27 +46,15 @@ def commands(bindir, port):
     }
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_ready(port, proc, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
+    def answers():
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
         try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             c.request("GET", "/fast")
-            ok = c.getresponse().read() == b"fast\n"
+            return c.getresponse().read() == b"fast\n"
+        finally:
             c.close()
-            if ok:
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+    return wait_until(proc, answers, timeout)
 
 
 def fast_client(port, stop, out):
@@ -163,16 +152,13 @@ def run_one(name, argv, port, duration, clients, slow_every):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--python", default=str(BENCH / ".venv" / "bin" / "python"),
-                    help="interpreter whose environment has the servers")
-    ap.add_argument("--servers", default="rsgi,rsgi-threads2,gunicorn-sync,gunicorn-gthread,granian")
+    add_server_args(ap, "rsgi,rsgi-threads2,gunicorn-sync,gunicorn-gthread,granian")
     ap.add_argument("--duration", type=float, default=8.0)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--slow-every", type=float, default=1.5)
     ap.add_argument("--runs", type=int, default=1)
     args = ap.parse_args()
-    bindir = str(Path(args.python).absolute().parent)
-    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    bindir, names = server_args(args)
     results = []
     for run in range(args.runs):
         for name in names:

@@ -8,13 +8,13 @@ the root, then KILL to whatever of its tree is left.
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap import BENCH, VENV, venv_bin, venv_python
+from common import free_port, process_tree, stat_fields as _stat_fields  # noqa: F401 (re-exported)
 
 APPS_DIR = BENCH / "apps"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -149,39 +149,7 @@ def reap_orphans():
             return
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --- /proc ------------------------------------------------------------------
-
-
-def _stat_fields(pid):
-    """Fields of /proc/PID/stat after the command name (index 0 is the state)."""
-    with open(f"/proc/{pid}/stat") as f:
-        data = f.read()
-    return data[data.rindex(")") + 2:].split()
-
-
-def process_tree(root):
-    """The root PID and all its live descendants, root first."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            ppid = int(_stat_fields(entry)[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
 
 
 def cpu_ticks(pids):

@@ -25,8 +25,9 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from common import add_server_args, free_port, server_args, wait_port
 
 BENCH = Path(__file__).resolve().parent
 CSS = "css/site.5af66c1b1797.css"
@@ -61,12 +62,6 @@ http {{
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def make_tree(root):
     (root / "css").mkdir(parents=True)
     (root / "js").mkdir()
@@ -74,19 +69,6 @@ def make_tree(root):
     script = b"".join(b"function f%d(x) { return x * %d; }\n" % (i, i) for i in range(6000))[:200 * 1024]
     (root / JS).write_bytes(script)
     (root / (JS + ".gz")).write_bytes(gzip.compress(script, 9))
-
-
-def wait_port(port, proc, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 def servers(bindir, tmp, root, port):
@@ -133,14 +115,13 @@ def check(port, path, headers, expect_len):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--python", default=sys.executable, help="the venv's python (its bin/ has rsgi)")
-    ap.add_argument("--servers", default="rsgi,whitenoise+rsgi,nginx")
+    add_server_args(ap, "rsgi,whitenoise+rsgi,nginx", python=sys.executable)
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (Debian package wrk)")
-    bindir = str(Path(args.python).absolute().parent)
+    bindir, names = server_args(args)
     tmp = Path(tempfile.mkdtemp(prefix="rsgi-static-bench-"))
     tmp.chmod(0o755)  # nginx's workers may run as another user
     root = tmp / "static"
@@ -151,7 +132,7 @@ def main():
     ]
     print("%-18s %-18s %12s %8s" % ("server", "file", "requests/s", "errors"))
     try:
-        for name in args.servers.split(","):
+        for name in names:
             port = free_port()
             table = servers(bindir, tmp, root, port)
             if name not in table:

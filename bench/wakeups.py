@@ -16,37 +16,14 @@ older commit) as server ``rsgi-baseline``.
 import argparse
 import os
 import re
-import socket
 import subprocess
-import time
 from pathlib import Path
+
+from common import add_server_args, free_port, process_tree, server_args, user_system_ticks, wait_port
 
 BENCH = Path(__file__).resolve().parent
 APPS = BENCH / "apps"
 CLK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tree(pid):
-    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout.split()
-    return [pid] + [int(x) for x in out]
-
-
-def cpu_ticks(pids):
-    user = system = 0
-    for p in pids:
-        try:
-            fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        user += int(fields[11])
-        system += int(fields[12])
-    return user, system
 
 
 def command(name, app, port, bindir, baseline):
@@ -66,20 +43,14 @@ def run(name, app, conns, duration, bindir, baseline):
                             env=dict(os.environ, PYTHONPATH=str(APPS)), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_port(port, proc)
         url = f"http://127.0.0.1:{port}/"
         subprocess.run(["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", "-d1s", url], capture_output=True, timeout=30)
-        pids = tree(proc.pid)
-        u0, s0 = cpu_ticks(pids)
+        pids = process_tree(proc.pid)
+        u0, s0 = user_system_ticks(pids)
         out = subprocess.run(["/usr/bin/time", "-v", "taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{duration}s",
                               "--latency", url], capture_output=True, text=True, timeout=duration + 30)
-        u1, s1 = cpu_ticks(pids)
+        u1, s1 = user_system_ticks(pids)
     finally:
         proc.terminate()
         try:
@@ -100,16 +71,14 @@ def run(name, app, conns, duration, bindir, baseline):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--python", default=str(BENCH / ".venv" / "bin" / "python"))
+    add_server_args(ap, "rsgi,bjoern,granian")
     ap.add_argument("--app", default="flask_hello:app")
-    ap.add_argument("--servers", default="rsgi,bjoern,granian")
     ap.add_argument("--baseline", help="another rsgi executable, run as rsgi-baseline")
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--duration", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    bindir = str(Path(args.python).absolute().parent)
-    names = [n.strip() for n in args.servers.split(",") if n.strip()]
+    bindir, names = server_args(args)
     if args.baseline:
         names.insert(0, "rsgi-baseline")
     print(f"| app | server | req/s | worker user µs/req | worker system µs/req | client wake-ups/req | p99 |")

@@ -6,9 +6,12 @@
 //! does). It prints figures and asserts nothing about time: it is the
 //! regression guard of bench/README.md, read by people, never a test that
 //! fails on a slow machine. The app is bench/apps/plain.py's `hello`, the
-//! same one the side-by-side benchmark serves.
+//! same one the side-by-side benchmark serves. A last figure times the
+//! connection's socket code (`Conn::fill`, `Conn::flush`) over a socket
+//! pair.
 
 use std::hint::black_box;
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use std::time::Instant;
 use _rsgi::http::{parse_head, Limits, Parsed};
 use _rsgi::worker::exchange::{BodyState, Exchange, ExchangeState, LoopHandle, Notice};
 use _rsgi::worker::task::Job;
-use _rsgi::worker::conn::Peer;
+use _rsgi::worker::conn::{Conn, Peer, Stream};
 use _rsgi::wsgi::environ::{self, ConnFacts, EnvironBase};
 use _rsgi::http::response::RequestFacts;
 use _rsgi::wsgi::input::Input;
@@ -193,6 +196,25 @@ fn main() {
             objects.keep(py);
         });
 
+        // The connection's socket code (`Conn::fill`, `Conn::flush`): the
+        // request read and a response written over a unix socket pair, the
+        // client's side done by the same thread.
+        let (ours, mut client) = std::os::unix::net::UnixStream::pair().expect("socket pair");
+        ours.set_nonblocking(true).expect("non-blocking");
+        let mut conn = Conn::new(Stream::Unix(mio::net::UnixStream::from_std(ours)), 1, Peer::Unix, 0, false);
+        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        let mut back = [0u8; 256];
+        let socket_ns = measure(rounds, iters, || {
+            client.write_all(REQUEST).expect("client write");
+            conn.readable = true;
+            black_box(conn.fill(1 << 16).expect("fill"));
+            conn.rbuf.clear();
+            conn.queue_own(answer.to_vec());
+            conn.writable = true;
+            black_box(conn.flush().expect("flush"));
+            black_box(client.read(&mut back).expect("client read"));
+        });
+
         println!("hot path of one `{target}` request inside a worker, no sockets (best of {rounds} x {iters}):");
         println!("  parse the request head (Rust)                          {:>7.2} µs", parse_ns / 1000.0);
         println!("  floor: fresh environ + app call + body items           {:>7.2} µs", floor_ns / 1000.0);
@@ -202,5 +224,7 @@ fn main() {
             rsgi_ns / 1000.0,
             rsgi_ns / floor_ns
         );
+        println!("and the socket code around it (read the request, write the answer; a socket pair):");
+        println!("  Conn::fill + Conn::flush, client's write and read      {:>7.2} µs", socket_ns / 1000.0);
     });
 }

@@ -330,7 +330,43 @@ pub fn get() -> Option<&'static AccessLog> {
     ACCESS_LOG.get()
 }
 
+/// The response's part of a finished request's access line.
+pub struct Outcome<'a> {
+    /// The status line that went out (`200 OK`).
+    pub status: &'a str,
+    /// Body bytes sent.
+    pub sent: u64,
+    /// Response headers as encoded (`Name: value\r\n` lines).
+    pub response_headers: &'a [u8],
+    /// `{var}e` values, lowercase names.
+    pub environ: &'a [(String, String)],
+    pub duration: Duration,
+}
+
 impl AccessLog {
+    /// Write the line of a finished request from `remote_addr` (the
+    /// client's address, empty for a unix socket).
+    pub fn write_request(&self, remote_addr: &str, head: &crate::http::RequestHead, outcome: Outcome<'_>) {
+        let path_info: String = crate::http::target::percent_decode(head.path()).iter().map(|&b| b as char).collect();
+        let protocol = format!("HTTP/{}.{}", head.version.major, head.version.minor);
+        self.write(&Entry {
+            remote_addr,
+            method: &head.method,
+            raw_uri: &head.target,
+            protocol: &protocol,
+            path_info: &path_info,
+            query: head.query(),
+            status: outcome.status,
+            sent: outcome.sent,
+            request_headers: &head.headers,
+            response_headers: outcome.response_headers,
+            environ: outcome.environ,
+            duration: outcome.duration,
+            time: &now_atom(),
+            pid: std::process::id(),
+        });
+    }
+
     /// Write one line.
     pub fn write(&self, entry: &Entry<'_>) {
         let mut line = self.format.render(entry);

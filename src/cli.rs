@@ -8,15 +8,25 @@
 use crate::config::settings::{self, Kind, SETTINGS};
 use crate::config::{ConfigError, Overrides};
 
+/// What to do besides reading the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    /// Resolve the settings and go on.
+    #[default]
+    Run,
+    /// `-h` / `--help` (wins over `--version`).
+    Help,
+    /// `-v` / `--version`.
+    Version,
+}
+
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Cli {
     /// The APP argument (`module:callable`), when given.
     pub app: Option<String>,
-    /// `-h` / `--help`.
-    pub help: bool,
-    /// `-v` / `--version`.
-    pub version: bool,
+    /// Serve, or only print the help or the version.
+    pub action: Action,
     /// Raw values per setting.
     pub overrides: Overrides,
 }
@@ -64,11 +74,13 @@ pub fn parse(args: &[String]) -> Result<Cli, ConfigError> {
             continue;
         }
         if arg == "-h" || arg == "--help" {
-            cli.help = true;
+            cli.action = Action::Help;
             continue;
         }
         if arg == "-v" || arg == "--version" {
-            cli.version = true;
+            if cli.action != Action::Help {
+                cli.action = Action::Version;
+            }
             continue;
         }
         // Split off an attached value: --flag=value, -b=value, -w4.
@@ -113,7 +125,7 @@ pub fn parse(args: &[String]) -> Result<Cli, ConfigError> {
                 },
             },
         };
-        let entry = cli.overrides.entry(setting.name).or_default();
+        let entry = cli.overrides.entry(setting.key).or_default();
         if setting.kind != Kind::List {
             entry.clear();
         }
@@ -226,6 +238,7 @@ pub fn help_text() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Key;
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
@@ -235,36 +248,39 @@ mod tests {
     fn options_before_and_after_app() {
         let c = parse(&args("-w 4 app:wsgi --threads=2 -b 127.0.0.1:1 --bind unix:/s -t5")).unwrap();
         assert_eq!(c.app.as_deref(), Some("app:wsgi"));
-        assert_eq!(c.overrides["workers"], vec!["4"]);
-        assert_eq!(c.overrides["threads"], vec!["2"]);
-        assert_eq!(c.overrides["timeout"], vec!["5"]);
-        assert_eq!(c.overrides["bind"], vec!["127.0.0.1:1", "unix:/s"]);
+        assert_eq!(c.overrides[&Key::Workers], vec!["4"]);
+        assert_eq!(c.overrides[&Key::Threads], vec!["2"]);
+        assert_eq!(c.overrides[&Key::Timeout], vec!["5"]);
+        assert_eq!(c.overrides[&Key::Bind], vec!["127.0.0.1:1", "unix:/s"]);
     }
 
     #[test]
     fn flags_and_optional_values() {
         let c = parse(&args("--strip-header-spaces --proxy-protocol app")).unwrap();
-        assert_eq!(c.overrides["strip_header_spaces"], vec!["true"]);
-        assert_eq!(c.overrides["proxy_protocol"], vec!["auto"]);
+        assert_eq!(c.overrides[&Key::StripHeaderSpaces], vec!["true"]);
+        assert_eq!(c.overrides[&Key::ProxyProtocol], vec!["auto"]);
         assert_eq!(c.app.as_deref(), Some("app"));
         let c = parse(&args("--proxy-protocol v2 app")).unwrap();
-        assert_eq!(c.overrides["proxy_protocol"], vec!["v2"]);
+        assert_eq!(c.overrides[&Key::ProxyProtocol], vec!["v2"]);
         assert!(parse(&args("--strip-header-spaces=1")).is_err());
     }
 
     #[test]
     fn prefixes_and_errors() {
         let c = parse(&args("--thr 3 --keep 9 a")).unwrap();
-        assert_eq!(c.overrides["threads"], vec!["3"]);
+        assert_eq!(c.overrides[&Key::Threads], vec!["3"]);
         assert!(matches!(parse(&args("--work 3 a")), Err(ConfigError::Usage(_))));
-        assert_eq!(c.overrides["keepalive"], vec!["9"]);
+        assert_eq!(c.overrides[&Key::Keepalive], vec!["9"]);
         assert!(matches!(parse(&args("--nope a")), Err(ConfigError::Usage(_))));
         assert!(matches!(parse(&args("--limit-request a")), Err(ConfigError::Usage(_))));
         assert!(matches!(parse(&args("a b")), Err(ConfigError::Usage(_))));
         assert!(matches!(parse(&args("-w")), Err(ConfigError::Usage(_))));
         assert_eq!(parse(&args("app")).unwrap().app.as_deref(), Some("app"));
-        assert!(parse(&args("--version")).unwrap().version);
-        assert!(parse(&args("-h")).unwrap().help);
+        assert_eq!(parse(&args("--version")).unwrap().action, Action::Version);
+        assert_eq!(parse(&args("-h")).unwrap().action, Action::Help);
+        assert_eq!(parse(&args("-h -v")).unwrap().action, Action::Help);
+        assert_eq!(parse(&args("-v --help")).unwrap().action, Action::Help);
+        assert_eq!(parse(&args("app:x")).unwrap().action, Action::Run);
     }
 
     #[test]

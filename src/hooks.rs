@@ -11,24 +11,67 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-use crate::config::{Config, Value};
+use crate::config::{Config, Key, Value};
 
-/// True when the configuration file set hook `name`.
-pub fn has(cfg: &Config, name: &str) -> bool {
-    cfg.objects.get(name).is_some()
+/// The hooks rsgi calls, each the setting of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    OnStarting,
+    OnReload,
+    WhenReady,
+    PreFork,
+    PostFork,
+    PostWorkerInit,
+    WorkerInt,
+    WorkerAbort,
+    PreExec,
+    PreRequest,
+    PostRequest,
+    ChildExit,
+    WorkerExit,
+    NworkersChanged,
+    OnExit,
 }
 
-/// Call hook `name` with `args`, logging (not raising) its exception.
-pub fn call<'py>(py: Python<'py>, cfg: &Config, name: &str, args: Bound<'py, PyTuple>) {
-    call_in(py, &cfg.objects, name, args)
+impl Hook {
+    /// The setting that holds the hook.
+    pub const fn key(self) -> Key {
+        match self {
+            Hook::OnStarting => Key::OnStarting,
+            Hook::OnReload => Key::OnReload,
+            Hook::WhenReady => Key::WhenReady,
+            Hook::PreFork => Key::PreFork,
+            Hook::PostFork => Key::PostFork,
+            Hook::PostWorkerInit => Key::PostWorkerInit,
+            Hook::WorkerInt => Key::WorkerInt,
+            Hook::WorkerAbort => Key::WorkerAbort,
+            Hook::PreExec => Key::PreExec,
+            Hook::PreRequest => Key::PreRequest,
+            Hook::PostRequest => Key::PostRequest,
+            Hook::ChildExit => Key::ChildExit,
+            Hook::WorkerExit => Key::WorkerExit,
+            Hook::NworkersChanged => Key::NworkersChanged,
+            Hook::OnExit => Key::OnExit,
+        }
+    }
+}
+
+/// True when the configuration file set `hook`.
+pub fn has(cfg: &Config, hook: Hook) -> bool {
+    cfg.objects.get(hook.key()).is_some()
+}
+
+/// Call `hook` with `args`, logging (not raising) its exception.
+pub fn call<'py>(py: Python<'py>, cfg: &Config, hook: Hook, args: Bound<'py, PyTuple>) {
+    call_in(py, &cfg.objects, hook, args)
 }
 
 /// [`call`] with the hook table alone (executor threads hold only that).
-pub fn call_in<'py>(py: Python<'py>, objects: &crate::config::PyObjects, name: &str, args: Bound<'py, PyTuple>) {
-    let Some(hook) = objects.get(name) else { return };
-    if let Err(err) = hook.bind(py).call1(args) {
+pub fn call_in<'py>(py: Python<'py>, objects: &crate::config::PyObjects, hook: Hook, args: Bound<'py, PyTuple>) {
+    let Some(callable) = objects.get(hook.key()) else { return };
+    if let Err(err) = callable.bind(py).call1(args) {
         let (_, traceback) = crate::wsgi::app::describe_exception(py, &err);
-        crate::error!("Exception in {name} hook\n{traceback}");
+        crate::error!("Exception in {} hook\n{traceback}", hook.key().name());
     }
 }
 
@@ -53,9 +96,9 @@ fn value<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
 pub fn config_view<'py>(py: Python<'py>, cfg: &Config) -> PyResult<Bound<'py, PyAny>> {
     let d = PyDict::new(py);
     for s in crate::config::settings::SETTINGS {
-        match cfg.objects.get(s.name) {
+        match cfg.objects.get(s.key) {
             Some(obj) => d.set_item(s.name, obj.bind(py))?,
-            None => d.set_item(s.name, value(py, cfg.values.get(s.name))?)?,
+            None => d.set_item(s.name, value(py, cfg.values.get(s.key))?)?,
         }
     }
     d.set_item("workers", cfg.workers)?;
@@ -83,10 +126,11 @@ pub fn worker<'py>(py: Python<'py>, cfg: &Config, pid: Option<i32>, ppid: i32, a
 
 /// Call a master-side hook with `(server, *extra)`: attaches to Python for
 /// the call. Called in the master with the GIL released.
-pub fn master_call(cfg: &Config, name: &str, num_workers: u32, extra: impl for<'py> FnOnce(Python<'py>) -> Vec<Bound<'py, PyAny>>) {
-    if !has(cfg, name) {
+pub fn master_call(cfg: &Config, hook: Hook, num_workers: u32, extra: impl for<'py> FnOnce(Python<'py>) -> Vec<Bound<'py, PyAny>>) {
+    if !has(cfg, hook) {
         return;
     }
+    let name = hook.key().name();
     Python::attach(|py| {
         let server = match server(py, cfg, num_workers, std::process::id()) {
             Ok(s) => s,
@@ -98,7 +142,7 @@ pub fn master_call(cfg: &Config, name: &str, num_workers: u32, extra: impl for<'
         let mut args = vec![server];
         args.extend(extra(py));
         match PyTuple::new(py, args) {
-            Ok(t) => call(py, cfg, name, t),
+            Ok(t) => call(py, cfg, hook, t),
             Err(e) => crate::error!("Cannot call the {name} hook: {e}"),
         }
     });

@@ -97,14 +97,14 @@ fn report(err: ConfigError) -> i32 {
 /// `--print-config`: every setting as `name = value`, sorted, aligned, as
 /// gunicorn prints them.
 fn print_config_text(cfg: &config::Config) -> String {
-    let names: Vec<&str> = config::settings::SETTINGS.iter().filter(|s| !s.rsgi_only).map(|s| s.name).collect();
-    let mut names = names;
-    names.sort_unstable();
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    use config::Key;
+    let mut settings: Vec<&config::settings::Setting> = config::settings::SETTINGS.iter().filter(|s| !s.rsgi_only).collect();
+    settings.sort_unstable_by_key(|s| s.name);
+    let width = settings.iter().map(|s| s.name.len()).max().unwrap_or(0);
     let mut out = String::new();
-    for name in names {
-        let setting = config::settings::find(name).expect("listed above");
-        let value = if let Some(obj) = cfg.objects.get(name) {
+    for setting in settings {
+        let (key, name) = (setting.key, setting.name);
+        let value = if let Some(obj) = cfg.objects.get(key) {
             // gunicorn prints callables (hooks, classes) by qualified name.
             Python::attach(|py| {
                 let obj = obj.bind(py);
@@ -117,15 +117,15 @@ fn print_config_text(cfg: &config::Config) -> String {
             if setting.kind == config::settings::Kind::PyObject {
                 "{}".into()
             } else {
-                format!("<{}()>", config::settings::default_hook_name(name))
+                format!("<{}()>", config::settings::default_hook_name(key))
             }
         } else {
-            match name {
+            match key {
                 // gunicorn prints the ids it will switch to (its own by default).
-                "user" => cfg.user.as_ref().map(|u| u.0).unwrap_or_else(config::effective_uid).to_string(),
-                "group" => cfg.group.unwrap_or_else(config::effective_gid).to_string(),
-                "default_proc_name" => if cfg.app_from_command_line { cfg.app.clone() } else { "gunicorn".to_owned() },
-                "statsd_host" => match &cfg.statsd_host {
+                Key::User => cfg.user.as_ref().map(|u| u.0).unwrap_or_else(config::effective_uid).to_string(),
+                Key::Group => cfg.group.unwrap_or_else(config::effective_gid).to_string(),
+                Key::DefaultProcName => if cfg.app_from_command_line { cfg.app.clone() } else { "gunicorn".to_owned() },
+                Key::StatsdHost => match &cfg.statsd_host {
                     // gunicorn keeps the address as a (host, port) tuple.
                     Some(h) if !h.starts_with("unix:") => match h.rsplit_once(':') {
                         Some((host, port)) => format!("('{}', {port})", host.trim_matches(|c| c == '[' || c == ']')),
@@ -134,8 +134,8 @@ fn print_config_text(cfg: &config::Config) -> String {
                     Some(h) => h.trim_start_matches("unix:").to_owned(),
                     None => "None".to_owned(),
                 },
-                "control_socket" => control_socket_text(cfg),
-                _ => cfg.values.python_str(name),
+                Key::ControlSocket => control_socket_text(cfg),
+                _ => cfg.values.python_str(key),
             }
         };
         out.push_str(&format!("{name:width$} = {value}\n"));
@@ -167,9 +167,9 @@ fn version_line(py: Python<'_>) -> String {
 /// `~/.gunicorn/gunicorn.ctl` with the home directory expanded; a value
 /// given is printed as given.
 fn control_socket_text(cfg: &config::Config) -> String {
-    let given = cfg.values.python_str("control_socket");
-    let default = match config::settings::find("control_socket").map(|s| s.default) {
-        Some(config::settings::Default::Literal(d)) => d,
+    let given = cfg.values.python_str(config::Key::ControlSocket);
+    let default = match config::Key::ControlSocket.setting().default {
+        config::settings::Default::Literal(d) => d,
         _ => "",
     };
     if given != default {
@@ -207,23 +207,26 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         Ok(c) => c,
         Err(e) => return report(e),
     };
-    if cli.help {
-        print!("{}", cli::help_text());
-        return 0;
-    }
-    if cli.version {
-        println!("{}", version_line(py));
-        return 0;
+    match cli.action {
+        cli::Action::Help => {
+            print!("{}", cli::help_text());
+            return 0;
+        }
+        cli::Action::Version => {
+            println!("{}", version_line(py));
+            return 0;
+        }
+        cli::Action::Run => {}
     }
     let start_dir = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into());
-    let config::Resolved { mut cfg, warnings, notes, debug, print_config, check_config } = match config::resolve(py, &cli) {
+    let config::Resolved { mut cfg, warnings, notes, debug, run } = match config::resolve(py, &cli) {
         Ok(r) => r,
         Err(e) => return report(e),
     };
     if let Some((header, software)) = config::compat::server_names(py) {
         http::response::set_server_names(header, software);
     }
-    if print_config {
+    if run == config::Run::PrintConfig {
         print!("{}", print_config_text(&cfg));
         use std::io::Write;
         let _ = std::io::stdout().flush();
@@ -298,7 +301,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     }
     // --check-config and --print-config load the app and stop there, as
     // gunicorn does; --preload keeps it for the workers.
-    let load_only = check_config || print_config;
+    let load_only = run != config::Run::Serve;
     if load_only && cfg.preloaded_app.is_some() {
         return 0;
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 
 use crate::config::Config;
+use crate::hooks::Hook;
 use crate::listen::Listener;
 use crate::scoreboard::{SlotHandle, SlotState};
 use crate::signals::{Signal, SignalPipe};
@@ -161,7 +162,7 @@ fn start_abort_watch(
         Python::attach(|py| {
             if let Some(w) = &worker {
                 if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
-                    crate::hooks::call_in(py, &objects, "worker_abort", args);
+                    crate::hooks::call_in(py, &objects, Hook::WorkerAbort, args);
                 }
             }
             py.detach(crate::pylog::shutdown);
@@ -220,23 +221,23 @@ fn serve_hub(py: Python<'_>, cfg: &Config, io: Box<IoLoop>, bell: Arc<HubBell>, 
 pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32, slot: SlotHandle, age: u64) -> ! {
     let pid = std::process::id();
     // The `worker` object hooks receive (built only when hooks are set).
-    let worker_obj = if crate::hooks::has(cfg, "post_fork")
-        || crate::hooks::has(cfg, "post_worker_init")
-        || crate::hooks::has(cfg, "worker_int")
-        || crate::hooks::has(cfg, "worker_abort")
-        || crate::hooks::has(cfg, "worker_exit")
-        || crate::hooks::has(cfg, "pre_request")
-        || crate::hooks::has(cfg, "post_request")
+    let worker_obj = if crate::hooks::has(cfg, Hook::PostFork)
+        || crate::hooks::has(cfg, Hook::PostWorkerInit)
+        || crate::hooks::has(cfg, Hook::WorkerInt)
+        || crate::hooks::has(cfg, Hook::WorkerAbort)
+        || crate::hooks::has(cfg, Hook::WorkerExit)
+        || crate::hooks::has(cfg, Hook::PreRequest)
+        || crate::hooks::has(cfg, Hook::PostRequest)
     {
         crate::hooks::worker(py, cfg, Some(pid as i32), master_pid, age).ok().map(|w| w.unbind())
     } else {
         None
     };
-    let server_call = |name: &str| {
-        if let (true, Some(w)) = (crate::hooks::has(cfg, name), &worker_obj) {
+    let server_call = |hook: Hook| {
+        if let (true, Some(w)) = (crate::hooks::has(cfg, hook), &worker_obj) {
             if let Ok(server) = crate::hooks::server(py, cfg, cfg.workers, master_pid as u32) {
                 if let Ok(args) = pyo3::types::PyTuple::new(py, [server, w.bind(py).clone()]) {
-                    crate::hooks::call(py, cfg, name, args);
+                    crate::hooks::call(py, cfg, hook, args);
                 }
             }
         }
@@ -265,9 +266,9 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             exit_child(py, WORKER_BOOT_ERROR);
         }
     }
-    server_call("post_fork");
+    server_call(Hook::PostFork);
     install_traceback_dump(py);
-    let abort_worker = worker_obj.as_ref().filter(|_| crate::hooks::has(cfg, "worker_abort")).map(|w| w.clone_ref(py));
+    let abort_worker = worker_obj.as_ref().filter(|_| crate::hooks::has(cfg, Hook::WorkerAbort)).map(|w| w.clone_ref(py));
     let evacuation = Evacuation::new();
     if let Err(e) = start_abort_watch(cfg.objects.clone(), abort_worker, evacuation.clone()) {
         crate::error!("Exception in worker process: cannot install the timeout handler: {e}");
@@ -288,12 +289,12 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             exit_child(py, if e.import_failed { WORKER_BOOT_ERROR } else { APP_LOAD_ERROR });
         }
     };
-    if let (true, Some(w)) = (crate::hooks::has(cfg, "post_worker_init"), &worker_obj) {
+    if let (true, Some(w)) = (crate::hooks::has(cfg, Hook::PostWorkerInit), &worker_obj) {
         if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
-            crate::hooks::call(py, cfg, "post_worker_init", args);
+            crate::hooks::call(py, cfg, Hook::PostWorkerInit, args);
         }
     }
-    let request_hooks = crate::hooks::has(cfg, "pre_request") || crate::hooks::has(cfg, "post_request");
+    let request_hooks = crate::hooks::has(cfg, Hook::PreRequest) || crate::hooks::has(cfg, Hook::PostRequest);
     let hook_worker = if request_hooks { worker_obj.as_ref().map(|w| w.clone_ref(py)) } else { None };
     let boot = || -> Result<_, String> {
         // Greenlets run concurrently like threads (gunicorn says so too).
@@ -377,9 +378,9 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     };
     slot.set_state(SlotState::Retiring);
     if how == LoopExit::Fast {
-        if let (true, Some(w)) = (crate::hooks::has(cfg, "worker_int"), &worker_obj) {
+        if let (true, Some(w)) = (crate::hooks::has(cfg, Hook::WorkerInt), &worker_obj) {
             if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
-                crate::hooks::call(py, cfg, "worker_int", args);
+                crate::hooks::call(py, cfg, Hook::WorkerInt, args);
             }
         }
     }
@@ -393,6 +394,6 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         });
     }
     crate::info!("Worker exiting (pid: {pid})");
-    server_call("worker_exit");
+    server_call(Hook::WorkerExit);
     exit_child(py, 0);
 }

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 use pyo3::prelude::*;
 
-use crate::config::Config;
+use crate::config::{Config, Key};
 
 /// Python logging is configured and receives every line.
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -62,7 +62,7 @@ pub fn configure(py: Python<'_>, cfg: &Config) -> Result<(), String> {
         CUSTOM.store(true, Ordering::Relaxed);
         return Ok(());
     }
-    let dict = cfg.objects.get("logconfig_dict").map(|d| d.clone_ref(py));
+    let dict = cfg.objects.get(Key::LogconfigDict).map(|d| d.clone_ref(py));
     let ini = cfg.logconfig.clone();
     let json = cfg.logconfig_json.clone();
     let accesslog = cfg.accesslog.clone();

@@ -463,10 +463,10 @@ mod tests {
     /// did not from index 64 on).
     #[test]
     fn every_accepted_thread_count_is_tracked() {
-        use crate::config::{Config, Overrides, Values};
+        use crate::config::{Config, Key, Overrides, Values};
         let with_threads = |n: usize| {
             let mut o = Overrides::new();
-            o.insert("threads", vec![n.to_string()]);
+            o.insert(Key::Threads, vec![n.to_string()]);
             Config::new("a:b".into(), Values::merge(&[&o]).unwrap())
         };
         let sb = Scoreboard::new().unwrap();

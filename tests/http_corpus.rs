@@ -1,7 +1,9 @@
 //! Replays the request corpus (`tests/requests/{valid,invalid}`) through the
 //! pure HTTP parser, whole and split at every byte offset, and checks each
-//! case against its JSON sidecar. pytest replays the same files against a
-//! live server (`tests/test_http_corpus.py`).
+//! case against its JSON sidecar; and through the worker's real connection
+//! cycle on scripted bytes (`worker::script`), checking that every split
+//! delivery gives what the whole one gives. pytest replays the same files
+//! against a live server (`tests/test_http_corpus.py`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,7 +44,7 @@ fn config_for(sidecar: &Value) -> Config {
                 Value::Array(a) => a.iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect::<Vec<_>>().join(","),
                 other => other.to_string(),
             };
-            overrides.insert(setting.name, vec![text]);
+            overrides.insert(setting.key, vec![text]);
         }
     }
     Config::new("app".into(), Values::merge(&[&overrides]).unwrap()).unwrap()
@@ -195,5 +197,45 @@ fn invalid_corpus_whole_and_split() {
     }
     for code in [400, 413, 414, 431, 501, 505] {
         assert!(statuses.contains_key(&code), "no invalid case answers {code}");
+    }
+}
+
+/// Every case through the worker's connection cycle (`worker::script`):
+/// the requests the app gets and the refusal match the sidecar, and a
+/// delivery split in two anywhere, or byte by byte with the answers written
+/// a byte at a time, gives the same requests, bytes out and end as one
+/// whole delivery.
+#[test]
+fn corpus_through_the_connection_cycle() {
+    use _rsgi::worker::script::{run, Setup};
+    let _ = _rsgi::log::init(_rsgi::log::Level::Critical, "-");
+    for kind in ["valid", "invalid"] {
+        for (path, raw, sidecar) in &cases(kind) {
+            let cfg = config_for(sidecar);
+            let peer = "127.0.0.1".parse().unwrap();
+            let setup = Setup {
+                limits: cfg.limits.clone(),
+                trusted: cfg.forwarded_allow.allows(peer),
+                proxy: cfg.proxy_protocol,
+                proxy_allowed: cfg.proxy_allow.allows(peer),
+                eof: true,
+            };
+            let whole = run(raw, &[], &[], &setup);
+            let name = path.display();
+            if kind == "valid" {
+                assert_eq!(whole.requests.len(), sidecar["requests"].as_array().unwrap().len(), "{name}");
+            } else {
+                let before = sidecar.get("valid_before").and_then(Value::as_u64).unwrap_or(0) as usize;
+                assert_eq!(whole.requests.len(), before, "{name}: valid requests before the bad one");
+                let status = format!("HTTP/1.1 {} ", sidecar["status"]);
+                let found = whole.output.windows(status.len()).any(|w| w == status.as_bytes());
+                assert!(found, "{name}: no {status:?} in {:?}", String::from_utf8_lossy(&whole.output));
+            }
+            for cut in 1..raw.len() {
+                assert_eq!(run(raw, &[cut], &[], &setup), whole, "{name}: cut at {cut}");
+            }
+            let every: Vec<usize> = (1..raw.len()).collect();
+            assert_eq!(run(raw, &every, &vec![1; 4096], &setup), whole, "{name}: byte by byte");
+        }
     }
 }

@@ -169,7 +169,8 @@ def test_keep_alive_to_the_upstream(behind_nginx, http):
     # alive) and are far fewer than the requests (nginx reuses them).
     kept = open_sockets(worker) - idle
     assert 1 <= kept <= 16, kept
-    # nginx logs a request after its response has gone out: wait for the line.
+    # nginx writes a request's log line after its response has gone out,
+    # so the client can be a line ahead of the log.
     def logged():
         with open(nginx.dir / "access.log") as f:
             return sum(1 for line in f if '"GET /env HTTP/1.1" 200' in line)

@@ -5,11 +5,12 @@
 //! offsets, with a body buffer the app drains at its own pace.
 //!
 //! The model copies the loop's decisions (when a head is re-checked, how
-//! much one fill reads, when body bytes are decoded) but not its sockets,
-//! executors or Python: the real connection cycle cannot run without them
-//! today (`Conn` owns a mio stream and `advance` dispatches to executors), so
-//! this is the closest socket-free cycle. The `connection` target checks that
-//! a delivery split anywhere gives the same events as one whole delivery.
+//! much one fill reads, when body bytes are decoded) with a body window the
+//! fuzzer sizes (the real one is 256 KiB, beyond the fuzzer's inputs). The
+//! `connection` target checks that a delivery split anywhere gives the same
+//! events as one whole delivery; `conn_real` checks the same of the real
+//! cycle (`worker::script`), so a change to `worker::cycle` that the model
+//! misses still meets the fuzzer there.
 
 use _rsgi::http::proxy::{self, ProxyInfo, ProxyMode, ProxyParsed};
 use _rsgi::http::request::find_head_end;

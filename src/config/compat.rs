@@ -11,7 +11,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use super::{ConfigError, Overrides, PyObjects, Value, Values};
+use super::{ConfigError, Key, Overrides, PyObjects, Value, Values};
 
 /// The kind of worker a `worker_class` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,7 +78,7 @@ pub struct WorkerChoice {
 /// replaces this refusal when it lands.
 pub fn unavailable(choice: &WorkerChoice) -> ConfigError {
     ConfigError::Invalid {
-        name: "worker_class",
+        name: Key::WorkerClass.name(),
         value: choice.name.clone(),
         reason: format!("the {} worker kind is not available yet in rsgi", choice.kind.label()),
     }
@@ -132,11 +132,11 @@ pub fn apply_paths(py: Python<'_>, chdir: &str, pythonpath: &[String]) -> Result
 /// Classify `worker_class` (the class object from the configuration file
 /// when there is one, else the name).
 pub fn worker_choice(py: Python<'_>, values: &Values, objects: &PyObjects) -> Result<WorkerChoice, ConfigError> {
-    let text = match values.get("worker_class") {
+    let text = match values.get(Key::WorkerClass) {
         Value::Str(s) => s.clone(),
         _ => "sync".to_owned(),
     };
-    let arg: Bound<'_, PyAny> = match objects.get("worker_class") {
+    let arg: Bound<'_, PyAny> = match objects.get(Key::WorkerClass) {
         Some(obj) => obj.bind(py).clone(),
         None => text.clone().into_pyobject(py).map_err(|e| ConfigError::Usage(e.to_string()))?.into_any(),
     };
@@ -156,7 +156,7 @@ pub fn worker_overrides(choice: &WorkerChoice) -> Overrides {
     let mut out = Overrides::new();
     for (name, value) in &choice.settings {
         if let Some(setting) = super::settings::find(name) {
-            out.insert(setting.name, vec![value.clone()]);
+            out.insert(setting.key, vec![value.clone()]);
         }
     }
     out
@@ -165,11 +165,11 @@ pub fn worker_overrides(choice: &WorkerChoice) -> Overrides {
 /// The custom `logger_class`, imported, or None for gunicorn's own logger
 /// (whose work rsgi's logs do).
 pub fn logger_class(py: Python<'_>, values: &Values, objects: &PyObjects) -> Result<Option<Py<PyAny>>, ConfigError> {
-    let text = match values.get("logger_class") {
+    let text = match values.get(Key::LoggerClass) {
         Value::Str(s) => s.clone(),
         _ => String::new(),
     };
-    let arg: Bound<'_, PyAny> = match objects.get("logger_class") {
+    let arg: Bound<'_, PyAny> = match objects.get(Key::LoggerClass) {
         Some(obj) => obj.bind(py).clone(),
         None => text.clone().into_pyobject(py).map_err(|e| ConfigError::Usage(e.to_string()))?.into_any(),
     };
@@ -188,12 +188,12 @@ pub fn logger_class(py: Python<'_>, values: &Values, objects: &PyObjects) -> Res
 /// With a custom logger, `post_request` also calls its `access()` (before
 /// the configuration's own hook, as gunicorn orders them).
 pub fn chain_access_hook(py: Python<'_>, objects: &mut PyObjects) -> Result<(), ConfigError> {
-    let user = objects.get("post_request").map(|h| h.clone_ref(py));
+    let user = objects.get(Key::PostRequest).map(|h| h.clone_ref(py));
     let hook = py
         .import("rsgi._logging")
         .and_then(|m| m.call_method1("access_hook", (user,)))
         .map_err(|e| ConfigError::Usage(format!("cannot set up the access log: {e}")))?;
-    objects.map.insert("post_request", hook.unbind());
+    objects.map.insert(Key::PostRequest, hook.unbind());
     Ok(())
 }
 

@@ -14,13 +14,14 @@ mod sources;
 
 pub use ids::{effective_gid, effective_uid};
 use ids::{lookup_group, lookup_user};
-pub use sources::{apply_to_python, check_support, resolve, set_programmatic, Programmatic, Resolved};
+pub use sources::{apply_to_python, check_support, resolve, set_programmatic, Programmatic, Resolved, Run};
 
 use std::collections::BTreeMap;
 
 use crate::http::proxy::ProxyMode;
 use crate::http::trust::AllowList;
 use crate::http::{HeaderMapPolicy, Limits};
+pub use settings::Key;
 use settings::{Kind, Setting, SETTINGS};
 
 /// A configuration problem, shown to the operator as one line.
@@ -45,9 +46,9 @@ pub enum Value {
     None,
 }
 
-/// Raw values from one source: setting name → the strings given for it
+/// Raw values from one source: setting → the strings given for it
 /// (several for repeatable options).
-pub type Overrides = BTreeMap<&'static str, Vec<String>>;
+pub type Overrides = BTreeMap<Key, Vec<String>>;
 
 /// Validate the raw strings given for `setting`.
 pub fn validate(setting: &'static Setting, raw: &[String]) -> Result<Value, ConfigError> {
@@ -137,21 +138,21 @@ fn default_raw(setting: &Setting) -> Option<Vec<String>> {
     }
 }
 
-/// Every setting's value after merging the sources, by name.
+/// Every setting's value after merging the sources, by key.
 #[derive(Debug, Clone)]
 pub struct Values {
-    /// Validated values, one per setting in the table.
-    map: BTreeMap<&'static str, Value>,
+    /// Validated values, one per setting, in the table's order.
+    values: Vec<Value>,
 }
 
 impl Values {
     /// Merge `sources`, lowest precedence first, over the defaults.
     pub fn merge(sources: &[&Overrides]) -> Result<Values, ConfigError> {
-        let mut map = BTreeMap::new();
+        let mut values = Vec::with_capacity(SETTINGS.len());
         for setting in SETTINGS {
             let mut raw = default_raw(setting);
             for source in sources {
-                if let Some(v) = source.get(setting.name) {
+                if let Some(v) = source.get(&setting.key) {
                     raw = Some(v.clone());
                 }
             }
@@ -162,22 +163,23 @@ impl Values {
                 }
                 None => Value::None,
             };
-            map.insert(setting.name, value);
+            values.push(value);
         }
-        Ok(Values { map })
+        Ok(Values { values })
     }
 
-    pub fn get(&self, name: &str) -> &Value {
-        self.map.get(name).unwrap_or(&Value::None)
+    /// The value of setting `key`.
+    pub fn get(&self, key: Key) -> &Value {
+        &self.values[key as usize]
     }
 
     /// gunicorn's `--print-config` line value for a setting (Python's
     /// `str()` of the value).
-    pub fn python_str(&self, name: &str) -> String {
+    pub fn python_str(&self, key: Key) -> String {
         fn quote(s: &str) -> String {
             format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
         }
-        match self.get(name) {
+        match self.get(key) {
             Value::Int(n) => n.to_string(),
             Value::Str(s) => s.clone(),
             Value::Bool(b) => if *b { "True".into() } else { "False".into() },
@@ -187,36 +189,37 @@ impl Values {
         }
     }
 
-    fn int(&self, name: &str) -> u64 {
-        match self.get(name) {
+    /// An integer setting (0 when unset).
+    pub fn int(&self, key: Key) -> u64 {
+        match self.get(key) {
             Value::Int(n) => *n,
             _ => 0,
         }
     }
 
     /// A string setting (empty when unset).
-    pub fn string(&self, name: &str) -> String {
-        match self.get(name) {
+    pub fn string(&self, key: Key) -> String {
+        match self.get(key) {
             Value::Str(s) => s.clone(),
             _ => String::new(),
         }
     }
 
     /// A flag setting.
-    pub fn flag(&self, name: &str) -> bool {
-        matches!(self.get(name), Value::Bool(true))
+    pub fn flag(&self, key: Key) -> bool {
+        matches!(self.get(key), Value::Bool(true))
     }
 
     /// A list setting (empty when unset).
-    pub fn list(&self, name: &str) -> Vec<String> {
-        match self.get(name) {
+    pub fn list(&self, key: Key) -> Vec<String> {
+        match self.get(key) {
             Value::List(v) => v.clone(),
             _ => Vec::new(),
         }
     }
 
-    fn dict(&self, name: &str) -> Vec<(String, String)> {
-        match self.get(name) {
+    fn dict(&self, key: Key) -> Vec<(String, String)> {
+        match self.get(key) {
             Value::Dict(v) => v.clone(),
             _ => Vec::new(),
         }
@@ -227,13 +230,14 @@ impl Values {
 /// whose values are Python data.
 #[derive(Debug, Default)]
 pub struct PyObjects {
-    /// By setting name.
-    pub map: BTreeMap<&'static str, pyo3::Py<pyo3::PyAny>>,
+    /// By setting.
+    pub map: BTreeMap<Key, pyo3::Py<pyo3::PyAny>>,
 }
 
 impl PyObjects {
-    pub fn get(&self, name: &str) -> Option<&pyo3::Py<pyo3::PyAny>> {
-        self.map.get(name)
+    /// The object the configuration file gave setting `key`, if any.
+    pub fn get(&self, key: Key) -> Option<&pyo3::Py<pyo3::PyAny>> {
+        self.map.get(&key)
     }
 }
 
@@ -329,47 +333,47 @@ pub struct Config {
 impl Config {
     /// Build the typed configuration from merged values.
     pub fn new(app: String, values: Values) -> Result<Config, ConfigError> {
-        let positive = |name: &'static str| -> Result<u64, ConfigError> {
-            let n = values.int(name);
+        let positive = |key: Key| -> Result<u64, ConfigError> {
+            let n = values.int(key);
             if n == 0 {
-                return Err(ConfigError::Invalid { name, value: "0".into(), reason: "must be at least 1".into() });
+                return Err(ConfigError::Invalid { name: key.name(), value: "0".into(), reason: "must be at least 1".into() });
             }
             Ok(n)
         };
-        let header_map = match values.string("header_map").as_str() {
+        let header_map = match values.string(Key::HeaderMap).as_str() {
             "refuse" => HeaderMapPolicy::Refuse,
             "dangerous" => HeaderMapPolicy::Dangerous,
             _ => HeaderMapPolicy::Drop,
         };
         let limits = Limits {
-            request_line: values.int("limit_request_line") as usize,
-            request_fields: values.int("limit_request_fields") as usize,
-            request_field_size: values.int("limit_request_field_size") as usize,
-            request_body: values.int("limit_request_body"),
-            permit_unconventional_method: values.flag("permit_unconventional_http_method"),
-            permit_unconventional_version: values.flag("permit_unconventional_http_version"),
-            casefold_method: values.flag("casefold_http_method"),
-            permit_obsolete_folding: values.flag("permit_obsolete_folding"),
-            strip_header_spaces: values.flag("strip_header_spaces"),
+            request_line: values.int(Key::LimitRequestLine) as usize,
+            request_fields: values.int(Key::LimitRequestFields) as usize,
+            request_field_size: values.int(Key::LimitRequestFieldSize) as usize,
+            request_body: values.int(Key::LimitRequestBody),
+            permit_unconventional_method: values.flag(Key::PermitUnconventionalHttpMethod),
+            permit_unconventional_version: values.flag(Key::PermitUnconventionalHttpVersion),
+            casefold_method: values.flag(Key::CasefoldHttpMethod),
+            permit_obsolete_folding: values.flag(Key::PermitObsoleteFolding),
+            strip_header_spaces: values.flag(Key::StripHeaderSpaces),
             header_map,
-            forwarder_headers: values.list("forwarder_headers").iter().map(|h| h.to_ascii_uppercase()).collect(),
+            forwarder_headers: values.list(Key::ForwarderHeaders).iter().map(|h| h.to_ascii_uppercase()).collect(),
             secure_scheme_headers: values
-                .dict("secure_scheme_headers")
+                .dict(Key::SecureSchemeHeaders)
                 .into_iter()
                 .map(|(k, v)| (k.to_ascii_uppercase(), v))
                 .collect(),
         };
-        let proxy_protocol = match values.string("proxy_protocol").as_str() {
+        let proxy_protocol = match values.string(Key::ProxyProtocol).as_str() {
             "v1" => ProxyMode::V1,
             "v2" => ProxyMode::V2,
             "auto" => ProxyMode::Auto,
             _ => ProxyMode::Off,
         };
-        let allow = |name| AllowList::parse(&values.list(name).join(",")).unwrap_or_default();
-        let user = match values.get("user") {
+        let allow = |key| AllowList::parse(&values.list(key).join(",")).unwrap_or_default();
+        let user = match values.get(Key::User) {
             Value::Str(spec) => {
                 let (uid, _, name) = lookup_user(spec).ok_or_else(|| ConfigError::Invalid {
-                    name: "user",
+                    name: Key::User.name(),
                     value: spec.clone(),
                     reason: "no such user".into(),
                 })?;
@@ -377,113 +381,113 @@ impl Config {
             }
             _ => None,
         };
-        let group = match values.get("group") {
+        let group = match values.get(Key::Group) {
             Value::Str(spec) => Some(lookup_group(spec).ok_or_else(|| ConfigError::Invalid {
-                name: "group",
+                name: Key::Group.name(),
                 value: spec.clone(),
                 reason: "no such group".into(),
             })?),
             // gunicorn: the user's own group when only --user is given.
-            _ => match values.get("user") {
+            _ => match values.get(Key::User) {
                 Value::Str(spec) => lookup_user(spec).map(|(_, gid, _)| gid),
                 _ => None,
             },
         };
-        let optional = |name: &str| match values.get(name) {
+        let optional = |key: Key| match values.get(key) {
             Value::Str(s) if !s.is_empty() => Some(s.clone()),
             _ => None,
         };
-        let bind = values.list("bind");
+        let bind = values.list(Key::Bind);
         if bind.is_empty() {
-            return Err(ConfigError::Invalid { name: "bind", value: String::new(), reason: "no address to bind".into() });
+            return Err(ConfigError::Invalid { name: Key::Bind.name(), value: String::new(), reason: "no address to bind".into() });
         }
         let static_map = files::static_map(&values)?;
         let tls = files::tls(&values)?;
-        let workers = positive("workers")?;
+        let workers = positive(Key::Workers)?;
         if workers as usize > crate::scoreboard::MAX_WORKERS {
             return Err(ConfigError::Invalid {
-                name: "workers",
+                name: Key::Workers.name(),
                 value: workers.to_string(),
                 reason: format!("at most {} workers", crate::scoreboard::MAX_WORKERS),
             });
         }
-        let threads = positive("threads")?;
+        let threads = positive(Key::Threads)?;
         if threads as usize > crate::scoreboard::MAX_THREADS {
             return Err(ConfigError::Invalid {
-                name: "threads",
+                name: Key::Threads.name(),
                 value: threads.to_string(),
                 reason: format!("at most {} threads per worker", crate::scoreboard::MAX_THREADS),
             });
         }
         Ok(Config {
             bind,
-            backlog: values.int("backlog").clamp(1, i32::MAX as u64) as u32,
+            backlog: values.int(Key::Backlog).clamp(1, i32::MAX as u64) as u32,
             workers: workers as u32,
             threads: threads as u32,
-            worker_connections: positive("worker_connections")? as usize,
-            timeout: values.int("timeout"),
-            graceful_timeout: values.int("graceful_timeout"),
-            keepalive: values.int("keepalive"),
-            chdir: values.string("chdir"),
-            pythonpath: match values.get("pythonpath") {
+            worker_connections: positive(Key::WorkerConnections)? as usize,
+            timeout: values.int(Key::Timeout),
+            graceful_timeout: values.int(Key::GracefulTimeout),
+            keepalive: values.int(Key::Keepalive),
+            chdir: values.string(Key::Chdir),
+            pythonpath: match values.get(Key::Pythonpath) {
                 Value::Str(s) => split_commas(s),
                 _ => Vec::new(),
             },
-            loglevel: values.string("loglevel"),
-            errorlog: values.string("errorlog"),
-            max_requests: values.int("max_requests"),
-            max_requests_jitter: values.int("max_requests_jitter"),
-            max_worker_memory_mib: values.int("max_worker_memory"),
-            pidfile: optional("pidfile"),
-            daemon: values.flag("daemon"),
+            loglevel: values.string(Key::Loglevel),
+            errorlog: values.string(Key::Errorlog),
+            max_requests: values.int(Key::MaxRequests),
+            max_requests_jitter: values.int(Key::MaxRequestsJitter),
+            max_worker_memory_mib: values.int(Key::MaxWorkerMemory),
+            pidfile: optional(Key::Pidfile),
+            daemon: values.flag(Key::Daemon),
             user,
             group,
-            umask: values.int("umask") as u32,
-            initgroups: values.flag("initgroups"),
-            proc_name: optional("proc_name").unwrap_or_else(|| app.clone()),
+            umask: values.int(Key::Umask) as u32,
+            initgroups: values.flag(Key::Initgroups),
+            proc_name: optional(Key::ProcName).unwrap_or_else(|| app.clone()),
             app_from_command_line: true,
-            gthread: matches!(values.get("worker_class"), Value::Str(k) if k.contains("gthread") || k.contains("ThreadWorker")),
-            preload_app: values.flag("preload_app"),
+            gthread: matches!(values.get(Key::WorkerClass), Value::Str(k) if k.contains("gthread") || k.contains("ThreadWorker")),
+            preload_app: values.flag(Key::PreloadApp),
             raw_env: values
-                .list("raw_env")
+                .list(Key::RawEnv)
                 .iter()
                 .map(|kv| match kv.split_once('=') {
                     Some((k, v)) => Ok((k.to_owned(), v.to_owned())),
                     None => Err(ConfigError::Invalid {
-                        name: "raw_env",
+                        name: Key::RawEnv.name(),
                         value: kv.clone(),
                         reason: "expected NAME=VALUE".into(),
                     }),
                 })
                 .collect::<Result<_, _>>()?,
-            accesslog: optional("accesslog"),
-            access_log_format: values.string("access_log_format"),
+            accesslog: optional(Key::Accesslog),
+            access_log_format: values.string(Key::AccessLogFormat),
             objects: std::sync::Arc::new(PyObjects::default()),
             preloaded_app: None,
-            statsd_host: optional("statsd_host"),
-            statsd_prefix: values.string("statsd_prefix"),
-            dogstatsd_tags: values.string("dogstatsd_tags"),
-            capture_output: values.flag("capture_output"),
-            logconfig: optional("logconfig"),
-            logconfig_json: optional("logconfig_json"),
-            syslog: values.flag("syslog"),
-            syslog_addr: values.string("syslog_addr"),
-            syslog_prefix: optional("syslog_prefix"),
-            syslog_facility: values.string("syslog_facility"),
-            disable_redirect_access_to_syslog: values.flag("disable_redirect_access_to_syslog"),
+            statsd_host: optional(Key::StatsdHost),
+            statsd_prefix: values.string(Key::StatsdPrefix),
+            dogstatsd_tags: values.string(Key::DogstatsdTags),
+            capture_output: values.flag(Key::CaptureOutput),
+            logconfig: optional(Key::Logconfig),
+            logconfig_json: optional(Key::LogconfigJson),
+            syslog: values.flag(Key::Syslog),
+            syslog_addr: values.string(Key::SyslogAddr),
+            syslog_prefix: optional(Key::SyslogPrefix),
+            syslog_facility: values.string(Key::SyslogFacility),
+            disable_redirect_access_to_syslog: values.flag(Key::DisableRedirectAccessToSyslog),
             paste_global_conf: values
-                .list("raw_paste_global_conf")
+                .list(Key::RawPasteGlobalConf)
                 .iter()
                 .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
                 .collect(),
             app,
             limits,
-            forwarded_allow: allow("forwarded_allow_ips"),
+            forwarded_allow: allow(Key::ForwardedAllowIps),
             proxy_protocol,
-            proxy_allow: allow("proxy_allow_ips"),
+            proxy_allow: allow(Key::ProxyAllowIps),
             static_map,
             tls,
-            suppress_ragged_eofs: values.flag("suppress_ragged_eofs"),
+            suppress_ragged_eofs: values.flag(Key::SuppressRaggedEofs),
             values,
             worker: compat::WorkerChoice::default(),
             logger_class: None,
@@ -495,7 +499,7 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn over(pairs: &[(&'static str, &str)]) -> Overrides {
+    fn over(pairs: &[(Key, &str)]) -> Overrides {
         let mut o = Overrides::new();
         for (k, v) in pairs {
             o.entry(*k).or_default().push(v.to_string());
@@ -523,8 +527,8 @@ mod tests {
 
     #[test]
     fn precedence_last_source_wins() {
-        let env = over(&[("workers", "3"), ("keepalive", "5")]);
-        let cli = over(&[("workers", "4")]);
+        let env = over(&[(Key::Workers, "3"), (Key::Keepalive, "5")]);
+        let cli = over(&[(Key::Workers, "4")]);
         let c = Config::new("a".into(), Values::merge(&[&env, &cli]).unwrap()).unwrap();
         assert_eq!(c.workers, 4);
         assert_eq!(c.keepalive, 5);
@@ -532,17 +536,17 @@ mod tests {
 
     #[test]
     fn validation_errors() {
-        assert!(Values::merge(&[&over(&[("workers", "x")])]).is_err());
-        assert!(Values::merge(&[&over(&[("backlog", "-1")])]).is_err());
-        assert!(Values::merge(&[&over(&[("header_map", "maybe")])]).is_err());
-        assert!(Values::merge(&[&over(&[("forwarded_allow_ips", "10.0.0.300")])]).is_err());
-        let zero = Values::merge(&[&over(&[("workers", "0")])]).unwrap();
+        assert!(Values::merge(&[&over(&[(Key::Workers, "x")])]).is_err());
+        assert!(Values::merge(&[&over(&[(Key::Backlog, "-1")])]).is_err());
+        assert!(Values::merge(&[&over(&[(Key::HeaderMap, "maybe")])]).is_err());
+        assert!(Values::merge(&[&over(&[(Key::ForwardedAllowIps, "10.0.0.300")])]).is_err());
+        let zero = Values::merge(&[&over(&[(Key::Workers, "0")])]).unwrap();
         assert!(Config::new("a".into(), zero).is_err());
     }
 
     #[test]
     fn process_settings() {
-        let o = over(&[("umask", "0o22"), ("max_requests", "50"), ("pidfile", "/tmp/x.pid"), ("user", "0")]);
+        let o = over(&[(Key::Umask, "0o22"), (Key::MaxRequests, "50"), (Key::Pidfile, "/tmp/x.pid"), (Key::User, "0")]);
         let c = Config::new("a:b".into(), Values::merge(&[&o]).unwrap()).unwrap();
         assert_eq!(c.umask, 0o22);
         assert_eq!(c.max_requests, 50);
@@ -553,15 +557,15 @@ mod tests {
         assert_eq!(parse_auto_int("18"), Some(18));
         assert_eq!(parse_auto_int("0x12"), Some(18));
         assert_eq!(parse_auto_int("0"), Some(0));
-        let bad = over(&[("user", "no-such-user-here")]);
+        let bad = over(&[(Key::User, "no-such-user-here")]);
         assert!(Config::new("a".into(), Values::merge(&[&bad]).unwrap()).is_err());
-        let many = over(&[("workers", "5000")]);
+        let many = over(&[(Key::Workers, "5000")]);
         assert!(Config::new("a".into(), Values::merge(&[&many]).unwrap()).is_err());
     }
 
     #[test]
     fn lists() {
-        let o = over(&[("bind", "127.0.0.1:1"), ("bind", "unix:/tmp/s"), ("forwarder_headers", "a_b, REMOTE_USER")]);
+        let o = over(&[(Key::Bind, "127.0.0.1:1"), (Key::Bind, "unix:/tmp/s"), (Key::ForwarderHeaders, "a_b, REMOTE_USER")]);
         let c = Config::new("a".into(), Values::merge(&[&o]).unwrap()).unwrap();
         assert_eq!(c.bind, vec!["127.0.0.1:1", "unix:/tmp/s"]);
         assert_eq!(c.limits.forwarder_headers, vec!["A_B", "REMOTE_USER"]);

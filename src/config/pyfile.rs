@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple};
 
-use super::settings::{self, Kind};
+use super::settings::{self, Key, Kind};
 use super::{ConfigError, Overrides};
 
 /// What a configuration file set.
@@ -21,8 +21,8 @@ use super::{ConfigError, Overrides};
 pub struct FileConfig {
     /// Settings as text, like command-line values.
     pub overrides: Overrides,
-    /// Hooks and other Python objects, by setting name.
-    pub objects: BTreeMap<&'static str, Py<PyAny>>,
+    /// Hooks and other Python objects, by setting.
+    pub objects: BTreeMap<Key, Py<PyAny>>,
     /// Where they came from (for messages).
     pub source: Option<String>,
     /// Plain values named like settings that are not settings (`logfile`,
@@ -69,7 +69,7 @@ fn convert(
     v: &Bound<'_, PyAny>,
     out: &mut FileConfig,
 ) -> Result<(), ConfigError> {
-    let name = setting.name;
+    let (key, name) = (setting.key, setting.name);
     if v.is_none() {
         return Ok(());
     }
@@ -78,11 +78,11 @@ fn convert(
             if !v.is_callable() {
                 return Err(invalid(name, v, "not callable"));
             }
-            out.objects.insert(name, v.clone().unbind());
+            out.objects.insert(key, v.clone().unbind());
             return Ok(());
         }
         Kind::PyObject => {
-            out.objects.insert(name, v.clone().unbind());
+            out.objects.insert(key, v.clone().unbind());
             return Ok(());
         }
         Kind::Flag | Kind::FlagFalse => {
@@ -106,19 +106,19 @@ fn convert(
             // gunicorn: proxy_protocol = True means auto, False means off.
             vec![if v.is_truthy().unwrap_or(false) { implied.to_owned() } else { "off".to_owned() }]
         }
-        Kind::Str if matches!(name, "worker_class" | "logger_class") && !v.is_instance_of::<PyString>() => {
+        Kind::Str if matches!(key, Key::WorkerClass | Key::LoggerClass) && !v.is_instance_of::<PyString>() => {
             // A class (or a function returning one), as gunicorn accepts:
             // kept as an object, mapped to a worker kind or a logger later.
-            out.objects.insert(name, v.clone().unbind());
+            out.objects.insert(key, v.clone().unbind());
             vec![v.str().map(|s| s.to_string()).unwrap_or_default()]
         }
         Kind::Str | Kind::Choice(_) | Kind::OptionalChoice { .. } => {
             if v.is_instance_of::<PyString>() {
                 vec![text(name, v)?]
-            } else if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() && matches!(name, "user" | "group") {
+            } else if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() && matches!(key, Key::User | Key::Group) {
                 // A uid or gid.
                 vec![v.to_string()]
-            } else if setting.support != settings::Support::Full || name == "ssl_version" {
+            } else if setting.support != settings::Support::Full || key == Key::SslVersion {
                 // A setting rsgi does not act on (e.g. ssl_version =
                 // ssl.PROTOCOL_TLS_CLIENT): keep its text for the warning.
                 vec![v.str().map(|s| s.to_string()).unwrap_or_default()]
@@ -137,7 +137,7 @@ fn convert(
             vec![pairs.join(",")]
         }
     };
-    out.overrides.insert(name, raw);
+    out.overrides.insert(key, raw);
     Ok(())
 }
 
@@ -159,7 +159,7 @@ pub fn load(py: Python<'_>, spec: Option<&str>) -> Result<FileConfig, ConfigErro
     } else {
         if !std::path::Path::new(&source).exists() {
             return Err(ConfigError::Invalid {
-                name: "config",
+                name: Key::Config.name(),
                 value: source.clone(),
                 reason: "the file does not exist".into(),
             });
@@ -211,5 +211,5 @@ fn looks_like_a_setting(key: &str, value: &Bound<'_, PyAny>) -> bool {
 
 fn load_error(py: Python<'_>, source: &str, err: &PyErr) -> ConfigError {
     let (line, _) = crate::wsgi::app::describe_exception(py, err);
-    ConfigError::Invalid { name: "config", value: source.to_owned(), reason: format!("failed to read it: {line}") }
+    ConfigError::Invalid { name: Key::Config.name(), value: source.to_owned(), reason: format!("failed to read it: {line}") }
 }

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::compat::{self, WorkerKind};
-use super::settings::{Kind, Support, SETTINGS};
+use super::settings::{Key, Kind, Support, SETTINGS};
 use super::{default_raw, pyfile, validate, Config, ConfigError, Overrides, PyObjects, Value, Values};
 
 /// What `rsgi.run(app_or_uri, **settings)` passed: the settings (read
@@ -37,10 +37,10 @@ pub fn check_support(values: &Values, objects: &PyObjects) -> Result<Vec<String>
     let mut warnings = Vec::new();
     for setting in SETTINGS {
         let set = if matches!(setting.kind, Kind::Hook | Kind::PyObject) {
-            objects.get(setting.name).is_some()
+            objects.get(setting.key).is_some()
         } else {
             let default = default_raw(setting).map(|raw| validate(setting, &raw)).transpose()?.unwrap_or(Value::None);
-            *values.get(setting.name) != default
+            *values.get(setting.key) != default
         };
         if !set {
             continue;
@@ -51,7 +51,7 @@ pub fn check_support(values: &Values, objects: &PyObjects) -> Result<Vec<String>
             Support::Refused(why) => {
                 return Err(ConfigError::Invalid {
                     name: setting.name,
-                    value: match values.get(setting.name) {
+                    value: match values.get(setting.key) {
                         Value::Str(s) => s.clone(),
                         other => format!("{other:?}"),
                     },
@@ -73,8 +73,19 @@ pub struct Resolved {
     /// Lines for the debug log (names in the configuration file that are
     /// not settings).
     pub debug: Vec<String>,
-    pub print_config: bool,
-    pub check_config: bool,
+    /// Serve, or only check or print the configuration.
+    pub run: Run,
+}
+
+/// What the resolved configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    Serve,
+    /// `--check-config`: load the app, then exit.
+    CheckConfig,
+    /// `--print-config` (wins over `--check-config`): print the settings,
+    /// load the app, then exit.
+    PrintConfig,
 }
 
 /// Parse one environment variable of extra arguments (`GUNICORN_CMD_ARGS`,
@@ -111,7 +122,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
     // config=), else ./gunicorn.conf.py or ./rsgi.conf.py if present.
     let config_spec = [&cli.overrides, &rsgi_env, &gunicorn_env, given.as_ref().map(|g| &g.overrides).unwrap_or(&Overrides::new())]
         .iter()
-        .find_map(|o| o.get("config").and_then(|v| v.last()).cloned());
+        .find_map(|o| o.get(&Key::Config).and_then(|v| v.last()).cloned());
     let mut file = match (&given, &config_spec) {
         (Some(_), None) => pyfile::FileConfig::default(),
         _ => pyfile::load(py, config_spec.as_deref())?,
@@ -120,16 +131,16 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
         file.overrides.extend(given.overrides);
         file.objects.extend(given.objects);
     }
-    let file_app = file.overrides.get("wsgi_app").and_then(|v| v.last()).cloned();
+    let file_app = file.overrides.get(&Key::WsgiApp).and_then(|v| v.last()).cloned();
     // --paste FILE[#name] names a PasteDeploy app instead of module:callable.
     let paste = [&cli.overrides, &rsgi_env, &gunicorn_env, &file.overrides]
         .iter()
-        .find_map(|o| o.get("paste").and_then(|v| v.last()).cloned());
+        .find_map(|o| o.get(&Key::Paste).and_then(|v| v.last()).cloned());
     let paste_app = match paste {
         Some(p) => {
             let (file, name) = p.split_once('#').map(|(f, n)| (f.to_owned(), Some(n.to_owned()))).unwrap_or((p.clone(), None));
             let abs = std::fs::canonicalize(&file).map_err(|_| ConfigError::Invalid {
-                name: "paste",
+                name: Key::Paste.name(),
                 value: p.clone(),
                 reason: "not found".into(),
             })?;
@@ -151,9 +162,15 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
     let mut values = Values::merge(&sources)?;
     let mut objects = PyObjects { map: file.objects };
     let mut warnings = check_support(&values, &objects)?;
-    let print_config = matches!(values.get("print_config"), Value::Bool(true));
-    let check_config = matches!(values.get("check_config"), Value::Bool(true));
-    let reuse_port = values.flag("reuse_port");
+    let print_config = values.flag(Key::PrintConfig);
+    let run = if print_config {
+        Run::PrintConfig
+    } else if values.flag(Key::CheckConfig) {
+        Run::CheckConfig
+    } else {
+        Run::Serve
+    };
+    let reuse_port = values.flag(Key::ReusePort);
     let worker = compat::worker_choice(py, &values, &objects)?;
     match worker.kind {
         WorkerKind::Sync | WorkerKind::Gthread => {}
@@ -172,7 +189,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
         WorkerKind::Asgi => return Err(compat::unavailable(&worker)),
         WorkerKind::Foreign | WorkerKind::Custom => {
             return Err(ConfigError::Invalid {
-                name: "worker_class",
+                name: Key::WorkerClass.name(),
                 value: worker.name.clone(),
                 reason: format!("{} workers run their own server loop, which rsgi cannot run", worker.kind.label()),
             })
@@ -205,7 +222,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
     // As gunicorn: sockets from systemd socket activation replace --bind.
     let mut notes = Vec::new();
     let activated = crate::listen::systemd_activation().map_err(|reason| ConfigError::Invalid {
-        name: "bind",
+        name: Key::Bind.name(),
         value: "LISTEN_FDS".into(),
         reason,
     })?;
@@ -228,7 +245,7 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
         cfg.preload_app = true;
         cfg.preloaded_app = Some(app);
     }
-    Ok(Resolved { cfg, warnings, notes, debug, print_config, check_config })
+    Ok(Resolved { cfg, warnings, notes, debug, run })
 }
 
 /// How an app object passed to `rsgi.run` is named (`module:name`).

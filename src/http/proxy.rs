@@ -79,7 +79,7 @@ fn parse_v1(buf: &[u8]) -> Result<ProxyParsed, HttpError> {
     let end = match memchr::memmem::find(buf, b"\r\n") {
         Some(i) if i + 2 <= V1_MAX_LINE => i,
         Some(_) => return Err(HttpError::InvalidProxyLine(lossy(&buf[..V1_MAX_LINE]))),
-        None if buf.len() >= V1_MAX_LINE => return Err(HttpError::InvalidProxyLine(lossy(buf))),
+        None if buf.len() >= V1_MAX_LINE => return Err(HttpError::InvalidProxyLine(lossy(&buf[..V1_MAX_LINE]))),
         None => return Ok(ProxyParsed::Incomplete),
     };
     let line = &buf[..end];
@@ -213,6 +213,19 @@ mod tests {
         let ok = [&line[..27], &line[28..]].concat();
         assert_eq!(ok.len(), V1_MAX_LINE);
         assert!(matches!(parse(&ok, ProxyMode::V1), Ok(ProxyParsed::Header(_, V1_MAX_LINE))));
+    }
+
+    /// Found by the `conn_real` fuzz target: a line with no end quoted
+    /// everything that had arrived in its error, so the 400's text depended
+    /// on how the bytes were read. It quotes the bounded line only.
+    #[test]
+    fn v1_error_quotes_the_bounded_line_only() {
+        let mut buf = b"PROXY UNKNOWN ".to_vec();
+        buf.extend(std::iter::repeat_n(b'x', 300));
+        let short = parse(&buf[..V1_MAX_LINE], ProxyMode::V1).unwrap_err();
+        let long = parse(&buf, ProxyMode::V1).unwrap_err();
+        assert_eq!(short, long);
+        assert_eq!(long, HttpError::InvalidProxyLine(lossy(&buf[..V1_MAX_LINE])));
     }
 
     #[test]

@@ -148,18 +148,18 @@ pub fn parse_head(buf: &[u8], limits: &Limits, peer_trusted: bool) -> Result<Par
     // Too long is decided before the line's end is looked at, as it is
     // while the line is still incomplete: the answer cannot depend on reads.
     let line_end = match memchr::memchr(b'\n', rest) {
-        Some(i) if i.saturating_sub(2) > line_limit => return Err(HttpError::RequestLineTooLong(i, line_limit)),
+        Some(i) if i.saturating_sub(2) > line_limit => return Err(HttpError::RequestLineTooLong(line_limit)),
         Some(i) if i > 0 && rest[i - 1] == b'\r' => i - 1,
         Some(_) => return Err(HttpError::InvalidRequestLine("bare LF as line terminator".into())),
         None => {
             if rest.len().saturating_sub(2) > line_limit {
-                return Err(HttpError::RequestLineTooLong(rest.len(), line_limit));
+                return Err(HttpError::RequestLineTooLong(line_limit));
             }
             return Ok(Parsed::Incomplete);
         }
     };
     if line_end > line_limit {
-        return Err(HttpError::RequestLineTooLong(line_end, line_limit));
+        return Err(HttpError::RequestLineTooLong(line_limit));
     }
     let line = RequestLine::parse(&rest[..line_end], limits)?;
 

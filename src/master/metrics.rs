@@ -10,8 +10,8 @@
 use std::fmt::Write as _;
 
 use super::exporter::Exporter;
-use super::{Arbiter, WorkerInfo};
-use crate::config::{Config, Value};
+use super::{Arbiter, WorkerInfo, WorkerState};
+use crate::config::{Config, Key, Value};
 use crate::listen::Listener;
 use crate::scoreboard::{Retirement, SlotState, Totals, DURATION_BOUNDS_US};
 
@@ -44,7 +44,7 @@ impl Restart {
     /// Why a reaped worker went, if it was not the master's own doing
     /// (HUP, TTOU, a stop).
     fn of(info: &WorkerInfo, retirement: Retirement, status: i32) -> Option<Restart> {
-        if info.aborted_at.is_some() {
+        if matches!(info.state, WorkerState::Aborted { .. }) {
             return Some(Restart::Timeout);
         }
         match retirement {
@@ -78,14 +78,14 @@ impl Metrics {
     /// Open the endpoint, if `--metrics-bind` asks for one. The error is
     /// one line for the operator. Called in the master before it binds.
     pub(super) fn open(cfg: &Config) -> Result<Metrics, String> {
-        let exporter = match cfg.values.get("metrics_bind") {
+        let exporter = match cfg.values.get(Key::MetricsBind) {
             Value::Str(spec) if !spec.is_empty() => Some(Exporter::bind(spec)?),
             _ => None,
         };
         if let Some(e) = &exporter {
             crate::info!("Serving metrics at: http://{}/metrics", e.addr());
         }
-        Ok(Metrics { exporter, totals: Totals::default(), restarts: [0; 4], backlog_to_statsd: cfg.values.flag("enable_backlog_metric") })
+        Ok(Metrics { exporter, totals: Totals::default(), restarts: [0; 4], backlog_to_statsd: cfg.values.flag(Key::EnableBacklogMetric) })
     }
 }
 
@@ -228,7 +228,11 @@ mod tests {
 
     #[test]
     fn restart_reasons() {
-        let info = |aborted| WorkerInfo { age: 1, slot: 0, retiring: false, aborted_at: aborted };
+        let info = |aborted: Option<u64>| WorkerInfo {
+            age: 1,
+            slot: 0,
+            state: aborted.map_or(WorkerState::Serving, |at| WorkerState::Aborted { at }),
+        };
         let exited = |code: i32| code << 8;
         let signaled = |sig: i32| sig;
         assert_eq!(Restart::of(&info(Some(1)), Retirement::None, signaled(libc::SIGABRT)), Some(Restart::Timeout));

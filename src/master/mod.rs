@@ -13,6 +13,7 @@ mod metrics;
 pub mod pidfile;
 pub mod reexec;
 pub mod spawn;
+mod timeout;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -21,8 +22,9 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 
 use crate::config::Config;
+use crate::hooks::Hook;
 use crate::listen::{self, Listener};
-use crate::scoreboard::{now_ms, Scoreboard, SlotState};
+use crate::scoreboard::{Scoreboard, SlotState};
 use crate::signals::{Signal, SignalPipe};
 use crate::process::{APP_LOAD_ERROR, WORKER_BOOT_ERROR};
 use pidfile::Pidfile;
@@ -36,21 +38,35 @@ const MASTER_SIGNALS: [Signal; 10] = [
 /// How long the idle arm sleeps when no signal arrives.
 const IDLE_WAIT_MS: i32 = 1000;
 
-/// How long a worker sent SIGABRT for a timeout gets to dump its
-/// tracebacks before it is sent SIGKILL.
-const ABORT_GRACE_MS: u64 = 5000;
 
 /// What the master knows of one worker.
 #[derive(Debug, Clone)]
-struct WorkerInfo {
+pub(super) struct WorkerInfo {
     /// Spawn order: the oldest worker is retired first (TTOU).
     age: u64,
     /// Its slot in the scoreboard.
     slot: usize,
-    /// Already told to stop; no longer counted toward the worker number.
-    retiring: bool,
-    /// When it was sent SIGABRT for a timeout (monotonic ms).
-    aborted_at: Option<u64>,
+    state: WorkerState,
+}
+
+/// Where a worker stands, as the master sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum WorkerState {
+    /// Counted toward the worker number.
+    Serving,
+    /// Told to stop (or stopping on its own); no longer counted.
+    Retiring,
+    /// Sent SIGABRT for a timeout at `at` (monotonic ms); SIGKILL follows.
+    Aborted { at: u64 },
+}
+
+/// How the master stops its workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// TERM: finish what they hold.
+    Graceful,
+    /// QUIT: stop now.
+    Fast,
 }
 
 /// Why the master stops, and with which exit status.
@@ -71,12 +87,8 @@ pub struct Arbiter {
     /// Counter behind `WorkerInfo::age`.
     worker_age: u64,
     pidfile: Option<Pidfile>,
-    /// The new master started by USR2, while it runs.
-    reexec_pid: i32,
-    /// The old master, while this one (started by USR2) is not promoted.
-    master_pid: i32,
-    /// "Master", or "Master.2" before promotion.
-    master_name: &'static str,
+    /// This master's place in a USR2 hand-over.
+    lineage: reexec::Lineage,
     /// The directory rsgi was started in (a re-exec starts there).
     start_dir: String,
     /// The command-line arguments, to resolve the configuration again on HUP.
@@ -91,12 +103,13 @@ pub struct Arbiter {
 pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) -> i32 {
     let pid = std::process::id();
     crate::info!("Starting rsgi {}", env!("CARGO_PKG_VERSION"));
-    let master_pid = reexec::parent_master().unwrap_or(0);
+    let lineage = reexec::Lineage::at_start();
+    let heir = matches!(lineage, reexec::Lineage::Heir { .. });
     // gunicorn's arbiter sets its worker count (old value None) first.
-    crate::hooks::master_call(&cfg, "nworkers_changed", cfg.workers, |py| {
+    crate::hooks::master_call(&cfg, Hook::NworkersChanged, cfg.workers, |py| {
         vec![cfg.workers.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py)), py.None().into_bound(py)]
     });
-    crate::hooks::master_call(&cfg, "on_starting", cfg.workers, |_| Vec::new());
+    crate::hooks::master_call(&cfg, Hook::OnStarting, cfg.workers, |_| Vec::new());
     let Some(observers) = events::Observers::open(&cfg) else { return 1 };
     let mut listeners = Vec::new();
     if let Some(fds) = reexec::inherited_fds() {
@@ -132,7 +145,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
     }
     let pidfile = match &cfg.pidfile {
         Some(path) => {
-            let name = if master_pid != 0 { format!("{path}.2") } else { path.clone() };
+            let name = if heir { format!("{path}.2") } else { path.clone() };
             match Pidfile::create(&name) {
                 Ok(p) => Some(p),
                 Err(msg) => {
@@ -150,7 +163,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
         crate::config::compat::WorkerKind::Gevent => crate::gevent::announce(&cfg),
         _ => crate::info!("Using worker: {}", if cfg.threads > 1 || cfg.gthread { "gthread" } else { "sync" }),
     }
-    let suffix = if master_pid != 0 { ".2" } else { "" };
+    let suffix = if heir { ".2" } else { "" };
     crate::proctitle::set(&format!("rsgi: master [{}{suffix}]", cfg.proc_name));
     let signals = match SignalPipe::install(&MASTER_SIGNALS) {
         Ok(s) => s,
@@ -166,7 +179,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
             return 1;
         }
     };
-    crate::hooks::master_call(&cfg, "when_ready", cfg.workers, |_| Vec::new());
+    crate::hooks::master_call(&cfg, Hook::WhenReady, cfg.workers, |_| Vec::new());
     let num_workers = cfg.workers;
     let mut arbiter = Arbiter {
         cfg,
@@ -177,9 +190,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
         num_workers,
         worker_age: 0,
         pidfile,
-        reexec_pid: 0,
-        master_pid,
-        master_name: if master_pid != 0 { "Master.2" } else { "Master" },
+        lineage,
         start_dir,
         args,
         observers,
@@ -203,8 +214,8 @@ impl Arbiter {
                 }
                 match sig {
                     Signal::Chld => {}
-                    Signal::Term => return self.halt_with(true, None, 0),
-                    Signal::Int | Signal::Quit => return self.halt_with(false, None, 0),
+                    Signal::Term => return self.halt_with(Stop::Graceful, None, 0),
+                    Signal::Int | Signal::Quit => return self.halt_with(Stop::Fast, None, 0),
                     Signal::Hup => self.reload(),
                     Signal::Ttin => self.set_num_workers(self.num_workers + 1),
                     Signal::Ttou => self.set_num_workers(self.num_workers.saturating_sub(1).max(1)),
@@ -241,13 +252,16 @@ impl Arbiter {
     /// USR2: start a new master (a child of this one) from the same command
     /// line, handing it the listening sockets.
     fn reexec(&mut self) {
-        if self.reexec_pid != 0 {
-            crate::warn!("USR2 signal ignored. Child exists.");
-            return;
-        }
-        if self.master_pid != 0 {
-            crate::warn!("USR2 signal ignored. Parent exists.");
-            return;
+        match self.lineage {
+            reexec::Lineage::Sole => {}
+            reexec::Lineage::Parent { .. } => {
+                crate::warn!("USR2 signal ignored. Child exists.");
+                return;
+            }
+            reexec::Lineage::Heir { .. } => {
+                crate::warn!("USR2 signal ignored. Parent exists.");
+                return;
+            }
         }
         let plan = match reexec::ExecPlan::new(&self.listeners, &self.start_dir) {
             Ok(p) => p,
@@ -258,9 +272,9 @@ impl Arbiter {
         };
         // gunicorn calls pre_exec in the forked child; rsgi's child may only
         // exec, so the hook runs here, just before the fork.
-        crate::hooks::master_call(&self.cfg, "pre_exec", self.num_workers, |_| Vec::new());
+        crate::hooks::master_call(&self.cfg, Hook::PreExec, self.num_workers, |_| Vec::new());
         match spawn::fork_exec(&plan) {
-            Ok(pid) => self.reexec_pid = pid,
+            Ok(child) => self.lineage = reexec::Lineage::Parent { child },
             Err(e) => crate::error!("Cannot re-exec: {e}"),
         }
     }
@@ -268,53 +282,18 @@ impl Arbiter {
     /// A master started by USR2 becomes the master once the old one exits.
     fn maybe_promote_master(&mut self) {
         // SAFETY: getppid has no preconditions.
-        if self.master_pid == 0 || self.master_pid == unsafe { libc::getppid() } {
-            return;
+        let ppid = unsafe { libc::getppid() };
+        match self.lineage {
+            reexec::Lineage::Heir { parent } if parent != ppid => {}
+            _ => return,
         }
         crate::info!("Master has been promoted.");
-        self.master_name = "Master";
-        self.master_pid = 0;
+        self.lineage = reexec::Lineage::Sole;
         std::env::remove_var(reexec::MASTER_PID_ENV);
         if let (Some(p), Some(path)) = (self.pidfile.as_mut(), self.cfg.pidfile.as_deref()) {
             p.rename(path);
         }
         crate::proctitle::set(&format!("rsgi: master [{}]", self.cfg.proc_name));
-    }
-
-    /// `--timeout`: a worker whose heartbeat stopped, or whose request has
-    /// run too long, gets SIGABRT (it dumps every thread's traceback to the
-    /// log and dies), then SIGKILL if it is still there after a grace.
-    fn murder_lazy_workers(&mut self) {
-        if self.cfg.timeout == 0 {
-            return;
-        }
-        let limit = self.cfg.timeout * 1000;
-        let now = now_ms();
-        let mut abort = Vec::new();
-        let mut kill9 = Vec::new();
-        for (pid, w) in self.workers.iter_mut() {
-            if let Some(at) = w.aborted_at {
-                if now.saturating_sub(at) > ABORT_GRACE_MS {
-                    kill9.push(*pid);
-                }
-                continue;
-            }
-            let slot = self.scoreboard.slot(w.slot);
-            let silent = now.saturating_sub(slot.heartbeat_ms.load(std::sync::atomic::Ordering::Relaxed)) > limit;
-            let stuck = slot.oldest_busy_ms().is_some_and(|t| now.saturating_sub(t) > limit);
-            if silent || stuck {
-                w.aborted_at = Some(now);
-                w.retiring = true;
-                abort.push(*pid);
-            }
-        }
-        for pid in abort {
-            crate::critical!("WORKER TIMEOUT (pid:{pid})");
-            kill(pid, libc::SIGABRT);
-        }
-        for pid in kill9 {
-            kill(pid, libc::SIGKILL);
-        }
     }
 
     /// Resolve the configuration again; on error keep the old one.
@@ -411,7 +390,7 @@ impl Arbiter {
         let old = self.num_workers;
         self.num_workers = n;
         {
-            crate::hooks::master_call(&self.cfg, "nworkers_changed", n, |py| {
+            crate::hooks::master_call(&self.cfg, Hook::NworkersChanged, n, |py| {
                 vec![n.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py)),
                      old.into_pyobject(py).map(|v| v.into_any()).unwrap_or_else(|_| py.None().into_bound(py))]
             });
@@ -422,7 +401,7 @@ impl Arbiter {
     /// line), rebind if the addresses changed, start fresh workers with the
     /// new settings, then gracefully stop the old ones.
     fn reload(&mut self) {
-        crate::hooks::master_call(&self.cfg, "on_reload", self.num_workers, |_| Vec::new());
+        crate::hooks::master_call(&self.cfg, Hook::OnReload, self.num_workers, |_| Vec::new());
         self.reload_config();
         self.replace_workers();
     }
@@ -435,7 +414,7 @@ impl Arbiter {
         self.worker_age += 1;
         let age = self.worker_age;
         let cfg = &self.cfg;
-        crate::hooks::master_call(cfg, "pre_fork", self.num_workers, |py| {
+        crate::hooks::master_call(cfg, Hook::PreFork, self.num_workers, |py| {
             vec![crate::hooks::worker(py, cfg, None, std::process::id() as i32, age).unwrap_or_else(|_| py.None().into_bound(py))]
         });
         // Claimed before the fork so the child starts with a fresh heartbeat.
@@ -450,14 +429,16 @@ impl Arbiter {
             }
         };
         self.scoreboard.slot(slot).pid.store(pid, std::sync::atomic::Ordering::Relaxed);
-        self.workers.insert(pid, WorkerInfo { age: self.worker_age, slot, retiring: false, aborted_at: None });
+        self.workers.insert(pid, WorkerInfo { age: self.worker_age, slot, state: WorkerState::Serving });
         Ok(pid)
     }
 
     /// Ask one worker to stop gracefully.
     fn retire(&mut self, pid: i32) {
         if let Some(w) = self.workers.get_mut(&pid) {
-            w.retiring = true;
+            if w.state == WorkerState::Serving {
+                w.state = WorkerState::Retiring;
+            }
         }
         kill(pid, libc::SIGTERM);
     }
@@ -468,13 +449,13 @@ impl Arbiter {
         // A worker that retires on its own (max-requests, memory) says so
         // in the scoreboard: its replacement starts now, while it drains.
         for w in self.workers.values_mut() {
-            if !w.retiring && self.scoreboard.slot(w.slot).state() == SlotState::Retiring {
-                w.retiring = true;
+            if w.state == WorkerState::Serving && self.scoreboard.slot(w.slot).state() == SlotState::Retiring {
+                w.state = WorkerState::Retiring;
             }
         }
-        let active = |a: &Arbiter| a.workers.values().filter(|w| !w.retiring).count() as u32;
+        let active = |a: &Arbiter| a.workers.values().filter(|w| w.state == WorkerState::Serving).count() as u32;
         while active(self) > self.num_workers {
-            let oldest = self.workers.iter().filter(|(_, w)| !w.retiring).min_by_key(|(_, w)| w.age).map(|(p, _)| *p);
+            let oldest = self.workers.iter().filter(|(_, w)| w.state == WorkerState::Serving).min_by_key(|(_, w)| w.age).map(|(p, _)| *p);
             match oldest {
                 Some(pid) => self.retire(pid),
                 None => break,
@@ -499,14 +480,14 @@ impl Arbiter {
             if pid <= 0 {
                 return Ok(());
             }
-            if pid == self.reexec_pid {
-                self.reexec_pid = 0;
+            if self.lineage == (reexec::Lineage::Parent { child: pid }) {
+                self.lineage = reexec::Lineage::Sole;
                 continue;
             }
             let Some(info) = self.workers.remove(&pid) else { self.other_child_exited(pid, status); continue };
             self.count_exit(&info, status);
             let cfg = &self.cfg;
-            crate::hooks::master_call(cfg, "child_exit", self.num_workers, |py| {
+            crate::hooks::master_call(cfg, Hook::ChildExit, self.num_workers, |py| {
                 vec![crate::hooks::worker(py, cfg, Some(pid), std::process::id() as i32, info.age)
                     .unwrap_or_else(|_| py.None().into_bound(py))]
             });
@@ -544,24 +525,27 @@ impl Arbiter {
     }
 
     fn halt(&mut self, halt: Halt) -> i32 {
-        self.halt_with(false, halt.reason, halt.code)
+        self.halt_with(Stop::Fast, halt.reason, halt.code)
     }
 
     /// Stop every worker (TERM for a graceful stop, QUIT for a fast one),
     /// wait up to the graceful timeout, SIGKILL the rest, and leave.
-    fn halt_with(&mut self, graceful: bool, reason: Option<&str>, code: i32) -> i32 {
+    fn halt_with(&mut self, stop: Stop, reason: Option<&str>, code: i32) -> i32 {
         // The sockets stay (on disk, and open to new clients) while a
         // re-executed master uses them; else no new client gets in, and on a
         // graceful stop the workers serve every connection already queued
         // (`stop_filter`).
-        if self.reexec_pid == 0 && self.master_pid == 0 {
+        if self.lineage == reexec::Lineage::Sole {
             for l in &self.listeners {
                 l.unlink();
             }
             crate::stop_filter::refuse_all(&self.listeners);
         }
         self.listeners.clear();
-        self.kill_workers(if graceful { libc::SIGTERM } else { libc::SIGQUIT });
+        self.kill_workers(match stop {
+            Stop::Graceful => libc::SIGTERM,
+            Stop::Fast => libc::SIGQUIT,
+        });
         let limit = Instant::now() + Duration::from_secs(self.cfg.graceful_timeout);
         while !self.workers.is_empty() && Instant::now() < limit {
             let _ = self.reap_workers();
@@ -578,14 +562,14 @@ impl Arbiter {
             }
         }
         let level = if code == 0 { crate::log::Level::Info } else { crate::log::Level::Error };
-        crate::log::log(level, &format!("Shutting down: {}", self.master_name));
+        crate::log::log(level, &format!("Shutting down: {}", self.lineage.master_name()));
         if let Some(reason) = reason {
             crate::log::log(level, &format!("Reason: {reason}"));
         }
         if let Some(p) = &self.pidfile {
             p.unlink();
         }
-        crate::hooks::master_call(&self.cfg, "on_exit", self.num_workers, |_| Vec::new());
+        crate::hooks::master_call(&self.cfg, Hook::OnExit, self.num_workers, |_| Vec::new());
         code
     }
 }

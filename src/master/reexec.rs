@@ -90,7 +90,38 @@ pub fn inherited_fds() -> Option<Vec<i32>> {
 }
 
 /// The old master's pid when this master was started by USR2.
-pub fn parent_master() -> Option<i32> {
+fn parent_master() -> Option<i32> {
     let pid = std::env::var(MASTER_PID_ENV).ok()?.parse().ok()?;
     Some(pid)
+}
+
+/// A master's place in a USR2 hand-over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lineage {
+    /// No hand-over under way.
+    Sole,
+    /// USR2 started a new master, `child`, which still runs.
+    Parent { child: i32 },
+    /// Started by USR2; the old master, `parent`, still runs (this one is
+    /// "Master.2" and writes `PIDFILE.2` until it is promoted).
+    Heir { parent: i32 },
+}
+
+impl Lineage {
+    /// How this process starts: an heir when an old master handed it the
+    /// sockets.
+    pub fn at_start() -> Lineage {
+        match parent_master() {
+            Some(parent) if parent != 0 => Lineage::Heir { parent },
+            _ => Lineage::Sole,
+        }
+    }
+
+    /// The name the log gives this master.
+    pub fn master_name(self) -> &'static str {
+        match self {
+            Lineage::Heir { .. } => "Master.2",
+            Lineage::Sole | Lineage::Parent { .. } => "Master",
+        }
+    }
 }

@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use pyo3::prelude::*;
 
 use super::Arbiter;
-use crate::config::Config;
+use crate::config::{Config, Key};
 use crate::process::APP_LOAD_ERROR;
 
 /// What the inotify watches report: a file written, renamed into place or
@@ -104,10 +104,10 @@ impl Watch {
     /// Start watching, if `--reload` is on; the error is one line for the
     /// operator. Called in the master after `--preload` loaded the app.
     pub(super) fn open(cfg: &Config) -> Result<Option<Watch>, String> {
-        if !cfg.values.flag("reload") {
+        if !cfg.values.flag(Key::Reload) {
             return Ok(None);
         }
-        let engine_name = cfg.values.string("reload_engine");
+        let engine_name = cfg.values.string(Key::ReloadEngine);
         let engine = match engine_name.as_str() {
             "poll" => poll_engine(),
             _ => {
@@ -124,7 +124,7 @@ impl Watch {
             }
         };
         crate::warn!("--reload is on: workers are replaced whenever the app's files change (meant for development)");
-        let extra = cfg.values.list("reload_extra_files");
+        let extra = cfg.values.list(Key::ReloadExtraFiles);
         let mut watch = Watch { engine, files: BTreeSet::new(), extra, preloaded: None, trial: Trial::Idle { due: Some(Purpose::Scan) } };
         if cfg.preloaded_app.is_some() {
             // The master has the app: its own modules are the list.
@@ -418,7 +418,7 @@ impl Arbiter {
     /// Start `num_workers` new workers, then gracefully stop the old ones
     /// (HUP's replacement, and a reload's).
     pub(super) fn replace_workers(&mut self) {
-        let old: Vec<i32> = self.workers.iter().filter(|(_, w)| !w.retiring).map(|(p, _)| *p).collect();
+        let old: Vec<i32> = self.workers.iter().filter(|(_, w)| w.state == super::WorkerState::Serving).map(|(p, _)| *p).collect();
         for _ in 0..self.num_workers {
             if self.spawn_worker().is_err() {
                 break;

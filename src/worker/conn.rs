@@ -4,6 +4,11 @@
 //! the connections the loop publishes for the metrics. Reads and writes
 //! count their bytes in the worker's scoreboard slot.
 //!
+//! A connection's stream may also be a [`ByteIo`] instead of a socket
+//! (`Stream::Memory`): the same reading, parsing and writing code then runs
+//! on scripted bytes (`worker::script`, the `conn_real` fuzz target). The
+//! socket paths pay one enum match for it, beside a system call.
+//!
 //! Runs on the worker's I/O thread; never touches Python.
 
 use std::collections::VecDeque;
@@ -30,6 +35,18 @@ pub enum Peer {
     Unix,
 }
 
+impl Peer {
+    /// The client's address for the access log: the one a PROXY header
+    /// gave, else the peer's; empty for a unix socket.
+    pub fn remote_addr(self, proxy: Option<&ProxyInfo>) -> String {
+        match (proxy.and_then(|p| p.client), self) {
+            (Some((ip, _)), _) => ip.to_string(),
+            (None, Peer::Tcp(a)) => a.ip().to_string(),
+            (None, Peer::Unix) => String::new(),
+        }
+    }
+}
+
 /// What a failed write system call (-1) asks of `Conn::flush`.
 enum Retry {
     /// The socket is full: wait for it to be writable.
@@ -38,10 +55,9 @@ enum Retry {
     Now,
 }
 
-/// Classify the error of a write system call that returned -1; a real
-/// failure is returned as the error.
-fn write_failed(writable: &mut bool) -> io::Result<Retry> {
-    let e = io::Error::last_os_error();
+/// Classify the error of a failed write; a real failure is returned as
+/// the error.
+fn write_failed(e: io::Error, writable: &mut bool) -> io::Result<Retry> {
     match e.kind() {
         io::ErrorKind::WouldBlock => {
             *writable = false;
@@ -52,6 +68,18 @@ fn write_failed(writable: &mut bool) -> io::Result<Retry> {
     }
 }
 
+/// A byte stream that is not a socket, read and written as one would be
+/// (non-blocking: `WouldBlock` when nothing can move now).
+pub trait ByteIo: Send {
+    /// Copy what is there, up to `buf.len()` bytes; `Ok(0)` is the end of
+    /// the stream.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Take bytes from the front of `bufs`, as writev(2).
+    fn write(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize>;
+    /// The sending side is closed.
+    fn shutdown_write(&mut self);
+}
+
 /// The socket of a connection.
 pub enum Stream {
     Tcp(TcpStream),
@@ -59,28 +87,35 @@ pub enum Stream {
     /// TCP with TLS (`--certfile`): rustls between the socket and the
     /// buffers (`tls_io`).
     Tls(Box<TlsStream>),
+    /// No socket: bytes from a script (see [`ByteIo`]).
+    Memory(Box<dyn ByteIo>),
 }
 
 impl Stream {
-    pub fn source(&mut self) -> &mut dyn Source {
+    /// What the poller registers (a memory stream has nothing).
+    pub fn source(&mut self) -> Option<&mut dyn Source> {
         match self {
-            Stream::Tcp(s) => s,
-            Stream::Unix(s) => s,
-            Stream::Tls(s) => &mut s.tcp,
+            Stream::Tcp(s) => Some(s),
+            Stream::Unix(s) => Some(s),
+            Stream::Tls(s) => Some(&mut s.tcp),
+            Stream::Memory(_) => None,
         }
     }
 
+    /// The socket's descriptor (-1 for a memory stream).
     pub fn fd(&self) -> RawFd {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
             Stream::Tls(s) => s.tcp.as_raw_fd(),
+            Stream::Memory(_) => -1,
         }
     }
 
-    /// TLS: no sendfile, no writes from outside the loop, no hand-off.
-    pub fn is_tls(&self) -> bool {
-        matches!(self, Stream::Tls(_))
+    /// A plain socket, which another worker or the app's thread can use by
+    /// its descriptor (not TLS, whose session lives here; not memory).
+    pub fn is_plain_socket(&self) -> bool {
+        matches!(self, Stream::Tcp(_) | Stream::Unix(_))
     }
 
     /// Encrypted bytes wait for the socket (TLS only).
@@ -99,6 +134,10 @@ impl Stream {
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             Stream::Tls(s) => {
                 s.shutdown_write();
+                Ok(())
+            }
+            Stream::Memory(m) => {
+                m.shutdown_write();
                 Ok(())
             }
         };
@@ -230,7 +269,7 @@ impl Conn {
         matches!(self.phase, Phase::Head)
             && self.wq.is_empty()
             && self.rbuf.len() <= super::handoff::MAX_CARRIED
-            && !self.stream.is_tls()
+            && self.stream.is_plain_socket()
     }
 
     /// Everything queued has reached the socket (for TLS, encrypted too).
@@ -257,36 +296,47 @@ impl Conn {
             let step = if matches!(self.phase, Phase::Head) { 8 * 1024 } else { 64 * 1024 };
             let want = (limit - len).clamp(4096, step);
             self.rbuf.reserve(want);
-            let spare = self.rbuf.spare_capacity_mut();
-            let want = want.min(spare.len());
-            // SAFETY: read(2) writes at most `want` bytes into the vector's
-            // spare capacity; only the bytes it reports are made part of the
-            // vector. (Zero-filling the buffer first cost a fifth of the
-            // worker's time on small requests.)
-            let n = unsafe { sys_read(self.stream.fd(), spare.as_mut_ptr() as *mut libc::c_void, want) };
-            if n > 0 {
-                // SAFETY: the kernel initialised these `n` bytes.
-                unsafe { self.rbuf.set_len(len + n as usize) };
-                total += n as usize;
-                crate::scoreboard::count_in(n as usize);
-                if (n as usize) < want && !self.hup_seen {
-                    // A short read emptied the socket: bytes arriving from
-                    // now on raise a new edge in the poller, so the read
-                    // that would only say EAGAIN (a third of the worker's
-                    // system calls on small requests) is skipped.
-                    self.readable = false;
+            let want = want.min(self.rbuf.spare_capacity_mut().len());
+            let got = match &mut self.stream {
+                Stream::Memory(m) => {
+                    let mut buf = vec![0u8; want];
+                    m.read(&mut buf).inspect(|&n| self.rbuf.extend_from_slice(&buf[..n]))
                 }
-                continue;
-            }
-            if n == 0 {
-                self.read_closed = true;
-                continue;
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock => self.readable = false,
-                io::ErrorKind::Interrupted => {}
-                _ => return Err(e),
+                stream => {
+                    let spare = self.rbuf.spare_capacity_mut();
+                    // SAFETY: read(2) writes at most `want` bytes into the
+                    // vector's spare capacity; only the bytes it reports are
+                    // made part of the vector. (Zero-filling the buffer first
+                    // cost a fifth of the worker's time on small requests.)
+                    let n = unsafe { sys_read(stream.fd(), spare.as_mut_ptr() as *mut libc::c_void, want) };
+                    if n >= 0 {
+                        // SAFETY: the kernel initialised these `n` bytes.
+                        unsafe { self.rbuf.set_len(len + n as usize) };
+                        Ok(n as usize)
+                    } else {
+                        Err(io::Error::last_os_error())
+                    }
+                }
+            };
+            match got {
+                Ok(0) => self.read_closed = true,
+                Ok(n) => {
+                    total += n;
+                    crate::scoreboard::count_in(n);
+                    if n < want && !self.hup_seen {
+                        // A short read emptied the socket: bytes arriving
+                        // from now on raise a new edge in the poller, so the
+                        // read that would only say EAGAIN (a third of the
+                        // worker's system calls on small requests) is
+                        // skipped.
+                        self.readable = false;
+                    }
+                }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock => self.readable = false,
+                    io::ErrorKind::Interrupted => {}
+                    _ => return Err(e),
+                },
             }
         }
         Ok(total)
@@ -295,10 +345,11 @@ impl Conn {
     /// Write queued output while the socket takes it (see [`write_queue`]).
     /// Returns the number of counted (exchange) bytes written.
     pub fn flush(&mut self) -> io::Result<usize> {
-        if let Stream::Tls(t) = &mut self.stream {
-            return t.flush(&mut self.wq, &mut self.wq_offset, &mut self.writable);
+        match &mut self.stream {
+            Stream::Tls(t) => t.flush(&mut self.wq, &mut self.wq_offset, &mut self.writable),
+            Stream::Memory(m) => write_queue_to(&mut MemoryOut(m.as_mut()), &mut self.wq, &mut self.wq_offset, &mut self.writable),
+            stream => write_queue(stream.fd(), &mut self.wq, &mut self.wq_offset, &mut self.writable),
         }
-        write_queue(self.stream.fd(), &mut self.wq, &mut self.wq_offset, &mut self.writable)
     }
 
     /// Bytes still queued for the socket that count toward back-pressure.
@@ -313,6 +364,60 @@ impl Conn {
     }
 }
 
+/// Where [`write_queue_to`] writes: a socket, or a memory stream.
+trait Out {
+    /// As writev(2).
+    fn writev(&mut self, iov: &[io::IoSlice<'_>]) -> io::Result<usize>;
+    /// As sendfile(2): up to `count` bytes of `file` from `offset`, which
+    /// moves past what was sent.
+    fn sendfile(&mut self, file: &std::fs::File, offset: &mut u64, count: usize) -> io::Result<usize>;
+}
+
+/// A socket, by its descriptor.
+struct FdOut(RawFd);
+
+impl Out for FdOut {
+    fn writev(&mut self, iov: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        // SAFETY: `IoSlice` has the layout of `iovec` on unix, and the
+        // slices stay borrowed until writev returns.
+        let r = unsafe { sys_writev(self.0, iov.as_ptr() as *const libc::iovec, iov.len() as libc::c_int) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(r as usize)
+    }
+
+    fn sendfile(&mut self, file: &std::fs::File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        let mut off = *offset as libc::off_t;
+        // SAFETY: sendfile between two descriptors we own; the offset
+        // pointer is a local.
+        let r = unsafe { libc::sendfile(self.0, file.as_raw_fd(), &mut off, count) };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        *offset = off as u64;
+        Ok(r as usize)
+    }
+}
+
+/// A memory stream; file regions are read and written as bytes.
+struct MemoryOut<'a>(&'a mut dyn ByteIo);
+
+impl Out for MemoryOut<'_> {
+    fn writev(&mut self, iov: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write(iov)
+    }
+
+    fn sendfile(&mut self, file: &std::fs::File, offset: &mut u64, count: usize) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; count.min(64 * 1024)];
+        let n = file.read_at(&mut buf, *offset)?;
+        let n = self.0.write(&[io::IoSlice::new(&buf[..n])])?;
+        *offset += n as u64;
+        Ok(n)
+    }
+}
+
 /// Write `wq` to `fd` while the socket takes it: consecutive in-memory
 /// chunks in one writev(2), file regions with sendfile(2). `front_written` is how
 /// much of the front chunk is already written; `writable` turns false when
@@ -320,34 +425,35 @@ impl Conn {
 /// written. Used by the loop, and by an app run on the loop thread that
 /// must wait for its client (`Exchange::push_output`).
 pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written: &mut usize, writable: &mut bool) -> io::Result<usize> {
+    write_queue_to(&mut FdOut(fd), wq, front_written, writable)
+}
+
+/// [`write_queue`] to any [`Out`].
+fn write_queue_to(out: &mut impl Out, wq: &mut VecDeque<(OutChunk, bool)>, front_written: &mut usize, writable: &mut bool) -> io::Result<usize> {
     /// Most chunks gathered into one writev.
     const MAX_IOV: usize = 16;
     let mut counted = 0;
     while *writable {
         let Some((front, _)) = wq.front_mut() else { break };
         if let OutChunk::File { file, offset, remaining } = front {
-            let mut off = *offset as libc::off_t;
             let count = (*remaining).min(1 << 30) as usize;
-            // SAFETY: sendfile between two descriptors we own; the
-            // offset pointer is a local.
-            let r = unsafe { libc::sendfile(fd, file.as_raw_fd(), &mut off, count) };
-            if r < 0 {
-                match write_failed(writable)? {
+            let r = match out.sendfile(file, offset, count) {
+                Ok(r) => r,
+                Err(e) => match write_failed(e, writable)? {
                     Retry::Blocked => break,
                     Retry::Now => continue,
-                }
-            }
+                },
+            };
             if r == 0 {
                 // The file is shorter than promised: nothing more to send.
                 wq.pop_front();
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank during sendfile"));
             }
-            *offset = off as u64;
             *remaining -= r as u64;
-            crate::scoreboard::count_out(r as usize);
+            crate::scoreboard::count_out(r);
             let done = *remaining == 0;
             if wq.front().is_some_and(|(_, c)| *c) {
-                counted += r as usize;
+                counted += r;
             }
             if done {
                 wq.pop_front();
@@ -355,7 +461,7 @@ pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written
             continue;
         }
         // Gather the in-memory chunks at the front.
-        let mut iov: [libc::iovec; MAX_IOV] = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; MAX_IOV];
+        let mut iov = [io::IoSlice::new(&[]); MAX_IOV];
         let mut n_iov = 0;
         for (i, (chunk, _)) in wq.iter().enumerate() {
             let Some(bytes) = chunk.as_bytes() else { break };
@@ -363,7 +469,7 @@ pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written
             if bytes.is_empty() {
                 continue;
             }
-            iov[n_iov] = libc::iovec { iov_base: bytes.as_ptr() as *mut libc::c_void, iov_len: bytes.len() };
+            iov[n_iov] = io::IoSlice::new(bytes);
             n_iov += 1;
             if n_iov == MAX_IOV {
                 break;
@@ -372,17 +478,16 @@ pub fn write_queue(fd: RawFd, wq: &mut VecDeque<(OutChunk, bool)>, front_written
         let written = if n_iov == 0 {
             0
         } else {
-            // SAFETY: the iovecs point into chunks owned by `wq`,
-            // which is not touched until writev returns.
-            let r = unsafe { sys_writev(fd, iov.as_ptr(), n_iov as libc::c_int) };
-            if r < 0 {
-                match write_failed(writable)? {
+            match out.writev(&iov[..n_iov]) {
+                Ok(r) => {
+                    crate::scoreboard::count_out(r);
+                    r
+                }
+                Err(e) => match write_failed(e, writable)? {
                     Retry::Blocked => break,
                     Retry::Now => continue,
-                }
+                },
             }
-            crate::scoreboard::count_out(r as usize);
-            r as usize
         };
         // Retire what was written.
         let mut left = written;
@@ -446,3 +551,7 @@ pub fn census<'a>(conns: impl Iterator<Item = &'a Conn>) -> crate::scoreboard::C
     }
     c
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

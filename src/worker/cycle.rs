@@ -520,7 +520,7 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                 }
                 // With the body in and nothing queued for the socket, the
                 // loop thread may run the app itself (`dispatch`).
-                let inline_ok = (a.decoder.is_none() && conn.wq.is_empty() && !conn.stream.is_tls())
+                let inline_ok = (a.decoder.is_none() && conn.wq.is_empty() && conn.stream.is_plain_socket())
                     .then(|| InlineOut { fd: conn.stream.fd(), timeout: ctx.cfg.io_timeout });
                 match dispatch(task, &ctx.tasks, inline_ok) {
                     Ok(()) => {

@@ -3,114 +3,40 @@
 //! (taking the job from the channel, pushing output, finishing). The unit
 //! tests of `cycle.rs`, in a file of their own.
 
-use std::cell::{Cell, RefCell};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream as StdUnix;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Instant;
-
-use crossbeam_channel::Sender;
+use std::sync::atomic::Ordering;
 
 use super::conn::{Conn, Peer, Phase, Stream};
 use super::cycle::*;
-use super::exchange::{Finish, LoopHandle, OutChunk};
-use super::io_loop::LoopConfig;
+use super::exchange::{Finish, OutChunk};
+use super::script::{Rig, Setup};
 use super::task::Task;
 use crate::http::proxy::ProxyMode;
-use crate::http::trust::AllowList;
 use crate::http::Limits;
 
-struct Rig {
-    cfg: LoopConfig,
-    handle: Arc<LoopHandle>,
-    jobs: Sender<Task>,
-    taken: crossbeam_channel::Receiver<Task>,
-    inline_task: RefCell<Option<Task>>,
-    orphans: RefCell<Vec<Task>>,
-    requests_left: Cell<u64>,
-    _board: crate::scoreboard::Scoreboard,
-    _poll: mio::Poll,
+/// The loop's surroundings (`script::Rig`) with `threads` app threads,
+/// run inline or not.
+fn rig(threads: usize, inline: bool) -> Rig {
+    let setup = Setup { limits: Limits::default(), trusted: true, proxy: ProxyMode::Off, proxy_allowed: false, eof: false };
+    let mut cfg = super::script::loop_config(&setup);
+    cfg.worker_connections = 100;
+    cfg.threads = threads;
+    cfg.inline = inline;
+    Rig::new(cfg)
 }
 
-impl Rig {
-    fn new(threads: usize, inline: bool) -> Rig {
-        let board = crate::scoreboard::Scoreboard::new().unwrap();
-        let poll = mio::Poll::new().unwrap();
-        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
-        let (notices, _) = crossbeam_channel::unbounded();
-        let (jobs, taken) = crossbeam_channel::bounded(16);
-        let cfg = LoopConfig {
-            limits: Limits::default(),
-            keepalive: std::time::Duration::from_secs(2),
-            io_timeout: std::time::Duration::from_secs(30),
-            worker_connections: 100,
-            graceful_timeout: std::time::Duration::from_secs(30),
-            forwarded_allow: AllowList::default(),
-            proxy_mode: ProxyMode::Off,
-            proxy_allow: AllowList::default(),
-            master_pid: 0,
-            slot: board.handle(0),
-            max_requests: 0,
-            max_memory: 0,
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            threads,
-            admission: crate::worker::task::Admission::Threads,
-            bell: None,
-            inline,
-            static_files: None,
-            tls: None,
-            ragged: crate::worker::tls_io::Ragged::Error,
-        };
-        Rig {
-            cfg,
-            handle: Arc::new(LoopHandle { notices, waker, sleeping: Arc::new(AtomicBool::new(false)), bell: None }),
-            jobs,
-            taken,
-            inline_task: RefCell::new(None),
-            orphans: RefCell::new(Vec::new()),
-            requests_left: Cell::new(u64::MAX),
-            _board: board,
-            _poll: poll,
+/// Step the connection until it waits (or closes): the step, whether it
+/// wants an executor, whether its output was held.
+fn settle(rig: &Rig, conn: &mut Conn, hold_output: bool) -> (Step, bool, bool) {
+    for _ in 0..64 {
+        let ctx = rig.ctx(hold_output);
+        let step = advance(conn, &ctx);
+        if step != Step::Again {
+            return (step, ctx.tasks.wants_executor.get(), ctx.held.get());
         }
     }
-
-    fn ctx(&self, hold_output: bool) -> Ctx<'_> {
-        Ctx {
-            cfg: &self.cfg,
-            handle: &self.handle,
-            servers: &[],
-            token: 2000,
-            draining: false,
-            now: Instant::now(),
-            completed: Cell::new(0),
-            requests_left: &self.requests_left,
-            tasks: Dispatcher {
-                jobs: &self.jobs,
-                in_flight: &self.cfg.in_flight,
-                threads: self.cfg.threads,
-                inline: self.cfg.inline,
-                inline_task: &self.inline_task,
-                wants_executor: Cell::new(false),
-                orphans: &self.orphans,
-                io_timeout: self.cfg.io_timeout,
-            },
-            hold_output,
-            held: Cell::new(false),
-        }
-    }
-
-    /// Step the connection until it waits (or closes).
-    fn settle(&self, conn: &mut Conn, hold_output: bool) -> (Step, bool, bool) {
-        for _ in 0..64 {
-            let ctx = self.ctx(hold_output);
-            let step = advance(conn, &ctx);
-            if step != Step::Again {
-                return (step, ctx.tasks.wants_executor.get(), ctx.held.get());
-            }
-        }
-        panic!("the connection never settled");
-    }
+    panic!("the connection never settled");
 }
 
 fn pair() -> (Conn, StdUnix) {
@@ -144,10 +70,10 @@ fn read_some(client: &mut StdUnix) -> Vec<u8> {
 
 #[test]
 fn a_request_goes_to_a_free_executor_and_its_answer_to_the_client() {
-    let rig = Rig::new(2, false);
+    let rig = rig(2, false);
     let (mut conn, mut client) = pair();
     client.write_all(b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert_eq!(rig.settle(&mut conn, false), (Step::Wait, false, false));
+    assert_eq!(settle(&rig, &mut conn, false), (Step::Wait, false, false));
     let task = rig.taken.try_recv().expect("a task for the executor");
     match &task {
         Task::Serve(job) => assert_eq!((job.head.path(), job.head.query()), ("/a", "b=1")),
@@ -155,34 +81,34 @@ fn a_request_goes_to_a_free_executor_and_its_answer_to_the_client() {
     }
     answer(&rig, task, b"hello");
     conn.readable = true;
-    assert_eq!(rig.settle(&mut conn, false).0, Step::Wait);
+    assert_eq!(settle(&rig, &mut conn, false).0, Step::Wait);
     assert!(read_some(&mut client).ends_with(b"\r\n\r\nhello"));
     assert!(matches!(conn.phase, Phase::Head), "ready for the next request");
 }
 
 #[test]
 fn with_every_executor_busy_the_head_stays_raw_and_the_connection_waits() {
-    let rig = Rig::new(1, false);
+    let rig = rig(1, false);
     rig.cfg.in_flight.store(1, Ordering::Release);
     let (mut conn, mut client) = pair();
     client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    assert_eq!(rig.settle(&mut conn, false), (Step::Wait, true, false));
+    assert_eq!(settle(&rig, &mut conn, false), (Step::Wait, true, false));
     assert!(matches!(conn.phase, Phase::Head));
     assert_eq!(&conn.rbuf[..], b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(conn.can_move(), "a waiting connection can go to a sibling");
     assert!(rig.taken.try_recv().is_err());
     // An executor frees up: the request goes out.
     rig.cfg.in_flight.store(0, Ordering::Release);
-    assert_eq!(rig.settle(&mut conn, false).0, Step::Wait);
+    assert_eq!(settle(&rig, &mut conn, false).0, Step::Wait);
     assert!(rig.taken.try_recv().is_ok());
 }
 
 #[test]
 fn with_one_idle_executor_the_loop_runs_the_app_itself() {
-    let rig = Rig::new(1, true);
+    let rig = rig(1, true);
     let (mut conn, mut client) = pair();
     client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    rig.settle(&mut conn, false);
+    settle(&rig, &mut conn, false);
     let task = rig.inline_task.borrow_mut().take().expect("an inline task");
     assert!(rig.taken.try_recv().is_err());
     assert_eq!(rig.cfg.in_flight.load(Ordering::Acquire), 1, "counted until the runner is done");
@@ -191,39 +117,39 @@ fn with_one_idle_executor_the_loop_runs_the_app_itself() {
 
 #[test]
 fn held_output_waits_for_the_end_of_the_pass() {
-    let rig = Rig::new(1, false);
+    let rig = rig(1, false);
     let (mut conn, mut client) = pair();
     client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    rig.settle(&mut conn, false);
+    settle(&rig, &mut conn, false);
     answer(&rig, rig.taken.try_recv().unwrap(), b"x");
-    let (step, _, held) = rig.settle(&mut conn, true);
+    let (step, _, held) = settle(&rig, &mut conn, true);
     assert_eq!((step, held), (Step::Wait, true));
     assert!(!conn.wq.is_empty(), "nothing written while held");
-    assert!(!rig.settle(&mut conn, false).2);
+    assert!(!settle(&rig, &mut conn, false).2);
     assert!(conn.wq.is_empty());
     assert!(read_some(&mut client).ends_with(b"\r\n\r\nx"));
 }
 
 #[test]
 fn a_malformed_request_is_answered_and_closed() {
-    let rig = Rig::new(1, false);
+    let rig = rig(1, false);
     let (mut conn, mut client) = pair();
     client.write_all(b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n").unwrap();
-    assert_eq!(rig.settle(&mut conn, false).0, Step::Close);
+    assert_eq!(settle(&rig, &mut conn, false).0, Step::Close);
     assert!(read_some(&mut client).starts_with(b"HTTP/1.1 400 "));
     assert!(rig.taken.try_recv().is_err(), "never reaches the app");
 }
 
 #[test]
 fn pipelined_requests_are_served_one_after_the_other() {
-    let rig = Rig::new(1, false);
+    let rig = rig(1, false);
     let (mut conn, mut client) = pair();
     client.write_all(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    rig.settle(&mut conn, false);
+    settle(&rig, &mut conn, false);
     let first = rig.taken.try_recv().unwrap();
     assert!(rig.taken.try_recv().is_err(), "one at a time per connection");
     answer(&rig, first, b"1");
-    rig.settle(&mut conn, false);
+    settle(&rig, &mut conn, false);
     match rig.taken.try_recv().expect("the second request") {
         Task::Serve(job) => assert_eq!(job.head.path(), "/2"),
         Task::Resume(_) => panic!("a resume"),
@@ -233,29 +159,30 @@ fn pipelined_requests_are_served_one_after_the_other() {
 /// A kind's bell that counts what the loop rang for.
 #[derive(Default)]
 struct CountingBell {
-    tasks: AtomicUsize,
+    tasks: std::sync::atomic::AtomicUsize,
     requests: std::sync::Mutex<Vec<u64>>,
 }
 
-impl crate::worker::task::Bell for CountingBell {
+impl super::task::Bell for CountingBell {
     fn tasks(&self) {
         self.tasks.fetch_add(1, Ordering::SeqCst);
     }
-    fn request(&self, notice: crate::worker::exchange::Notice) {
+    fn request(&self, notice: super::exchange::Notice) {
         self.requests.lock().unwrap().push(notice.serial);
     }
 }
 
 #[test]
 fn a_kind_with_a_bell_is_rung_for_work_and_for_a_waiting_request() {
-    let mut rig = Rig::new(2, false);
-    let bell = Arc::new(CountingBell::default());
-    let mut handle = (*rig.handle).clone();
-    handle.bell = Some(bell.clone());
-    rig.handle = Arc::new(handle);
+    let bell = std::sync::Arc::new(CountingBell::default());
+    let setup = Setup { limits: Limits::default(), trusted: true, proxy: ProxyMode::Off, proxy_allowed: false, eof: false };
+    let mut cfg = super::script::loop_config(&setup);
+    cfg.threads = 2;
+    cfg.bell = Some(bell.clone());
+    let rig = Rig::new(cfg);
     let (mut conn, mut client) = pair();
     client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    rig.settle(&mut conn, false);
+    settle(&rig, &mut conn, false);
     let task = rig.taken.try_recv().expect("a task");
     assert_eq!(bell.tasks.load(Ordering::SeqCst), 1, "rung once for the task");
     let exchange = task.exchange();

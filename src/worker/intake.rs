@@ -76,18 +76,7 @@ impl IoLoop {
                 self.accept_paused = true;
                 return;
             }
-            let accepted = match &self.listeners[index] {
-                ListenSock::Tcp(l) => l.accept().and_then(|(s, addr)| {
-                    let _ = s.set_nodelay(true);
-                    let stream = match &self.cfg.tls {
-                        Some(config) => Stream::Tls(Box::new(TlsStream::new(s, config.clone(), self.cfg.ragged)?)),
-                        None => Stream::Tcp(s),
-                    };
-                    Ok((stream, Peer::Tcp(addr)))
-                }),
-                ListenSock::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), Peer::Unix)),
-            };
-            let (stream, peer) = match accepted {
+            let (stream, peer) = match self.accept_one(index) {
                 Ok(a) => a,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     self.accept_paused = false;
@@ -106,6 +95,22 @@ impl IoLoop {
         }
     }
 
+    /// Accept one connection from listener `index`, wrapped as this
+    /// worker serves it (TLS with `--certfile`).
+    fn accept_one(&self, index: usize) -> std::io::Result<(Stream, Peer)> {
+        match &self.listeners[index] {
+            ListenSock::Tcp(l) => l.accept().and_then(|(s, addr)| {
+                let _ = s.set_nodelay(true);
+                let stream = match &self.cfg.tls {
+                    Some(config) => Stream::Tls(Box::new(TlsStream::new(s, config.clone(), self.cfg.ragged)?)),
+                    None => Stream::Tcp(s),
+                };
+                Ok((stream, Peer::Tcp(addr)))
+            }),
+            ListenSock::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), Peer::Unix)),
+        }
+    }
+
     /// Accept from listener `index` while a sibling can take the
     /// connections (this worker is stuck), passing each on at once.
     fn accept_for_siblings(&mut self, index: usize) {
@@ -118,14 +123,7 @@ impl IoLoop {
             let Some(target) = self.handoff.as_ref().and_then(|h| h.pick(self.cfg.admission, self.cfg.threads, super::io_loop::STUCK_MS, &sent)) else {
                 return;
             };
-            let accepted = match &self.listeners[index] {
-                ListenSock::Tcp(l) => l.accept().map(|(s, addr)| {
-                    let _ = s.set_nodelay(true);
-                    (Stream::Tcp(s), Peer::Tcp(addr))
-                }),
-                ListenSock::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), Peer::Unix)),
-            };
-            let Ok((stream, peer)) = accepted else { return };
+            let Ok((stream, peer)) = self.accept_one(index) else { return };
             let deadline = self.now + self.cfg.io_timeout;
             let Some(key) = self.adopt(stream, peer, index, |conn| conn.deadline = Some(deadline)) else { continue };
             if self.move_to(key, target) {
@@ -151,7 +149,8 @@ impl IoLoop {
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let token = Token(CONN_BASE + key);
-        if self.poll.registry().register(stream.source(), token, Interest::READABLE | Interest::WRITABLE).is_err() {
+        let source = stream.source()?;
+        if self.poll.registry().register(source, token, Interest::READABLE | Interest::WRITABLE).is_err() {
             return None;
         }
         let mut conn = Conn::new(stream, self.next_serial, peer, listener, trusted);
@@ -227,20 +226,25 @@ impl IoLoop {
         if !evacuating && !draining && (!stuck || self.waiting.is_empty()) {
             return;
         }
-        let keys: Vec<usize> = if evacuating || draining {
-            self.conns.iter().map(|(k, _)| k).collect()
+        // The keys are copied (moving a connection changes `conns` and
+        // `waiting`) into a buffer kept between turns: a draining worker
+        // comes here every turn.
+        let mut keys = std::mem::take(&mut self.pass_keys);
+        keys.clear();
+        if evacuating || draining {
+            keys.extend(self.conns.iter().map(|(k, _)| k));
         } else {
-            self.waiting.iter().copied().collect()
-        };
+            keys.extend(self.waiting.iter().copied());
+        }
         let mut sent: Vec<(usize, usize)> = Vec::new();
         let mut round = 0;
-        for key in keys {
+        for &key in &keys {
             let Some(conn) = self.conns.get(key) else { continue };
             if !conn.can_move() {
                 continue;
             }
             let has_request = !conn.rbuf.is_empty();
-            let Some(handoff) = &self.handoff else { return };
+            let Some(handoff) = &self.handoff else { break };
             let target = match handoff.pick(self.cfg.admission, self.cfg.threads, super::io_loop::STUCK_MS, &sent) {
                 Some(t) if has_request || evacuating || draining => Some(t),
                 _ if evacuating || (draining && !has_request) => {
@@ -257,6 +261,7 @@ impl IoLoop {
                 }
             }
         }
+        self.pass_keys = keys;
         self.waiting.retain(|k| self.conns.contains(*k));
         if evacuating {
             self.evacuation.complete();
@@ -284,7 +289,9 @@ impl IoLoop {
         // Out of this poller before the descriptor closes: the connection
         // lives on in the sibling, and epoll would otherwise keep reporting
         // it here.
-        let _ = self.poll.registry().deregister(conn.stream.source());
+        if let Some(source) = conn.stream.source() {
+            let _ = self.poll.registry().deregister(source);
+        }
         true
     }
 }

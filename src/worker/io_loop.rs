@@ -30,6 +30,7 @@ use super::cycle::{abandon, advance, finish_orphan, Ctx, Dispatcher, Step};
 use super::exchange::{LoopHandle, Notice};
 use super::task::Task;
 use super::handoff::Handoff;
+use super::pacing::{held_long_enough, sleep_for, STEPS_PER_TURN, TICK};
 pub use super::lifecycle::{Evacuation, STUCK_MS};
 use super::lifecycle::Drain;
 use crate::http::proxy::ProxyMode;
@@ -45,22 +46,6 @@ pub(super) const HANDOFF: Token = Token(2);
 pub(super) const LISTENER_BASE: usize = 3;
 pub(super) const CONN_BASE: usize = 1024;
 
-/// How often timeouts and the parent are checked.
-const TICK: Duration = Duration::from_millis(500);
-
-/// Steps one connection may take in a row before the others get theirs
-/// (a client pipelining many requests in one write must not hold the loop;
-/// it is queued again behind the others, never forgotten).
-const STEPS_PER_TURN: usize = 64;
-
-/// How long a pass of the loop may hold responses that are ready, so that
-/// they go out together at its end (one wake-up of the client for many
-/// responses, rather than one per response): at most this much time after
-/// the first one was held, the held ones are written. A client wakes once
-/// per burst, so the burst should cover a few dozen framework requests
-/// (60-80 µs each): 2 ms. Only connections stepped in the same pass are
-/// held, so a lone request never waits.
-const HOLD_OUTPUT: Duration = Duration::from_millis(2);
 
 /// What the loop needs from the configuration.
 pub struct LoopConfig {
@@ -175,6 +160,8 @@ pub struct IoLoop {
     flushing: usize,
     /// This worker's socket for passing connections to siblings.
     pub(super) handoff: Option<Handoff>,
+    /// `pass_on`'s list of connections to try, kept between turns.
+    pub(super) pass_keys: Vec<usize>,
     /// The timeout thread's request to pass everything on.
     pub(super) evacuation: Arc<Evacuation>,
     /// The clock when the loop last woke up (or last ran the app).
@@ -239,6 +226,7 @@ impl IoLoop {
             held_since: None,
             flushing: 0,
             handoff,
+            pass_keys: Vec::new(),
             evacuation,
             now,
             next_tick: now + TICK,
@@ -287,7 +275,7 @@ impl IoLoop {
                 if let Some(task) = self.inline_task.get_mut().take() {
                     return Turn::RunApp(task);
                 }
-                if self.held_since.is_some_and(|since| self.now.saturating_duration_since(since) >= HOLD_OUTPUT) {
+                if held_long_enough(self.held_since, self.now) {
                     // Held long enough: out they go now, and the rest of
                     // the pass makes the next burst.
                     self.release_held();
@@ -376,15 +364,8 @@ impl IoLoop {
     /// Wait for events and sort them: signals, new connections, hand-offs,
     /// connections to step, notices from executors, the periodic tick.
     fn poll_once(&mut self) -> Option<LoopExit> {
-        let now = Instant::now();
-        let mut timeout = self.next_tick.saturating_duration_since(now);
-        if !self.waiting.is_empty() && self.handoff.is_some() {
-            // A sibling may free up: look again soon.
-            timeout = timeout.min(Duration::from_millis(STUCK_MS));
-        }
-        if let Some(until) = self.accept_until {
-            timeout = timeout.min(until.saturating_duration_since(now));
-        }
+        let sibling_may_free = !self.waiting.is_empty() && self.handoff.is_some();
+        let mut timeout = sleep_for(Instant::now(), self.next_tick, sibling_may_free, self.accept_until);
         // A worker that became stuck stops listening before it sleeps, so
         // the kernel wakes a sibling for the next client instead.
         self.keep_listening();
@@ -569,7 +550,9 @@ impl IoLoop {
             // run to its end (its `close()`).
             abandon(a, &self.dispatcher());
         }
-        let _ = self.poll.registry().deregister(conn.stream.source());
+        if let Some(source) = conn.stream.source() {
+            let _ = self.poll.registry().deregister(source);
+        }
         if self.accept_paused && self.drain_deadline.is_none() {
             self.accept_all();
         }

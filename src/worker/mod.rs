@@ -4,6 +4,8 @@
 //! connections between sibling workers. It knows no executor kind: it moves
 //! [`task::Task`]s, and a kind (WSGI threads, in `wsgi::executor`; gevent's
 //! hub, in `gevent`) runs them. `process` puts the two together after fork.
+//! `script` runs a connection's real cycle on scripted bytes, for tests and
+//! fuzzing.
 //!
 //! Runs in a worker process, on its I/O thread(s); never touches Python.
 
@@ -16,7 +18,9 @@ pub mod handoff;
 mod intake;
 pub mod io_loop;
 mod lifecycle;
+mod pacing;
 pub mod relay;
+pub mod script;
 pub mod static_serve;
 pub mod task;
 pub mod tls_io;

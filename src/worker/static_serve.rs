@@ -24,7 +24,6 @@ use super::cycle::{Ctx, Step};
 use super::exchange::OutChunk;
 use crate::http::RequestHead;
 use crate::static_files::{self as rules, Encoding, FileMeta, RangeAnswer};
-use super::conn::Peer;
 use crate::http::date::with_http_date;
 
 /// The mapped directories of a worker, longest prefix first, each held
@@ -236,29 +235,14 @@ pub fn answer(conn: &mut Conn, head: &RequestHead, has_body: bool, found: Found<
 /// One access-log line, when an access log is configured.
 fn log_access(conn: &Conn, head: &RequestHead, reply: &Reply, sent: u64, ctx: &Ctx<'_>) {
     let Some(log) = crate::access_log::get() else { return };
-    let remote = match (&conn.proxy, conn.peer) {
-        (Some(p), _) if p.client.is_some() => p.client.map(|(ip, _)| ip.to_string()).unwrap_or_default(),
-        (_, Peer::Tcp(a)) => a.ip().to_string(),
-        (_, Peer::Unix) => String::new(),
-    };
-    let path_info: String = crate::http::target::percent_decode(head.path()).iter().map(|&b| b as char).collect();
-    let protocol = format!("HTTP/{}.{}", head.version.major, head.version.minor);
     // The header lines, without the status line and the blank line.
     let fields = reply.head.splitn(2, |&b| b == b'\n').nth(1).unwrap_or_default();
-    log.write(&crate::access_log::Entry {
-        remote_addr: &remote,
-        method: &head.method,
-        raw_uri: &head.target,
-        protocol: &protocol,
-        path_info: &path_info,
-        query: head.query(),
+    let outcome = crate::access_log::Outcome {
         status: rules::status_line(reply.code),
         sent,
-        request_headers: &head.headers,
         response_headers: fields,
         environ: &[],
         duration: ctx.now.elapsed(),
-        time: &crate::access_log::now_atom(),
-        pid: std::process::id(),
-    });
+    };
+    log.write_request(&conn.peer.remote_addr(conn.proxy.as_ref()), head, outcome);
 }

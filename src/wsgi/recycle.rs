@@ -81,3 +81,78 @@ impl RequestObjects {
         SPARE.with(|s| *s.borrow_mut() = Some(self));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::http::response::RequestFacts;
+    use crate::worker::exchange::{Exchange, ExchangeState, LoopHandle, Notice};
+
+    /// A scoreboard and the loop's handle (its poller kept alive).
+    fn rig() -> (crate::scoreboard::Scoreboard, Arc<LoopHandle>, mio::Poll) {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (notices, _) = crossbeam_channel::unbounded();
+        let handle = Arc::new(LoopHandle { notices, waker, sleeping: Arc::new(AtomicBool::new(false)), bell: None });
+        (crate::scoreboard::Scoreboard::new().unwrap(), handle, poll)
+    }
+
+    /// Fresh request state, as `wsgi::response` makes it for each request.
+    fn state(board: &crate::scoreboard::Scoreboard, handle: &Arc<LoopHandle>) -> (ResponseWriter, Input) {
+        let exchange = Exchange::new(Notice { token: 0, serial: 0 }, handle.clone(), ExchangeState::default());
+        let facts = RequestFacts { version: crate::http::Version { major: 1, minor: 1 }, is_head: false, close: false };
+        (ResponseWriter::new(exchange.clone(), facts, board.handle(0)), Input::new(exchange))
+    }
+
+    fn ptrs(o: &RequestObjects) -> [*mut pyo3::ffi::PyObject; 3] {
+        [o.start_response.as_ptr(), o.early_hints.as_ptr(), o.input.as_ptr()]
+    }
+
+    #[test]
+    fn objects_nobody_kept_serve_the_next_request() {
+        let (board, handle, _poll) = rig();
+        Python::attach(|py| {
+            let (w, i) = state(&board, &handle);
+            let first = RequestObjects::get(py, w, i).unwrap();
+            assert_eq!(refcount(first.input.bind(py)), 1, "only the cache holds it");
+            let before = ptrs(&first);
+            first.keep(py);
+            let (w, i) = state(&board, &handle);
+            let second = RequestObjects::get(py, w, i).unwrap();
+            assert_eq!(ptrs(&second), before, "the same objects, with a fresh state");
+            assert!(!second.start_response.bind(py).borrow().writer.started(), "the new writer's state");
+        });
+    }
+
+    #[test]
+    fn objects_the_app_kept_are_its_own() {
+        let (board, handle, _poll) = rig();
+        Python::attach(|py| {
+            // The app kept `wsgi.input`, then `wsgi.early_hints`, then
+            // `start_response`: each time, the next request gets new objects.
+            for kept in 0..3 {
+                let (w, i) = state(&board, &handle);
+                let first = RequestObjects::get(py, w, i).unwrap();
+                let held: Py<PyAny> = match kept {
+                    0 => first.input.clone_ref(py).into_any(),
+                    1 => first.early_hints.clone_ref(py),
+                    _ => first.start_response.clone_ref(py).into_any(),
+                };
+                // What the app holds stays alive (a bound method holds its
+                // object), so none of it may be handed out again.
+                let mut alive = vec![held.as_ptr()];
+                if let Ok(owner) = held.bind(py).getattr("__self__") {
+                    alive.push(owner.as_ptr());
+                }
+                first.keep(py);
+                let (w, i) = state(&board, &handle);
+                let second = RequestObjects::get(py, w, i).unwrap();
+                assert!(ptrs(&second).iter().all(|p| !alive.contains(p)), "kept {kept}: handed out again");
+                drop(held);
+            }
+        });
+    }
+}

@@ -115,7 +115,7 @@ pub fn serve(py: Python<'_>, ctx: &AppContext, job: Job) -> Option<Box<Parked>> 
             // post_request runs even when pre_request raises (gunicorn's
             // `finally`), and the exception fails the request.
             end.hook_req = Some((req.clone().unbind(), env.clone().unbind()));
-            if let Some(hook) = ctx.cfg_objects.get("pre_request") {
+            if let Some(hook) = ctx.cfg_objects.get(crate::hooks::Hook::PreRequest.key()) {
                 if let Err(err) = hook.bind(py).call1((w.bind(py).clone(), req)) {
                     let (_, traceback) = describe_exception(py, &err);
                     crate::error!("Exception in pre_request hook\n{traceback}");
@@ -229,7 +229,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
         let resp = py.import("rsgi._hooks").and_then(|m| m.getattr("Response")).and_then(|c| c.call1((status, headers, sent)));
         if let Ok(resp) = resp {
             if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone(), req.into_bound(py), env.into_bound(py).into_any(), resp]) {
-                crate::hooks::call_in(py, &ctx.cfg_objects, "post_request", args);
+                crate::hooks::call_in(py, &ctx.cfg_objects, crate::hooks::Hook::PostRequest, args);
             }
         }
     }
@@ -240,32 +240,18 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
         py.detach(|| crate::statsd::request(code, elapsed));
     }
     if let Some(log) = crate::access_log::get() {
-        let remote = match (&proxy, peer) {
-            (Some(p), _) if p.client.is_some() => p.client.map(|(ip, _)| ip.to_string()).unwrap_or_default(),
-            (_, crate::worker::conn::Peer::Tcp(a)) => a.ip().to_string(),
-            (_, crate::worker::conn::Peer::Unix) => String::new(),
-        };
-        let path_info: String = crate::http::target::percent_decode(head.path()).iter().map(|&b| b as char).collect();
-        let protocol = format!("HTTP/{}.{}", head.version.major, head.version.minor);
+        let remote = peer.remote_addr(proxy.as_ref());
         let (status, sent, response_headers) = (w.final_status().to_owned(), w.sent, w.headers.encoded.clone());
         let duration = started.elapsed();
         py.detach(|| {
-            log.write(&crate::access_log::Entry {
-                remote_addr: &remote,
-                method: &head.method,
-                raw_uri: &head.target,
-                protocol: &protocol,
-                path_info: &path_info,
-                query: head.query(),
+            let outcome = crate::access_log::Outcome {
                 status: &status,
                 sent,
-                request_headers: &head.headers,
                 response_headers: &response_headers,
                 environ: &access_env,
                 duration,
-                time: &crate::access_log::now_atom(),
-                pid: std::process::id(),
-            })
+            };
+            log.write_request(&remote, &head, outcome)
         });
     }
     drop(sr);
@@ -280,7 +266,7 @@ fn report(py: Python<'_>, method: &str, target: &str, err: &PyErr, w: &mut Respo
         BodyState::Failed(e) => Some(e.clone()),
         _ => None,
     };
-    if w.client_gone || w.exchange.lock().client_gone {
+    if w.client_gone() || w.exchange.lock().client_gone {
         crate::debug!("Client went away during {method} {target}");
         w.fail(py, 500, "");
         return;
@@ -318,7 +304,7 @@ fn send_file_wrapper(py: Python<'_>, sr: &Bound<'_, StartResponse>, result: &Bou
         let fd = wrapper.borrow().fd_and_offset(py);
         if let Some((fd, offset)) = fd {
             let mut guard = sr.borrow_mut();
-            if guard.writer.headers_sent || guard.writer.code() != 0 {
+            if guard.writer.started() {
                 guard.writer.send_file(py, fd, offset)?;
                 return Ok(true);
             }

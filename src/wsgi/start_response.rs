@@ -38,36 +38,61 @@ fn borrow_str<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, st
     }
 }
 
+/// Where a response stands, from nothing through `start_response` to a
+/// head handed to the loop (the app's, or an error page in its place).
+enum Head {
+    /// `start_response` has not been called.
+    Unset,
+    /// `start_response` gave this status (its code parsed); `exc_info` may
+    /// still replace it until the head is sent.
+    Given { status: String, code: u16 },
+    /// The app's head went to the loop: status and headers are final.
+    Sent { status: String },
+    /// An error page went out instead of the app's response.
+    ErrorPage { status: String },
+}
+
+/// The connection's output window as the last push left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Window {
+    Room,
+    /// Full right after the last push: an iterable pauses before its next
+    /// item.
+    Full,
+    /// The client went away; nothing more is sent.
+    ClientGone,
+}
+
+/// What a write does when the window is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pacing {
+    /// Queue and return (an iterable's items: the sender pauses instead).
+    Pause,
+    /// Wait for the client, GIL released (the `write()` callable).
+    Wait,
+}
+
 /// The state of one response, from `start_response` to the last byte.
 pub struct ResponseWriter {
     /// Where output goes.
     pub exchange: Arc<Exchange>,
     /// What the request says about framing.
     facts: RequestFacts,
-    /// The status line given by the app, once `start_response` ran.
-    status: Option<String>,
-    /// The status code parsed from `status`.
-    code: u16,
+    /// The status line, and whether the head went out.
+    head: Head,
     /// The app's headers, validated and encoded.
     pub headers: AppHeaders,
-    /// The head has been handed to the loop; status and headers are final.
-    pub headers_sent: bool,
     framing: BodyFraming,
     /// The connection closes after this response.
     close: bool,
     /// Body bytes sent so far (after truncation).
     pub sent: u64,
-    /// The client went away; nothing more is sent.
-    pub client_gone: bool,
-    /// The status line of an error page sent instead of the app's response.
-    error_status: Option<String>,
+    /// The output window after the last push.
+    window: Window,
     /// The worker's slot: once it retires, responses close the connection.
     slot: SlotHandle,
-    /// Writes wait for the client (the `write()` callable); an iterable's
-    /// items do not: the sender pauses on a full window instead.
-    blocking: bool,
-    /// The output window was full right after the last push.
-    window_was_full: bool,
+    /// Whether writes wait for the client.
+    pacing: Pacing,
     /// An exception raised into the greenlet while `write()` waited for
     /// room (`gevent.Timeout`, `GreenletExit`): `write()` raises it.
     interrupted: Option<PyErr>,
@@ -78,18 +103,14 @@ impl ResponseWriter {
         ResponseWriter {
             exchange,
             facts,
-            status: None,
-            code: 0,
+            head: Head::Unset,
             headers: AppHeaders::default(),
-            headers_sent: false,
             framing: BodyFraming::None,
             close: facts.close,
             sent: 0,
-            client_gone: false,
-            error_status: None,
+            window: Window::Room,
             slot,
-            blocking: false,
-            window_was_full: false,
+            pacing: Pacing::Pause,
             interrupted: None,
         }
     }
@@ -100,38 +121,49 @@ impl ResponseWriter {
     /// executor lifts at once (it looks again under the lock), and a stale
     /// "not full" cannot happen.
     pub fn window_full(&self) -> bool {
-        !self.client_gone && self.window_was_full
+        self.window == Window::Full
     }
 
     /// The window has room again (the response is being resumed).
     pub fn window_drained(&mut self) {
-        self.window_was_full = false;
+        if self.window == Window::Full {
+            self.window = Window::Room;
+        }
+    }
+
+    /// The client went away; nothing more is sent.
+    pub fn client_gone(&self) -> bool {
+        self.window == Window::ClientGone
+    }
+
+    /// A head went to the loop (the app's or an error page).
+    fn head_sent(&self) -> bool {
+        matches!(self.head, Head::Sent { .. } | Head::ErrorPage { .. })
+    }
+
+    /// `start_response` ran (or an error page replaced the response).
+    pub fn started(&self) -> bool {
+        !matches!(self.head, Head::Unset)
     }
 
     /// The status line that went out (for the access log, hooks and
     /// statsd): an error page's, else the app's once its head was sent
     /// (it cannot change after that), else empty.
     pub fn final_status(&self) -> &str {
-        match (&self.error_status, &self.status) {
-            (Some(error), _) => error,
-            (None, Some(status)) if self.headers_sent => status,
-            _ => "",
+        match &self.head {
+            Head::Sent { status } | Head::ErrorPage { status } => status,
+            Head::Unset | Head::Given { .. } => "",
         }
-    }
-
-    /// The status code the app chose (0 before `start_response`).
-    pub fn code(&self) -> u16 {
-        self.code
     }
 
     /// `start_response(status, headers, exc_info=None)`.
     pub fn start(&mut self, status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>, exc_info: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         if let Some(info) = exc_info.filter(|e| !e.is_none()) {
-            if self.status.is_some() && self.headers_sent {
+            if self.head_sent() {
                 let value = info.get_item(1)?;
                 return Err(PyErr::from_value(value));
             }
-        } else if self.status.is_some() {
+        } else if self.started() {
             return Err(PyAssertionError::new_err("Response headers already set!"));
         }
         let status: String = status
@@ -148,8 +180,7 @@ impl ResponseWriter {
             let value = borrow_str(&value)?;
             response::push_app_header(&mut app_headers, &name, &value).map_err(|e| PyValueError::new_err(e.to_string()))?;
         }
-        self.status = Some(status);
-        self.code = code;
+        self.head = Head::Given { status, code };
         self.headers = app_headers;
         Ok(())
     }
@@ -158,56 +189,52 @@ impl ResponseWriter {
     /// released) while the client is behind. Returns false when the client
     /// is gone.
     fn push(&mut self, py: Python<'_>, chunk: OutChunk) -> bool {
-        if self.client_gone {
+        if self.client_gone() {
             return false;
         }
         let exchange = &self.exchange;
-        let pushed = if self.blocking && super::wait::cooperative() {
-            // A greenlet waits for room without holding the hub.
-            let room = super::wait::until(py, exchange, WRITE_WAIT_SLICE, |st| {
-                (st.out_pending < OUT_HIGH_WATER || st.client_gone).then_some(())
-            });
-            match room {
-                Ok(()) => exchange.push_output(chunk, false),
-                Err(e) => {
-                    self.interrupted = Some(e);
-                    None
+        let pushed = match self.pacing {
+            Pacing::Wait if super::wait::cooperative() => {
+                // A greenlet waits for room without holding the hub.
+                let room = super::wait::until(py, exchange, WRITE_WAIT_SLICE, |st| {
+                    (st.out_pending < OUT_HIGH_WATER || st.client_gone).then_some(())
+                });
+                match room {
+                    Ok(()) => exchange.push_output(chunk, false),
+                    Err(e) => {
+                        self.interrupted = Some(e);
+                        None
+                    }
                 }
             }
-        } else if self.blocking {
-            py.detach(|| exchange.push_output(chunk, true))
-        } else {
-            exchange.push_output(chunk, false)
+            Pacing::Wait => py.detach(|| exchange.push_output(chunk, true)),
+            Pacing::Pause => exchange.push_output(chunk, false),
         };
-        match pushed {
-            Some(full) => {
-                self.window_was_full = full;
-                true
-            }
-            None => {
-                self.client_gone = true;
-                false
-            }
-        }
+        self.window = match pushed {
+            Some(true) => Window::Full,
+            Some(false) => Window::Room,
+            None => Window::ClientGone,
+        };
+        self.window != Window::ClientGone
     }
 
     /// Encode the head (once) into `out`.
     fn head_into(&mut self, out: &mut Vec<u8>) -> PyResult<()> {
-        let status = self
-            .status
-            .as_deref()
-            .ok_or_else(|| PyAssertionError::new_err("write() before start_response()"))?;
-        if self.headers_sent {
-            return Ok(());
-        }
+        let (status, code) = match &self.head {
+            Head::Unset => return Err(PyAssertionError::new_err("write() before start_response()")),
+            Head::Given { status, code } => (status, *code),
+            Head::Sent { .. } | Head::ErrorPage { .. } => return Ok(()),
+        };
         let retiring = self.slot.state() == SlotState::Retiring;
-        let (framing, close) = response::decide(self.facts, self.code, self.headers.content_length);
+        let (framing, close) = response::decide(self.facts, code, self.headers.content_length);
         let close = close || retiring;
         self.framing = framing;
         self.close = self.close || close;
         let (version, close) = (self.facts.version, self.close);
-        with_http_date(|date| response::encode_head(out, version, status, date, close, framing, &self.headers, self.code));
-        self.headers_sent = true;
+        with_http_date(|date| response::encode_head(out, version, status, date, close, framing, &self.headers, code));
+        if let Head::Given { status, .. } = std::mem::replace(&mut self.head, Head::Unset) {
+            self.head = Head::Sent { status };
+        }
         Ok(())
     }
 
@@ -222,7 +249,7 @@ impl ResponseWriter {
             response::encode_app_header(&mut out, &name, value, printable);
         }
         out.extend_from_slice(b"\r\n");
-        if self.headers_sent || !self.facts.version.at_least_11() {
+        if self.head_sent() || !self.facts.version.at_least_11() {
             return Ok(());
         }
         self.push(py, OutChunk::Bytes(out));
@@ -251,7 +278,7 @@ impl ResponseWriter {
             return Ok(false);
         }
         if take == 0 {
-            return Ok(!self.client_gone);
+            return Ok(!self.client_gone());
         }
         if !self.push(py, OutChunk::Python(PyBytesRef::new(obj, take))) {
             return Ok(false);
@@ -266,7 +293,7 @@ impl ResponseWriter {
     /// Write body bytes (sending the head first if needed). Returns false
     /// when the client is gone.
     pub fn write_body(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<bool> {
-        let first = !self.headers_sent;
+        let first = !self.head_sent();
         // The head (when first), the chunk framing and the data, in one
         // allocation.
         let mut out = Vec::with_capacity(data.len() + if first { 160 + self.headers.encoded.len() } else { 16 });
@@ -277,7 +304,7 @@ impl ResponseWriter {
             BodyFraming::Chunked | BodyFraming::UntilClose => data,
         };
         if data.is_empty() && !first {
-            return Ok(!self.client_gone);
+            return Ok(!self.client_gone());
         }
         if self.framing == BodyFraming::Chunked && !data.is_empty() {
             out.reserve(data.len() + 12);
@@ -289,7 +316,7 @@ impl ResponseWriter {
         }
         self.sent += data.len() as u64;
         if out.is_empty() {
-            return Ok(!self.client_gone);
+            return Ok(!self.client_gone());
         }
         Ok(self.push(py, OutChunk::Bytes(out)))
     }
@@ -343,7 +370,7 @@ impl ResponseWriter {
     /// The app is done: send what is still owed and tell the loop whether
     /// the connection can be reused.
     pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
-        if !self.headers_sent {
+        if !self.head_sent() {
             self.write_body(py, b"")?;
         }
         match self.framing {
@@ -356,18 +383,17 @@ impl ResponseWriter {
             }
             _ => {}
         }
-        self.exchange.finish(if self.close || self.client_gone { Finish::Close } else { Finish::KeepAlive });
+        self.exchange.finish(if self.close || self.client_gone() { Finish::Close } else { Finish::KeepAlive });
         Ok(())
     }
 
     /// Abandon the response after an error: a complete error page if nothing
     /// was sent yet, otherwise just close the connection.
     pub fn fail(&mut self, py: Python<'_>, code: u16, mesg: &str) {
-        if !self.headers_sent {
+        if !self.head_sent() {
             let page = response::error_response(code, mesg, &http_date(), !self.facts.is_head);
-            self.error_status = Some(format!("{code} {}", response::reason_phrase(code)));
+            self.head = Head::ErrorPage { status: format!("{code} {}", response::reason_phrase(code)) };
             self.headers = AppHeaders::default();
-            self.headers_sent = true;
             self.push(py, OutChunk::Bytes(page));
         }
         self.exchange.finish(Finish::Close);
@@ -443,9 +469,9 @@ impl StartResponse {
         let bytes = data
             .cast::<PyBytes>()
             .map_err(|_| PyTypeError::new_err(format!("{} is not a byte", data.repr().map(|r| r.to_string()).unwrap_or_default())))?;
-        self.writer.blocking = true;
+        self.writer.pacing = Pacing::Wait;
         let written = self.writer.write_object(py, bytes);
-        self.writer.blocking = false;
+        self.writer.pacing = Pacing::Pause;
         if let Some(e) = self.writer.interrupted.take() {
             return Err(e);
         }
