@@ -32,6 +32,8 @@ PEERS = {
     # the gunicorn worker class that runs it.
     "uvicorn": "uvicorn[standard]",
     "uvicorn-worker": "uvicorn-worker",
+    # For gunicorn -k gevent and rsgi -k gevent (bench/gevent.py).
+    "gevent": "gevent>=24.10.1",
 }
 FRAMEWORKS = {"Flask": "flask", "Django": "django", "FastAPI": "fastapi"}
 TOOLS = {"matplotlib": "matplotlib"}

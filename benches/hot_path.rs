@@ -144,6 +144,7 @@ fn main() {
             notices: tx,
             waker: Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).expect("waker")),
             sleeping: Arc::new(AtomicBool::new(false)),
+            bell: None,
         });
         let peer: SocketAddr = "127.0.0.1:50000".parse().expect("address");
         let server = Arc::new(("127.0.0.1".to_owned(), "8000".to_owned()));

@@ -46,12 +46,16 @@
 //! - [`wsgi`]: PEP 3333: app loading, environ, `start_response`,
 //!   `wsgi.input`, the response driver, and the WSGI executor kind
 //!   (`wsgi::executor`: attached Python threads, and the loop-thread runner).
+//! - [`gevent`]: the gevent executor kind: gevent's hub on the worker's
+//!   main thread, a greenlet per request, woken by an eventfd the loop
+//!   rings.
 //! - [`log`] and [`signals`]: the error log and the self-pipe for signals.
 
 pub mod access_log;
 pub mod asgi;
 pub mod cli;
 pub mod config;
+pub mod gevent;
 pub mod hooks;
 pub mod http;
 pub mod listen;

@@ -1,6 +1,8 @@
 //! A worker process's life, after fork: it loads the app, starts the
-//! executor kind that runs it (WSGI threads, or the ASGI event loop
-//! thread for `-k asgi` and uvicorn's workers), runs the I/O loop (the
+//! executor kind that runs it (WSGI threads; the ASGI event loop thread
+//! for `-k asgi` and uvicorn's workers; or, for `-k gevent`, gevent's hub
+//! on this thread with the loop on a thread of its own, after patching the
+//! standard library before `post_fork`), runs the I/O loop (the
 //! worker core, `worker`) with the GIL released, and on a graceful stop
 //! lets in-flight requests finish before it exits. This is where the core
 //! and the executor kind are put together; neither imports the other's
@@ -22,7 +24,10 @@ use crate::scoreboard::{SlotHandle, SlotState};
 use crate::signals::{Signal, SignalPipe};
 use crate::worker::io_loop::{Evacuation, IoLoop, ListenSock, LoopConfig, LoopExit};
 use crate::asgi::Interface;
+use crate::gevent::bell::{Closing, HubBell};
+use crate::gevent::hub::HubBridge;
 use crate::worker::relay;
+use crate::worker::task::Admission;
 use crate::wsgi::environ::EnvironBase;
 use crate::wsgi::executor;
 use crate::wsgi::AppContext;
@@ -211,6 +216,8 @@ fn loop_config(
         threads,
         inline,
         kick,
+        admission: Admission::Threads,
+        bell: None,
         static_files: crate::worker::static_serve::StaticFiles::open(&cfg.static_map).map_err(|e| e.to_string())?,
         tls: cfg.tls.clone(),
         ragged: if cfg.suppress_ragged_eofs { crate::worker::tls_io::Ragged::Suppress } else { crate::worker::tls_io::Ragged::Error },
@@ -225,6 +232,35 @@ enum Runner {
     /// The main thread and a standby, either of which may be running the
     /// app (one executor, run by the loop thread).
     Relay(Arc<relay::Relay>),
+    /// A thread of its own, while the main thread runs gevent's hub.
+    Hub(Box<IoLoop>, Arc<HubBell>, HubBridge),
+}
+
+/// The gevent kind's serving: the loop on a thread of its own (it never
+/// takes the GIL), gevent's hub on this one until the loop has ended and
+/// the requests still running are done. Returns how the loop ended.
+fn serve_hub(py: Python<'_>, cfg: &Config, io: Box<IoLoop>, bell: Arc<HubBell>, bridge: HubBridge) -> LoopExit {
+    let ring = bell.clone();
+    let looping = std::thread::Builder::new().name("rsgi-loop".into()).spawn(move || {
+        let mut io = io;
+        let how = io.run(None);
+        // Closing the channel, then telling the hub.
+        drop(io);
+        ring.close(if how == LoopExit::Graceful { Closing::Graceful } else { Closing::Fast });
+        how
+    });
+    let looping = match looping {
+        Ok(t) => t,
+        Err(e) => {
+            crate::error!("Exception in worker process: cannot start the I/O thread: {e}");
+            exit_child(py, WORKER_BOOT_ERROR);
+        }
+    };
+    if let Err(e) = crate::gevent::hub::serve(py, bridge, cfg.timeout, cfg.graceful_timeout) {
+        crate::error!("Exception in worker process: gevent's hub failed: {e}");
+        exit_child(py, WORKER_BOOT_ERROR);
+    }
+    py.detach(|| looping.join()).unwrap_or(LoopExit::Fast)
 }
 
 /// The worker's whole life. Called in the child right after fork, with the
@@ -268,6 +304,15 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         }
     };
     crate::info!("Booting worker with pid: {pid}");
+    let gevent = cfg.worker.kind == crate::config::compat::WorkerKind::Gevent;
+    if gevent {
+        // Before post_fork and the app's import, as gunicorn's gevent
+        // worker does, so both see the patched standard library.
+        if let Err(e) = crate::gevent::hub::patch(py) {
+            crate::error!("Exception in worker process: cannot patch the standard library for gevent: {e}");
+            exit_child(py, WORKER_BOOT_ERROR);
+        }
+    }
     server_call(Hook::PostFork);
     install_traceback_dump(py);
     let abort_worker = worker_obj.as_ref().filter(|_| crate::hooks::has(cfg, Hook::WorkerAbort)).map(|w| w.clone_ref(py));
@@ -358,25 +403,46 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
             return Ok((Runner::Plain(Box::new(io)), Kind::Asgi(thread)));
         }
-        let base = EnvironBase::new(py, cfg.threads > 1, cfg.workers > 1).map_err(|e| e.to_string())?;
+        // Greenlets run concurrently like threads (gunicorn says so too).
+        let base = EnvironBase::new(py, cfg.threads > 1 || gevent, cfg.workers > 1).map_err(|e| e.to_string())?;
         let ctx = Arc::new(AppContext { app, base, slot, hook_worker, cfg_objects: cfg.objects.clone() });
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(cfg.worker_connections.max(1));
+        // The gevent kind: requests run in greenlets of the hub on this
+        // thread, up to --worker-connections at once; the loop gets a
+        // thread of its own and rings the hub's bell.
+        let hub = if gevent {
+            let bell = Arc::new(HubBell::new().map_err(|e| e.to_string())?);
+            let bridge = HubBridge::new(jobs_rx.clone(), bell.clone(), ctx.clone(), in_flight.clone(), cfg.worker_connections, slot);
+            Some((bell, bridge))
+        } else {
+            None
+        };
         // One executor: the loop thread runs the app itself when it can
         // (RSGI_INLINE=0 turns that off, for measuring the difference).
-        let inline = (cfg.threads == 1 && std::env::var_os("RSGI_INLINE").is_none_or(|v| v != "0"))
+        let inline = (cfg.threads == 1 && !gevent && std::env::var_os("RSGI_INLINE").is_none_or(|v| v != "0"))
             .then(|| executor::Inline::new(ctx.clone(), slot, in_flight.clone()));
-        let threads = executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?;
-        let loop_cfg = loop_config(cfg, master_pid, slot, in_flight, cfg.threads as usize, inline.is_some(), None)?;
+        let threads = if gevent {
+            Vec::new()
+        } else {
+            executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?
+        };
+        let capacity = if gevent { cfg.worker_connections } else { cfg.threads as usize };
+        let mut loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, inline.is_some(), None)?;
+        if let Some((bell, _)) = &hub {
+            loop_cfg.admission = Admission::Slots;
+            loop_cfg.bell = Some(bell.clone() as Arc<dyn crate::worker::task::Bell>);
+        }
         let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
         // One executor run by the loop thread: a relay keeps the loop
         // going while an app call runs long.
-        let runner = match inline {
-            Some(inline) => {
+        let runner = match (inline, hub) {
+            (_, Some((bell, bridge))) => Runner::Hub(Box::new(io), bell, bridge),
+            (Some(inline), None) => {
                 let relay = relay::Relay::new(io, Box::new(inline));
                 relay.start_standby().map_err(|e| e.to_string())?;
                 Runner::Relay(relay)
             }
-            None => Runner::Plain(Box::new(io)),
+            (None, None) => Runner::Plain(Box::new(io)),
         };
         Ok((runner, Kind::Wsgi(threads)))
     };
@@ -389,10 +455,14 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     };
 
     slot.set_state(SlotState::Serving);
-    let (how, io) = py.detach(|| match runner {
-        Runner::Plain(mut io) => (io.run(None), Some(*io)),
-        Runner::Relay(relay) => (relay.run(0, true), relay.take_loop()),
-    });
+    let (how, io) = match runner {
+        Runner::Hub(io, bell, bridge) => (serve_hub(py, cfg, io, bell, bridge), None),
+        runner => py.detach(|| match runner {
+            Runner::Plain(mut io) => (io.run(None), Some(*io)),
+            Runner::Relay(relay) => (relay.run(0, true), relay.take_loop()),
+            Runner::Hub(..) => unreachable!("served above"),
+        }),
+    };
     slot.set_state(SlotState::Retiring);
     if how == LoopExit::Fast {
         if let (true, Some(w)) = (crate::hooks::has(cfg, Hook::WorkerInt), &worker_obj) {

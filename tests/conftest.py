@@ -24,6 +24,28 @@ SERVER_KIND = os.environ.get("RSGI_TEST_SERVER", "rsgi")
 STARTUP_TIMEOUT = 30.0
 
 
+def _importable(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:
+        return False
+
+
+#: The worker kinds the suites that take one (the HTTP corpus, the PEP 3333
+#: suites, the Flask example) run through: ``sync`` (rsgi's threaded worker)
+#: and ``gevent`` (a greenlet per request), which needs gevent installed.
+WORKER_KINDS = [
+    "sync",
+    pytest.param("gevent", marks=pytest.mark.skipif(not _importable("gevent"), reason="gevent is not installed")),
+]
+
+
+def kind_args(kind):
+    """The command-line arguments that select worker ``kind``."""
+    return [] if kind == "sync" else ["-k", kind]
+
+
 def server_executable():
     name = "gunicorn" if SERVER_KIND == "gunicorn" else "rsgi"
     candidate = Path(sys.executable).parent / name

@@ -407,7 +407,6 @@ def test_reload_is_on_with_one_warning(start_server, how):
 @pytest.mark.parametrize("args,setting", [
     (["--certfile", "cert.pem"], "certfile"),
     (["--keyfile", "key.pem"], "keyfile"),
-    (["-k", "gevent"], "worker_class"),
     (["--logger-class", "mypackage.MyLogger"], "logger_class"),
     (["--protocol", "uwsgi"], "protocol"),
     (["--http-protocols", "h2"], "http_protocols"),

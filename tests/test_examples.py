@@ -64,9 +64,9 @@ def test_uploads_example(start_server, http, chunked):
 
 # -- Flask -------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def flask_server():
-    srv = conftest.spawn("examples.flask_app:app", cwd=ROOT)
+@pytest.fixture(scope="module", params=conftest.WORKER_KINDS)
+def flask_server(request):
+    srv = conftest.spawn("examples.flask_app:app", *conftest.kind_args(request.param), cwd=ROOT)
     yield srv
     srv.stop(timeout=15)
 
@@ -152,10 +152,10 @@ def django_static(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def django_server(django_static):
+@pytest.fixture(scope="module", params=conftest.WORKER_KINDS)
+def django_server(request, django_static):
     env = {"DJANGO_SETTINGS_MODULE": "myproject.settings", "DJANGO_STATIC_ROOT": str(django_static)}
-    srv = conftest.spawn("myproject.wsgi:application", "--chdir",
+    srv = conftest.spawn("myproject.wsgi:application", *conftest.kind_args(request.param), "--chdir",
                          os.path.relpath(DJANGO_DIR, ROOT), "--static-map", "/static=%s" % django_static,
                          cwd=ROOT, env=env)
     yield srv

@@ -439,14 +439,8 @@ def test_worker_subclasses_map_by_their_base_class(tmp_path, servers, name, usin
     assert ("Using worker: %s" % using) in [m for _, _, m in log_records(srv)]
 
 
-# -- worker classes rsgi does not have yet ----------------------------------------
+# -- ASGI worker classes --------------------------------------------------------------
 
-GEVENT_SUBCLASS = """
-from gunicorn.workers.ggevent import GeventWorker
-class PatchedGeventWorker(GeventWorker):
-    pass
-worker_class = PatchedGeventWorker
-"""
 UVICORN_WORKER_PACKAGE = """
 import sys, types
 mod = types.ModuleType("uvicorn_worker")
@@ -458,30 +452,6 @@ mod.UvicornWorker = UvicornWorker
 sys.modules["uvicorn_worker"] = mod
 worker_class = "uvicorn_worker.UvicornWorker"
 """
-
-
-@pytest.mark.parametrize("spelling,kind", [
-    (["-k", "gevent"], "gevent"),
-    (["-k", "gevent_pywsgi"], "gevent"),
-    (["-k", "egg:gunicorn#gevent"], "gevent"),
-    (["-k", "gunicorn.workers.ggevent.GeventWorker"], "gevent"),
-    (["-c", "gevent_subclass"], "gevent"),
-])
-@pytest.mark.parametrize("mode", MODES)
-def test_every_spelling_of_an_unavailable_worker_kind_is_refused_with_one_line(tmp_path, spelling, kind, mode):
-    if spelling[0] == "-c":
-        if mode == "gunicorn-installed":
-            pytest.importorskip("gevent")
-        conf = tmp_path / (spelling[1] + ".conf.py")
-        conf.write_text(GEVENT_SUBCLASS)
-        spelling = ["-c", str(conf)]
-    res = run(conftest.server_executable(), "corpus_app:app", "-b", "127.0.0.1:%d" % conftest.free_port(),
-              *spelling, env=corpus_env(tmp_path, mode))
-    assert res.returncode == 1, res
-    lines = [l for l in res.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("Error: Invalid value for worker_class: ")
-    assert lines[0].endswith("the %s worker kind is not available yet in rsgi" % kind), lines[0]
 
 
 @pytest.mark.parametrize("spelling", [

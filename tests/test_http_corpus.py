@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pytest
 
+import conftest
 from conftest import SERVER_KIND, spawn
 
 CORPUS = Path(__file__).resolve().parent / "requests"
@@ -117,7 +118,9 @@ def settings_args(settings):
     return args
 
 
-def base_args():
+def base_args(kind="sync"):
+    if kind != "sync":
+        return ["-w", "1", *conftest.kind_args(kind)]
     if ON_GUNICORN:
         # The sync worker closes after every request; gthread keeps alive.
         return ["-w", "1", "-k", "gthread", "--threads", "4"]
@@ -132,7 +135,8 @@ def base_args():
 class _ServerPool:
     """Keeps the server for the current settings; restarts on a new set."""
 
-    def __init__(self):
+    def __init__(self, kind="sync"):
+        self.kind = kind
         self.key = None
         self.server = None
         self.error = None
@@ -142,7 +146,7 @@ class _ServerPool:
         if key != self.key or (self.server is not None and self.server.proc.poll() is not None):
             self.close()
             self.key = key
-            args = base_args() + settings_args(settings)
+            args = base_args(self.kind) + settings_args(settings)
             try:
                 self.server = spawn("echo:app", *args)
             except RuntimeError as exc:
@@ -159,9 +163,9 @@ class _ServerPool:
         self.key = None
 
 
-@pytest.fixture(scope="module")
-def server_pool():
-    pool = _ServerPool()
+@pytest.fixture(scope="module", params=conftest.WORKER_KINDS)
+def server_pool(request):
+    pool = _ServerPool(request.param)
     yield pool
     pool.close()
 

@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+import conftest
+
 from _rawhttp import get
 
 
@@ -43,11 +45,14 @@ def _check(srv, err, acc):
 
 
 @pytest.mark.timeout(60)
-def test_logconfig_dict(start_server, tmp_path):
+@pytest.mark.parametrize("kind", conftest.WORKER_KINDS)
+def test_logconfig_dict(start_server, tmp_path, kind):
+    # Under gevent the worker's lines reach Python logging from rsgi's
+    # forwarder thread, an OS thread in a patched process.
     err, acc = tmp_path / "err.log", tmp_path / "acc.log"
     conf = tmp_path / "conf.py"
     conf.write_text("logconfig_dict = %r\n" % _dict_config(err, acc))
-    srv = start_server("basic:app", "-c", str(conf))
+    srv = start_server("basic:app", "-c", str(conf), *conftest.kind_args(kind))
     _check(srv, err, acc)
 
 

@@ -168,8 +168,9 @@ def test_max_requests_with_jitter_counts_requests_per_worker(start_server, jitte
 
 
 @pytest.mark.skipif(GUNICORN, reason="--max-worker-memory is rsgi's own")
-def test_max_worker_memory_retires_a_growing_worker(start_server):
-    srv = start_server(APP, "-w", "1", "--max-worker-memory", "150")
+@pytest.mark.parametrize("kind", conftest.WORKER_KINDS)
+def test_max_worker_memory_retires_a_growing_worker(start_server, kind):
+    srv = start_server(APP, "-w", "1", "--max-worker-memory", "150", *conftest.kind_args(kind))
     assert wait_booted(srv, 1)
     first = booted_pids(srv)[0]
     rss = []

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+import conftest
 from conftest import SERVER_KIND
 
 CHUNK = 65536
@@ -51,21 +52,22 @@ def _read_again(sock, want):
     return got
 
 
-def _stalled_stream(start_server, threads):
+def _stalled_stream(start_server, threads, kind="sync"):
     """A one-worker server and a client of its /stream that read the head
     and a little body, then stopped reading (rsgi only: gunicorn's worker
     writes from the app thread)."""
     if SERVER_KIND == "gunicorn":
         pytest.skip("gunicorn writes from the app thread: covered for rsgi only")
-    server = start_server("stream_apps:app", "-w", "1", "--threads", threads)
+    server = start_server("stream_apps:app", "-w", "1", "--threads", threads, *conftest.kind_args(kind))
     stalled = _get(server, "/stream", rcvbuf=65536)
     assert stalled.recv(1024).startswith(b"HTTP/1.1 200")
     return server, stalled
 
 
 @pytest.mark.timeout(60)
-def test_stalled_reader_stops_the_app(start_server):
-    server, stalled = _stalled_stream(start_server, "2")
+@pytest.mark.parametrize("kind", conftest.WORKER_KINDS)
+def test_stalled_reader_stops_the_app(start_server, kind):
+    server, stalled = _stalled_stream(start_server, "2", kind)
     time.sleep(2.0)
     first = _produced(server)
     time.sleep(1.0)
@@ -120,8 +122,9 @@ def test_paused_reader_gets_the_whole_response_with_one_thread(start_server):
 
 
 @pytest.mark.timeout(60)
-def test_reader_leaving_mid_response_stops_the_app_with_one_thread(start_server):
-    server = start_server("stream_apps:app", "-w", "1", "--threads", "1")
+@pytest.mark.parametrize("kind", conftest.WORKER_KINDS)
+def test_reader_leaving_mid_response_stops_the_app_with_one_thread(start_server, kind):
+    server = start_server("stream_apps:app", "-w", "1", "--threads", "1", *conftest.kind_args(kind))
     before = int(_small_answer(server, "/closed"))
     s = _get(server, "/pattern?n=4000", rcvbuf=65536)  # 250 MiB
     head, body = _read_head(s)
@@ -160,10 +163,11 @@ def test_stalled_reader_does_not_hold_the_only_python_thread(start_server):
 
 
 @pytest.mark.timeout(60)
-def test_paused_response_is_closed_when_its_client_leaves(start_server):
+@pytest.mark.parametrize("kind", conftest.WORKER_KINDS)
+def test_paused_response_is_closed_when_its_client_leaves(start_server, kind):
     if SERVER_KIND == "gunicorn":
         pytest.skip("gunicorn's worker writes from the app thread: rsgi only")
-    server = start_server("stream_apps:app", "-w", "1", "--threads", "1")
+    server = start_server("stream_apps:app", "-w", "1", "--threads", "1", *conftest.kind_args(kind))
     before = int(_small_answer(server, "/closed"))
     s = _get(server, "/pattern?n=4000", rcvbuf=65536)
     head, body = _read_head(s)

@@ -12,9 +12,10 @@ from _rawhttp import RawConn, get, request
 GUNICORN = conftest.SERVER_KIND == "gunicorn"
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = conftest.spawn("environ_dump:app", env={"RSGI_TEST_ENV_MARKER": "must-not-leak"})
+@pytest.fixture(scope="module", params=conftest.WORKER_KINDS)
+def server(request):
+    srv = conftest.spawn("environ_dump:app", *conftest.kind_args(request.param),
+                         env={"RSGI_TEST_ENV_MARKER": "must-not-leak"})
     yield srv
     srv.stop(timeout=15)
 

@@ -42,16 +42,16 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = conftest.spawn("input_apps:app")
+@pytest.fixture(scope="module", params=conftest.WORKER_KINDS)
+def server(request):
+    srv = conftest.spawn("input_apps:app", *conftest.kind_args(request.param))
     yield srv
     srv.stop(timeout=15)
 
 
-@pytest.fixture(scope="module")
-def validated_server():
-    srv = conftest.spawn("input_apps:validated")
+@pytest.fixture(scope="module", params=conftest.WORKER_KINDS)
+def validated_server(request):
+    srv = conftest.spawn("input_apps:validated", *conftest.kind_args(request.param))
     yield srv
     srv.stop(timeout=15)
 

@@ -23,16 +23,25 @@ GUNICORN = conftest.SERVER_KIND == "gunicorn"
 KEEPALIVE_ARGS = ["-k", "gthread"] if GUNICORN else []
 
 
-@pytest.fixture(scope="module")
-def close_log(tmp_path_factory):
-    return tmp_path_factory.mktemp("close") / "close.log"
-
-
-@pytest.fixture(scope="module")
-def server(close_log):
-    srv = conftest.spawn("pep3333:app", *KEEPALIVE_ARGS, env={"CLOSE_LOG": str(close_log)})
-    yield srv
+@pytest.fixture(scope="module", params=conftest.WORKER_KINDS)
+def served(request, tmp_path_factory):
+    """The server, and the log its responses' ``close()`` calls write (one
+    per worker kind)."""
+    close_log = tmp_path_factory.mktemp("close") / "close.log"
+    kind = conftest.kind_args(request.param) or KEEPALIVE_ARGS
+    srv = conftest.spawn("pep3333:app", *kind, env={"CLOSE_LOG": str(close_log)})
+    yield srv, close_log
     srv.stop(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[0]
+
+
+@pytest.fixture(scope="module")
+def close_log(served):
+    return served[1]
 
 
 def logged(close_log, line, timeout=20.0):

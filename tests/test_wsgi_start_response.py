@@ -12,9 +12,9 @@ from _rawhttp import RawConn, get, wait_for
 GUNICORN = conftest.SERVER_KIND == "gunicorn"
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = conftest.spawn("pep3333:app")
+@pytest.fixture(scope="module", params=conftest.WORKER_KINDS)
+def server(request):
+    srv = conftest.spawn("pep3333:app", *conftest.kind_args(request.param))
     yield srv
     srv.stop(timeout=15)
 

@@ -23,8 +23,8 @@ SHIMS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "_shims")
 
 #: Worker classes by ``module.QualName``, with the kind rsgi gives them:
 #: ``sync`` and ``gthread`` run rsgi's worker; ``legacy`` (WSGI workers that
-#: are no longer maintained) run rsgi's worker with a warning; ``gevent`` and
-#: ``asgi`` are kinds rsgi does not have yet; ``foreign`` serves apps that are
+#: are no longer maintained) run rsgi's worker with a warning; ``gevent``
+#: runs rsgi's gevent worker; ``asgi`` is a kind rsgi does not have yet; ``foreign`` serves apps that are
 #: neither WSGI nor ASGI.
 KNOWN_WORKERS = {
     "gunicorn.workers.sync.SyncWorker": "sync",

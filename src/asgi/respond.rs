@@ -354,7 +354,7 @@ mod tests {
         let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let (notices, _) = crossbeam_channel::unbounded();
-        let handle = Arc::new(LoopHandle { notices, waker, sleeping: Arc::new(AtomicBool::new(false)) });
+        let handle = Arc::new(LoopHandle { notices, waker, sleeping: Arc::new(AtomicBool::new(false)), bell: None });
         let exchange = Exchange::new(Notice { token: 0, serial: 0 }, handle, ExchangeState::default());
         let facts = RequestFacts { version, is_head, close: false };
         (Writer::new(exchange, facts, board.handle(0)), board, poll)

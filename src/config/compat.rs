@@ -24,7 +24,8 @@ pub enum WorkerKind {
     /// An abandoned third-party WSGI worker (meinheld, eventlet, tornado):
     /// rsgi's worker, with a warning.
     Legacy,
-    /// gevent's workers: not built yet.
+    /// gevent's workers: rsgi's gevent worker (`gevent`), which needs
+    /// gevent installed.
     Gevent,
     /// ASGI workers (uvicorn's, gunicorn's `asgi`): rsgi's ASGI worker.
     Asgi,
@@ -71,16 +72,6 @@ pub struct WorkerChoice {
     pub settings: Vec<(String, String)>,
     /// `CONFIG_KWARGS` entries with no rsgi setting (`key=value`).
     pub ignored: Vec<String>,
-}
-
-/// The one line for a worker kind rsgi does not have yet. The gevent
-/// worker replaces this refusal when it lands.
-pub fn unavailable(choice: &WorkerChoice) -> ConfigError {
-    ConfigError::Invalid {
-        name: Key::WorkerClass.name(),
-        value: choice.name.clone(),
-        reason: format!("the {} worker kind is not available yet in rsgi", choice.kind.label()),
-    }
 }
 
 fn compat(py: Python<'_>) -> Result<Bound<'_, PyModule>, ConfigError> {

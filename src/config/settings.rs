@@ -173,7 +173,7 @@ table! {
     Workers = s("workers", &["-w", "--workers"], "INT", PosInt, Default::WebConcurrency, "Worker Processes",
       "The number of worker processes for handling requests (default: $WEB_CONCURRENCY or 1)."),
     WorkerClass = s("worker_class", &["-k", "--worker-class"], "STRING", Str, Literal("sync"), "Worker Processes",
-      "The worker type, by name, dotted path or class: sync and gthread (and their subclasses) run rsgi's WSGI worker, asgi and uvicorn's workers rsgi's ASGI worker; gevent is not available yet."),
+      "The worker type, by name, dotted path or class: sync and gthread (and their subclasses) run rsgi's threaded worker; gevent (gevent_wsgi, gevent_pywsgi and subclasses) runs each request in a greenlet; asgi and uvicorn's workers run rsgi's ASGI worker."),
     Threads = s("threads", &["--threads"], "INT", PosInt, Literal("1"), "Worker Processes",
       "The number of Python executor threads per worker (at most 256)."),
     WorkerConnections = s("worker_connections", &["--worker-connections"], "INT", PosInt, Literal("1000"), "Worker Processes",

@@ -181,7 +181,11 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
         // --print-config shows what gunicorn would run; serving (and
         // --check-config) stops here.
         _ if print_config => {}
-        WorkerKind::Gevent => return Err(compat::unavailable(&worker)),
+        WorkerKind::Gevent => crate::gevent::hub::check_installed(py).map_err(|reason| ConfigError::Invalid {
+            name: Key::WorkerClass.name(),
+            value: worker.name.clone(),
+            reason: format!("the gevent worker needs the gevent package, which cannot be imported ({reason}): pip install 'rsgi[gevent]'"),
+        })?,
         WorkerKind::Foreign | WorkerKind::Custom => {
             return Err(ConfigError::Invalid {
                 name: Key::WorkerClass.name(),

@@ -159,12 +159,11 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
     for l in &listeners {
         crate::info!("Listening at: {} ({pid})", l.url_for(cfg.tls.is_some()));
     }
-    let kind = match cfg.worker.kind {
-        crate::config::compat::WorkerKind::Asgi => "asgi",
-        _ if cfg.threads > 1 || cfg.gthread => "gthread",
-        _ => "sync",
-    };
-    crate::info!("Using worker: {kind}");
+    match cfg.worker.kind {
+        crate::config::compat::WorkerKind::Gevent => crate::gevent::announce(&cfg),
+        crate::config::compat::WorkerKind::Asgi => crate::info!("Using worker: asgi"),
+        _ => crate::info!("Using worker: {}", if cfg.threads > 1 || cfg.gthread { "gthread" } else { "sync" }),
+    }
     let suffix = if heir { ".2" } else { "" };
     crate::proctitle::set(&format!("rsgi: master [{}{suffix}]", cfg.proc_name));
     let signals = match SignalPipe::install(&MASTER_SIGNALS) {

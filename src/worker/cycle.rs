@@ -107,10 +107,18 @@ fn dispatch(task: Task, ctx: &Dispatcher<'_>, inline_ok: Option<InlineOut>) -> R
         return Ok(());
     }
     ctx.in_flight.fetch_add(1, Ordering::AcqRel);
+    // A kind that waits elsewhere than in the channel is told (gevent).
+    let bell = match &task {
+        Task::Serve(job) => job.exchange.handle.bell.clone(),
+        Task::Resume(paused) => paused.exchange().handle.bell.clone(),
+    };
     match ctx.jobs.try_send(task) {
         Ok(()) => {
             if let Some(kick) = ctx.kick {
                 kick.tasks();
+            }
+            if let Some(bell) = bell {
+                bell.tasks();
             }
             Ok(())
         }

@@ -156,3 +156,41 @@ fn pipelined_requests_are_served_one_after_the_other() {
         Task::Resume(_) => panic!("a resume"),
     }
 }
+
+/// A kind's bell that counts what the loop rang for.
+#[derive(Default)]
+struct CountingBell {
+    tasks: std::sync::atomic::AtomicUsize,
+    requests: std::sync::Mutex<Vec<u64>>,
+}
+
+impl super::task::Bell for CountingBell {
+    fn tasks(&self) {
+        self.tasks.fetch_add(1, Ordering::SeqCst);
+    }
+    fn request(&self, notice: super::exchange::Notice) {
+        self.requests.lock().unwrap().push(notice.serial);
+    }
+}
+
+#[test]
+fn a_kind_with_a_bell_is_rung_for_work_and_for_a_waiting_request() {
+    let bell = std::sync::Arc::new(CountingBell::default());
+    let setup = Setup { limits: Limits::default(), trusted: true, proxy: ProxyMode::Off, proxy_allowed: false, eof: false };
+    let mut cfg = super::script::loop_config(&setup);
+    cfg.threads = 2;
+    cfg.bell = Some(bell.clone());
+    let rig = Rig::new(cfg);
+    let (mut conn, mut client) = pair();
+    client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    settle(&rig, &mut conn, false);
+    let task = rig.taken.try_recv().expect("a task");
+    assert_eq!(bell.tasks.load(Ordering::SeqCst), 1, "rung once for the task");
+    let exchange = task.exchange();
+    let mut st = exchange.lock();
+    exchange.wake_executor(&st);
+    assert!(bell.requests.lock().unwrap().is_empty(), "nobody waits: not rung");
+    st.executor_waiting = true;
+    exchange.wake_executor(&st);
+    assert_eq!(*bell.requests.lock().unwrap(), vec![exchange.notice.serial]);
+}

@@ -193,6 +193,9 @@ pub struct LoopHandle {
     /// The loop is (about to be) blocked in its poll: only then does a
     /// notice need the waker's system call.
     pub sleeping: Arc<std::sync::atomic::AtomicBool>,
+    /// The executor kind's bell, when its app side does not wait on
+    /// `Exchange::executor_wake` (gevent's hub).
+    pub bell: Option<Arc<dyn super::task::Bell>>,
 }
 
 impl LoopHandle {
@@ -248,11 +251,10 @@ impl Exchange {
     /// locked: no system call when nobody waits).
     pub fn wake_executor(&self, state: &ExchangeState) {
         if state.executor_waiting {
-            match &state.remote {
-                Some((wake, key)) => wake.exchange(*key),
-                None => {
-                    self.executor_wake.notify_all();
-                }
+            match (&state.remote, &self.handle.bell) {
+                (Some((wake, key)), _) => wake.exchange(*key),
+                (None, Some(bell)) => bell.request(self.notice),
+                (None, None) => self.executor_wake.notify_all(),
             }
         }
     }

@@ -19,6 +19,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::http::proxy::ProxyInfo;
+use super::task::Admission;
 use crate::scoreboard::{SlotHandle, SlotState};
 
 /// Bytes already read that a connection may carry along. A head larger
@@ -316,7 +317,10 @@ impl Handoff {
     /// its next turn). `taken` counts what this pass already sent to each
     /// slot, so one pass spreads its connections instead of piling them on
     /// one sibling.
-    pub fn pick(&self, threads: usize, stuck_ms: u64, taken: &[(usize, usize)]) -> Option<usize> {
+    /// A worker whose kind fills slots (`Admission::Slots`) has room for
+    /// its capacity less its requests in flight, and is never "moving"
+    /// when full.
+    pub fn pick(&self, admission: Admission, threads: usize, stuck_ms: u64, taken: &[(usize, usize)]) -> Option<usize> {
         let now = crate::scoreboard::now_ms();
         self.slot
             .siblings()
@@ -324,8 +328,16 @@ impl Handoff {
             .filter(|(_, s)| now.saturating_sub(s.heartbeat_ms.load(std::sync::atomic::Ordering::Relaxed)) < 2_000)
             .filter_map(|(i, s)| {
                 let sent = taken.iter().find(|(t, _)| *t == i).map_or(0, |(_, n)| *n);
-                let free = s.free_executors(threads).saturating_sub(sent);
-                let moving = s.oldest_busy_ms().is_none_or(|since| now.saturating_sub(since) < stuck_ms);
+                let (free, moving) = match admission {
+                    Admission::Threads => (
+                        s.free_executors(threads).saturating_sub(sent),
+                        s.oldest_busy_ms().is_none_or(|since| now.saturating_sub(since) < stuck_ms),
+                    ),
+                    Admission::Slots => {
+                        let busy = s.load.in_flight.load(std::sync::atomic::Ordering::Relaxed) as usize;
+                        (threads.saturating_sub(busy).saturating_sub(sent), false)
+                    }
+                };
                 // Idle executors first; then progress, the least loaded first.
                 let rank = if free > 0 { (1, free, usize::MAX - sent) } else if moving { (0, 0, usize::MAX - sent) } else { return None };
                 Some((i, rank))
@@ -398,7 +410,7 @@ mod tests {
         board.slot(1).set_state(SlotState::Serving);
         let a = Handoff::bind(board.handle(0)).unwrap();
         let b = Handoff::bind(board.handle(1)).unwrap();
-        assert_eq!(a.pick(1, 10, &[]), Some(1));
+        assert_eq!(a.pick(Admission::Threads, 1, 10, &[]), Some(1));
         let (mut left, right) = std::os::unix::net::UnixStream::pair().unwrap();
         a.send(1, right.as_raw_fd(), &sample()).unwrap();
         drop(right);

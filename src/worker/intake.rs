@@ -120,7 +120,7 @@ impl IoLoop {
         }
         let mut sent: Vec<(usize, usize)> = Vec::new();
         loop {
-            let Some(target) = self.handoff.as_ref().and_then(|h| h.pick(self.cfg.threads, super::io_loop::STUCK_MS, &sent)) else {
+            let Some(target) = self.handoff.as_ref().and_then(|h| h.pick(self.cfg.admission, self.cfg.threads, super::io_loop::STUCK_MS, &sent)) else {
                 return;
             };
             let Ok((stream, peer)) = self.accept_one(index) else { return };
@@ -245,7 +245,7 @@ impl IoLoop {
             }
             let has_request = !conn.rbuf.is_empty();
             let Some(handoff) = &self.handoff else { break };
-            let target = match handoff.pick(self.cfg.threads, super::io_loop::STUCK_MS, &sent) {
+            let target = match handoff.pick(self.cfg.admission, self.cfg.threads, super::io_loop::STUCK_MS, &sent) {
                 Some(t) if has_request || evacuating || draining => Some(t),
                 _ if evacuating || (draining && !has_request) => {
                     round += 1;

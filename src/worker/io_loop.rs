@@ -70,9 +70,14 @@ pub struct LoopConfig {
     pub max_memory: u64,
     /// Requests handed to executors and not yet done (executors decrement).
     pub in_flight: Arc<AtomicUsize>,
-    /// App threads: with this many requests in flight the worker takes no
-    /// more work for them until one is free.
+    /// App threads (or the kind's slots, `admission`): with this many
+    /// requests in flight the worker takes no more work for them until one
+    /// is free.
     pub threads: usize,
+    /// How that capacity fills: when the worker stops accepting.
+    pub admission: super::task::Admission,
+    /// The kind's bell, for a kind that does not wait in the channel.
+    pub bell: Option<Arc<dyn super::task::Bell>>,
     /// The loop thread may run the app itself (one executor).
     pub inline: bool,
     /// Told when tasks are queued, for an executor kind that does not
@@ -211,7 +216,7 @@ impl IoLoop {
             next_serial: 0,
             jobs,
             notices,
-            handle: Arc::new(LoopHandle { notices: tx, waker, sleeping: Arc::new(std::sync::atomic::AtomicBool::new(false)) }),
+            handle: Arc::new(LoopHandle { notices: tx, waker, sleeping: Arc::default(), bell: cfg.bell.clone() }),
             signals,
             cfg,
             drain_deadline: None,
@@ -370,6 +375,7 @@ impl IoLoop {
         // A worker that became stuck stops listening before it sleeps, so
         // the kernel wakes a sibling for the next client instead.
         self.keep_listening();
+        self.publish_room();
         // Announce the sleep, then look for notices sent before it: an
         // executor that saw `sleeping` false left its notice queued.
         self.handle.sleeping.store(true, Ordering::SeqCst);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::io_loop::IoLoop;
+use super::task::Admission;
 use crate::scoreboard::Retirement;
 
 /// How long a worker told to stop (TERM) goes on accepting: the master has
@@ -147,18 +148,33 @@ impl IoLoop {
     /// as a request finishes: paused accepts are retried first thing after
     /// every wake-up), while a worker that is merely saturated with quick
     /// requests keeps accepting, so a new client is answered promptly.
+    /// A worker at its connection limit takes none either: listening on,
+    /// it could be the one the kernel wakes for a new client, which would
+    /// then wait in the queue while a sibling has room.
     pub(super) fn has_capacity(&self) -> bool {
-        !self.is_stuck()
+        !self.is_stuck() && self.conns.len() < self.cfg.worker_connections
     }
 
-    /// Every executor is held, the oldest for `STUCK_MS` or more.
+    /// The kind cannot start another request soon: every executor held,
+    /// the oldest for `STUCK_MS` or more; or every slot taken (`Admission`).
     pub(super) fn is_stuck(&self) -> bool {
         if self.cfg.in_flight.load(Ordering::Acquire) < self.cfg.threads {
             return false;
         }
-        match self.cfg.slot.oldest_busy_ms() {
-            Some(since) => crate::scoreboard::now_ms().saturating_sub(since) >= STUCK_MS,
-            None => false,
+        match self.cfg.admission {
+            Admission::Slots => true,
+            Admission::Threads => match self.cfg.slot.oldest_busy_ms() {
+                Some(since) => crate::scoreboard::now_ms().saturating_sub(since) >= STUCK_MS,
+                None => false,
+            },
+        }
+    }
+
+    /// A kind that fills slots keeps its requests in flight current in its
+    /// scoreboard slot: siblings judge its room by it (`Handoff::pick`).
+    pub(super) fn publish_room(&self) {
+        if self.cfg.admission == Admission::Slots {
+            self.cfg.slot.load.in_flight.store(self.cfg.in_flight.load(Ordering::Acquire) as u64, Ordering::Relaxed);
         }
     }
 

@@ -3,9 +3,10 @@
 //! of each request with the thread that runs the app, and the passing of
 //! connections between sibling workers, and WebSocket connections after
 //! their upgrade (`upgraded`). It knows no executor kind: it moves
-//! [`task::Task`]s, and a kind (WSGI threads, in `wsgi::executor`) runs
-//! them. `process` puts the two together after fork. `script` runs a
-//! connection's real cycle on scripted bytes, for tests and fuzzing.
+//! [`task::Task`]s, and a kind (WSGI threads, in `wsgi::executor`; the ASGI
+//! event loop, in `asgi`; gevent's hub, in `gevent`) runs them. `process`
+//! puts the two together after fork. `script` runs a connection's real
+//! cycle on scripted bytes, for tests and fuzzing.
 //!
 //! Runs in a worker process, on its I/O thread(s); never touches Python.
 

@@ -172,6 +172,8 @@ pub(super) fn loop_config(setup: &Setup) -> LoopConfig {
         max_memory: 0,
         in_flight: Arc::new(AtomicUsize::new(0)),
         threads: 1,
+        admission: super::task::Admission::Threads,
+        bell: None,
         inline: false,
         kick: None,
         websocket: None,
@@ -198,9 +200,10 @@ impl Rig {
         let (_, waker, _) = shared();
         let (notices, _) = crossbeam_channel::unbounded();
         let (jobs, taken) = crossbeam_channel::bounded(16);
+        let bell = cfg.bell.clone();
         Rig {
             cfg,
-            handle: Arc::new(LoopHandle { notices, waker: waker.clone(), sleeping: Arc::new(AtomicBool::new(false)) }),
+            handle: Arc::new(LoopHandle { notices, waker: waker.clone(), sleeping: Arc::new(AtomicBool::new(false)), bell }),
             jobs,
             taken,
             inline_task: RefCell::new(None),

@@ -1,15 +1,19 @@
 //! What the I/O loop hands to the app, and what it needs from the executor
 //! kind that runs it: the seam between the worker core (loop, connections,
 //! exchange) and the kinds that sit on top of it (WSGI threads, the ASGI
-//! event loop).
+//! event loop, gevent).
 //!
 //! The core moves [`Task`]s (a parsed request with its [`Exchange`], or a
 //! paused response to go on with) to the kind's threads over a bounded
 //! channel, or asks the kind to run one on the loop's own thread
 //! ([`RunInline`]); it never looks inside a paused response ([`Paused`]).
+//! A kind whose threads block in the channel's `recv` needs nothing more.
 //! A kind whose thread waits on something else than the channel and the
-//! exchange's condition variable (an event loop waiting on a descriptor)
-//! is reached through [`Wake`].
+//! exchange's condition variable is reached through one of two calls, which
+//! came from two branches and are still to be made one: [`Wake`] (the ASGI
+//! event loop: per exchange, under a key the kind registers) and [`Bell`]
+//! (gevent's hub: per request, by its notice). A kind also says how its
+//! capacity fills ([`Admission`]).
 //!
 //! Shared by the worker's I/O thread and its executor threads; never
 //! touches Python.
@@ -136,4 +140,35 @@ pub trait Wake: Send + Sync {
     /// changed while the kind waited on it: body bytes came, the output
     /// window drained, or the client went away.
     fn exchange(&self, key: u64);
+}
+
+/// How an executor kind that does not wait in the channel's `recv` hears
+/// that there is work (gevent's hub waits on a descriptor). Rung by the
+/// loop thread; must not block.
+pub trait Bell: Send + Sync {
+    /// Tasks were queued on the channel.
+    fn tasks(&self);
+    /// The request of `notice` may go on: body bytes arrived, its output
+    /// window drained, or its client went away (the loop rings this only
+    /// while the request's app side waits: `ExchangeState::executor_waiting`).
+    fn request(&self, notice: Notice);
+}
+
+/// How a kind's capacity (`LoopConfig::threads` requests at once) fills,
+/// which decides when the worker stops taking new connections and how a
+/// sibling's room is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Threads that each run one request: with every one held, the worker
+    /// stops accepting once the oldest request has run `STUCK_MS` (a worker
+    /// saturated by quick requests keeps its clients). A sibling's room is
+    /// its idle threads in the scoreboard.
+    Threads,
+    /// Slots taken by concurrent requests (greenlets, up to
+    /// `--worker-connections`): a request waiting on I/O holds its slot
+    /// without holding the worker, so the worker is full only when every
+    /// slot is taken, and then at once. A sibling's room is its capacity
+    /// less the requests it has in flight (`Load::in_flight`, which such a
+    /// worker keeps current in its slot).
+    Slots,
 }

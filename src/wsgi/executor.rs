@@ -20,6 +20,10 @@ use crate::scoreboard::SlotHandle;
 use crate::worker::exchange::{Finish, Notice};
 use crate::worker::task::{RunInline, Task};
 
+/// How long one cooperative wait for output room lasts before it looks
+/// again (the loop's bell wakes it; this bounds a missed wake-up).
+const ROOM_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Start `count` executor threads serving jobs from `jobs`. Each publishes
 /// when its current request started in the worker's scoreboard slot.
 pub fn start(
@@ -63,12 +67,20 @@ fn run(jobs: Receiver<Task>, ctx: Arc<AppContext>, slot: SlotHandle, index: usiz
 }
 
 /// Run one task on the calling thread (executor `index`), publishing when
-/// it started in the scoreboard. A response that pauses is left in its
-/// exchange for the loop to hand back. A bug in rsgi costs the request,
-/// never the thread.
+/// it started in the scoreboard.
 fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, task: Task) {
-    let exchange = task.exchange();
     slot.set_busy(index, true);
+    run_task(py, ctx, task);
+    slot.set_busy(index, false);
+}
+
+/// Run one task through the app on the calling thread (or greenlet): a
+/// response that pauses is left in its exchange for the loop to hand back
+/// (a greenlet waits for room instead: `wait::cooperative`).
+/// A bug in rsgi costs the request, never the caller. Shared by every kind
+/// that runs WSGI apps (threads here, greenlets in `gevent`).
+pub fn run_task(py: Python<'_>, ctx: &AppContext, task: Task) {
+    let exchange = task.exchange();
     let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let mut paused = match task {
             Task::Serve(job) => super::response::serve(py, ctx, *job),
@@ -81,6 +93,18 @@ fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, 
             },
         };
         while let Some(parked) = paused.take() {
+            if super::wait::cooperative() {
+                // A greenlet waits for room itself, keeping its greenlet
+                // (its locals and context) for the rest of the response;
+                // its slot stays taken meanwhile, as a connection of
+                // gevent's own server would. Interrupted (killed), it leaves
+                // the rest to the loop like any paused response.
+                let room = super::wait::until(py, &exchange, ROOM_WAIT_SLICE, |st| (!st.window_full()).then_some(()));
+                if room.is_ok() {
+                    paused = super::response::resume(py, ctx, parked);
+                    continue;
+                }
+            }
             let mut st = exchange.lock();
             if st.window_full() {
                 // The loop hands it back once the client catches up (or
@@ -93,7 +117,6 @@ fn serve_task(py: Python<'_>, ctx: &AppContext, slot: SlotHandle, index: usize, 
             }
         }
     }));
-    slot.set_busy(index, false);
     if served.is_err() {
         crate::error!("Internal error while serving a request; closing its connection");
         exchange.finish(Finish::Close);

@@ -3,7 +3,8 @@
 //! framing (Content-Length or chunked).
 //!
 //! Runs on an executor thread with the GIL held; it releases the GIL while
-//! it waits for the loop to deliver more body bytes.
+//! it waits for the loop to deliver more body bytes (or, under the gevent
+//! kind, lets other greenlets run: `wait`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,14 @@ use crate::worker::exchange::{BodyState, Exchange};
 /// How long one wait for body bytes lasts before re-checking (the loop
 /// signals arrivals; this only bounds a missed wake-up).
 const WAIT_SLICE: Duration = Duration::from_millis(500);
+
+/// What one wait for body bytes found.
+enum Filled {
+    /// Bytes were taken; `notify`: the loop must hear of the room made.
+    Bytes { notify: bool },
+    /// The body is complete.
+    End,
+}
 
 /// The request body stream given to the app.
 #[pyclass(module = "rsgi", name = "Input")]
@@ -61,37 +70,34 @@ impl Input {
         }
         let exchange = &self.exchange;
         let buf = &mut self.buf;
-        let outcome = py.detach(|| {
-            let mut st = exchange.lock();
-            loop {
-                if !st.body.is_empty() {
-                    if buf.is_empty() {
-                        *buf = std::mem::take(&mut st.body);
-                    } else {
-                        buf.extend_from_slice(&st.body);
-                        st.body.clear();
-                    }
-                    // The loop may have paused reading for lack of room.
-                    if exchange.notify_loop(&mut st) {
-                        drop(st);
-                        exchange.send_notice();
-                    }
-                    return Ok(true);
+        let outcome = super::wait::until(py, exchange, WAIT_SLICE, |st| {
+            if !st.body.is_empty() {
+                if buf.is_empty() {
+                    *buf = std::mem::take(&mut st.body);
+                } else {
+                    buf.extend_from_slice(&st.body);
+                    st.body.clear();
                 }
-                match &st.body_state {
-                    BodyState::Failed(err) => return Err(err.to_string()),
-                    BodyState::Complete => return Ok(false),
-                    BodyState::Receiving => {}
-                }
-                if st.client_gone {
-                    return Err("client disconnected before the request body was complete".to_owned());
-                }
-                st = exchange.wait(st, WAIT_SLICE);
+                // The loop may have paused reading for lack of room.
+                return Some(Ok(Filled::Bytes { notify: exchange.notify_loop(st) }));
             }
-        });
+            match &st.body_state {
+                BodyState::Failed(err) => Some(Err(err.to_string())),
+                BodyState::Complete => Some(Ok(Filled::End)),
+                BodyState::Receiving if st.client_gone => {
+                    Some(Err("client disconnected before the request body was complete".to_owned()))
+                }
+                BodyState::Receiving => None,
+            }
+        })?;
         match outcome {
-            Ok(true) => Ok(true),
-            Ok(false) => {
+            Ok(Filled::Bytes { notify }) => {
+                if notify {
+                    exchange.send_notice();
+                }
+                Ok(true)
+            }
+            Ok(Filled::End) => {
                 self.eof = true;
                 Ok(false)
             }

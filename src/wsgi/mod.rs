@@ -14,6 +14,7 @@ pub mod input;
 pub mod recycle;
 pub mod response;
 pub mod start_response;
+pub mod wait;
 
 use pyo3::prelude::*;
 

@@ -96,7 +96,7 @@ mod tests {
         let poll = mio::Poll::new().unwrap();
         let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
         let (notices, _) = crossbeam_channel::unbounded();
-        let handle = Arc::new(LoopHandle { notices, waker, sleeping: Arc::new(AtomicBool::new(false)) });
+        let handle = Arc::new(LoopHandle { notices, waker, sleeping: Arc::new(AtomicBool::new(false)), bell: None });
         (crate::scoreboard::Scoreboard::new().unwrap(), handle, poll)
     }
 

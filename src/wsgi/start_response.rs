@@ -15,7 +15,7 @@ use pyo3::types::PyBytes;
 use crate::http::date::{http_date, with_http_date};
 use crate::scoreboard::{SlotHandle, SlotState};
 use crate::http::response::{self, AppHeaders, BodyFraming, RequestFacts};
-use crate::worker::exchange::{Exchange, Finish, OutChunk, PyBytesRef};
+use crate::worker::exchange::{Exchange, Finish, OutChunk, PyBytesRef, OUT_HIGH_WATER};
 
 /// Body items at least this large are written from the Python object
 /// itself instead of being copied (below it, one copy with the head is
@@ -25,6 +25,10 @@ const ZERO_COPY_MIN: usize = 64 * 1024;
 /// Bytes reserved for the app's encoded headers: a typical app's few
 /// headers fit without the buffer growing.
 const HEADERS_ROOM: usize = 256;
+
+/// How long one cooperative wait of `write()` for room lasts before it
+/// looks again (the loop's bell wakes it; this bounds a missed wake-up).
+const WRITE_WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A header name or value from the app: a `str`, borrowed without a copy.
 fn borrow_str<'a>(obj: &'a Bound<'_, PyAny>) -> PyResult<std::borrow::Cow<'a, str>> {
@@ -89,6 +93,9 @@ pub struct ResponseWriter {
     slot: SlotHandle,
     /// Whether writes wait for the client.
     pacing: Pacing,
+    /// An exception raised into the greenlet while `write()` waited for
+    /// room (`gevent.Timeout`, `GreenletExit`): `write()` raises it.
+    interrupted: Option<PyErr>,
 }
 
 impl ResponseWriter {
@@ -104,6 +111,7 @@ impl ResponseWriter {
             window: Window::Room,
             slot,
             pacing: Pacing::Pause,
+            interrupted: None,
         }
     }
 
@@ -186,6 +194,19 @@ impl ResponseWriter {
         }
         let exchange = &self.exchange;
         let pushed = match self.pacing {
+            Pacing::Wait if super::wait::cooperative() => {
+                // A greenlet waits for room without holding the hub.
+                let room = super::wait::until(py, exchange, WRITE_WAIT_SLICE, |st| {
+                    (st.out_pending < OUT_HIGH_WATER || st.client_gone).then_some(())
+                });
+                match room {
+                    Ok(()) => exchange.push_output(chunk, false),
+                    Err(e) => {
+                        self.interrupted = Some(e);
+                        None
+                    }
+                }
+            }
             Pacing::Wait => py.detach(|| exchange.push_output(chunk, true)),
             Pacing::Pause => exchange.push_output(chunk, false),
         };
@@ -444,6 +465,9 @@ impl StartResponse {
         self.writer.pacing = Pacing::Wait;
         let written = self.writer.write_object(py, bytes);
         self.writer.pacing = Pacing::Pause;
+        if let Some(e) = self.writer.interrupted.take() {
+            return Err(e);
+        }
         if !written? {
             return Err(PyIOError::new_err("client disconnected"));
         }

@@ -1,4 +1,4 @@
-# corpus: refuse gevent
+# corpus: serve
 # gevent by its short name, with many connections per worker.
 worker_class = "gevent"
 worker_connections = 2000
