@@ -1,26 +1,33 @@
 #!/usr/bin/env python3
-"""Instructions per request inside the worker, by callgrind: the app's share and the server's.
+"""The app's share of a request inside the worker and the server's, rsgi against bjoern.
 
-Wall-clock figures need a quiet machine; instruction counts do not. Each
-server runs under ``valgrind --tool=callgrind`` with one worker and serves a
-fixed number of requests from one kept-alive connection on 127.0.0.1. Each
+Wall-clock figures need a quiet machine; instruction counts do not. By
+default each server runs under ``valgrind --tool=callgrind`` with one worker
+and answers wrk's request on one kept-alive connection on 127.0.0.1. Each
 server is run twice, serving N and then 2N requests after the same warm-up,
 and the per-request figures are the difference of the two runs' counts over
 N, so start-up and shutdown cancel out (``callgrind_control`` cannot reach a
-forked worker). The app is
-``bench/apps/inapp_probe.py``'s wrapper, whose one C function
-(``partial_call``) holds the whole app call, so its inclusive count
-is the app's share (framework code, environ reads, the server's
+forked worker). The app is ``bench/apps/inapp_probe.py``'s wrapper, whose
+one C function (``partial_call``) holds the whole app call, so its inclusive
+count is the app's share (framework code, environ reads, the server's
 ``start_response``) and the rest is the server's.
 
-    python3 bench/inapp.py --python VENV/bin/python --apps flask --requests 2000
+    python3 bench/inapp.py --python VENV/bin/python --apps flask --requests 1000
 
 VENV needs rsgi and the peers named in ``--servers`` (bjoern; Flask, Django).
-``--cache-sim`` adds callgrind's simulated cache and branch counts (several
-times slower). ``--env NAME=VALUE`` sets a variable for every server (e.g.
-``MALLOC_ARENA_MAX=1``); a server spelt ``rsgi+NAME=VALUE`` sets it for that
-one only, so one run can compare variants side by side. Every wait is
-bounded; each server is stopped by its PID.
+``--cache-sim`` adds callgrind's simulated caches and branch predictor
+(several times slower; ``--ll`` sets the simulated last level).
+``--wallclock`` runs the servers natively instead and times each app call
+from inside (``--twice``: two back-to-back calls per request, to tell the
+state the server leaves behind from the app's own surroundings), with the
+worker's context switches per thread and page faults; ``--pin`` puts the
+server on core 0 and the client on core 1. ``--env NAME=VALUE`` sets a
+variable for every server (e.g. ``MALLOC_ARENA_MAX=1``); a server spelt
+``rsgi+NAME=VALUE`` sets it for that one only, ``rsgi+moved`` first makes
+one 30 ms call so that rsgi's standby thread takes the loop (and the app)
+over, and ``rsgi-base`` runs the rsgi of ``--baseline``'s venv, so one run
+compares two builds side by side. Every wait is bounded; each server is
+stopped by its PID. Method and figures: bench/PROFILE.md, "In-app slowdown".
 """
 
 import argparse
@@ -28,11 +35,12 @@ import json
 import os
 import re
 import shutil
-import statistics
 import signal
 import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -60,6 +68,11 @@ WATCH = {
     "generic dict lookups": "dictkeys_generic_lookup",
     "PyDict_Copy": "PyDict_Copy",
 }
+
+
+# Functions whose calls are counted (the GIL's hand-overs, the allocators).
+COUNTED = ("take_gil", "drop_gil", "PyEval_SaveThread", "PyEval_RestoreThread", "malloc", "free",
+           "_PyObject_Malloc", "syscall", "futex_wake", "__lll_lock_wake_private")
 
 
 def server_argv(name, args, target, port):
@@ -130,16 +143,13 @@ class Client:
 
     def fetch_stats(self):
         """The timed wrapper's samples so far (ns), which it then forgets."""
-        saved = self.request
-        self.request = f"GET /__inapp__ HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n\r\n".encode()
-        try:
-            body = self.get()
-        finally:
-            self.request = saved
-        return json.loads(body)
+        return json.loads(self.get("/__inapp__"))
 
-    def get(self):
-        self.sock.sendall(self.request)
+    def get(self, path=None):
+        if path:
+            self.sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n\r\n".encode())
+        else:
+            self.sock.sendall(self.request)
         buf = b""
         while b"\r\n\r\n" not in buf:
             chunk = self.sock.recv(65536)
@@ -183,6 +193,10 @@ def start(name, args, out_dir, common_env, target, valgrind):
         vg = [f"--callgrind-out-file={out_dir}/{stem}.%p"]
         if args.cache_sim:
             vg += ["--cache-sim=yes", "--branch-sim=yes"]
+            if args.ll:
+                # callgrind simulates two levels; this sets the last one
+                # (e.g. to the core's L2 instead of the shared L3).
+                vg += [f"--LL={args.ll}"]
         env["VALGRIND_OPTS"] = " ".join(vg)
         argv = ["valgrind", "--tool=callgrind"] + argv
     log = open(out_dir / f"{stem}.log", "w")
@@ -259,6 +273,11 @@ def wallclock(name, args, out_dir, common_env):
     try:
         for _ in range(args.warmup):
             client.get()
+        if "moved" in name.split("+")[1:]:
+            # One call past rsgi's 10 ms: the standby takes the loop over.
+            client.get("/__inapp_slow__")
+            for _ in range(args.warmup):
+                client.get()
         client.fetch_stats()
         cpu0, flt0 = proc_counts(worker)
         sw0 = thread_switches(worker)
@@ -332,17 +351,20 @@ def report_callgrind(args, servers, out_dir, common_env):
             # whole life is counted twice, with n and 2n requests: the
             # difference is n requests, without start-up and shutdown.
             runs = []
+            calls = []
             for count in (n, 2 * n):
                 dump, elapsed = measure(name, args, out_dir, common_env, count)
                 runs.append(annotate(dump))
+                calls.append(call_counts(dump, COUNTED))
                 print(f"[{args.app}] {name}: {dump.name}, {count} requests in {elapsed:.1f} s under callgrind",
                       flush=True)
             (events, t1, f1), (_, t2, f2) = runs
             totals = {ev: t2[ev] - t1[ev] for ev in events}
             funcs = {fn: {ev: row[ev] - f1.get(fn, {}).get(ev, 0) for ev in events} for fn, row in f2.items()}
-            rows.append((name, events, totals, funcs))
+            counted = {fn: calls[1][fn] - calls[0][fn] for fn in COUNTED}
+            rows.append((name, events, totals, funcs, counted))
     print(f"\n{args.app}: per request (the difference of {2 * n} and {n} requests, after {args.warmup} of warm-up)")
-    for name, events, totals, funcs in rows:
+    for name, events, totals, funcs, counted in rows:
         app_call = max((funcs.get(sym, {}) for sym in APP_CALLS), key=lambda r: r.get("Ir", 0))
         total_ir = totals["Ir"]
         parts = [f"total Ir {total_ir / n:,.0f}", f"app call {app_call.get('Ir', 0) / n:,.0f}",
@@ -352,6 +374,7 @@ def report_callgrind(args, servers, out_dir, common_env):
         print(f"  {name}: " + ", ".join(parts))
         watched = [f"{label} {funcs[sym]['Ir'] / n:,.0f}" for label, sym in WATCH.items() if sym in funcs]
         print("    inclusive Ir/request: " + ", ".join(watched))
+        print("    calls/request: " + ", ".join(f"{fn} {c / n:.2f}" for fn, c in counted.items()))
 
 
 def report_wallclock(args, servers, out_dir, common_env):
@@ -383,18 +406,45 @@ def report_wallclock(args, servers, out_dir, common_env):
             print(f"  {name}, the call right after: {min(w) / 1e3:.1f} / {q[0] / 1e3:.1f} / {statistics.median(w) / 1e3:.1f}")
 
 
+def call_counts(dump, names):
+    """How many times each function in `names` was called, from the dump's `calls=` lines."""
+    ids = {}
+    counts = dict.fromkeys(names, 0)
+    callee = None
+    with open(dump) as f:
+        for line in f:
+            if line.startswith("cfn="):
+                m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if m:
+                    if m.group(2):
+                        ids[m.group(1)] = m.group(2)
+                    callee = ids.get(m.group(1))
+                continue
+            if line.startswith("fn="):
+                m = re.match(r"fn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+                if m and m.group(2):
+                    ids[m.group(1)] = m.group(2)
+                continue
+            if line.startswith("calls=") and callee in counts:
+                counts[callee] += int(line.split()[0][len("calls="):])
+    return counts
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python3 bench/inapp.py", description=__doc__.split("\n\n")[0])
     p.add_argument("--python", required=True, help="the venv's python (rsgi, bjoern, Flask/Django in it)")
     p.add_argument("--baseline", help="another venv's python, whose rsgi the server rsgi-base runs (A/B of two builds)")
     p.add_argument("--apps", default="flask", help="flask, django or both (comma-separated)")
     p.add_argument("--servers", default="rsgi,bjoern",
-                   help="rsgi, bjoern; +NAME=VALUE sets a variable for one server, rsgi+threads2 runs two app threads")
+                   help="rsgi, rsgi-base, bjoern; +NAME=VALUE sets a variable for one server, rsgi+threads2 runs two "
+                        "app threads, rsgi+moved makes one 30 ms call first (the standby takes the loop over)")
     p.add_argument("--requests", type=int, default=2000)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--cache-sim", action="store_true", help="simulate caches and branches too (slower)")
+    p.add_argument("--ll", help="with --cache-sim: the simulated last-level cache as SIZE,ASSOC,LINE "
+                                "(e.g. 1048576,16,64 for a 1 MiB L2; default: the machine's last level)")
     p.add_argument("--env", action="append", default=[], help="NAME=VALUE for every server")
-    p.add_argument("--out", default=str(BENCH / "results" / "inapp"), help="directory for dumps and logs")
+    p.add_argument("--out", help="directory for the dumps and server logs (default: a new temporary one)")
     p.add_argument("--wallclock", action="store_true",
                    help="no callgrind: time each app call natively (needs a quiet machine to mean much)")
     p.add_argument("--rounds", type=int, default=1, help="interleaved rounds over the servers")
@@ -402,8 +452,9 @@ def main(argv=None):
     p.add_argument("--twice", action="store_true",
                    help="with --wallclock: time two back-to-back calls per request (apps' *_twice)")
     args = p.parse_args(argv)
-    out_dir = Path(args.out)
+    out_dir = Path(args.out or tempfile.mkdtemp(prefix="rsgi-inapp-"))
     out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"dumps and logs in {out_dir}", flush=True)
     common_env = dict(kv.split("=", 1) for kv in args.env)
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     for app in args.apps.split(","):

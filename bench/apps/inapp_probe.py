@@ -9,7 +9,9 @@ the server's ``start_response``. ``flask``, ``django``.
 ``flask_timed`` and ``django_timed`` time each app call instead
 (``time.perf_counter_ns`` before and after, in the server's own thread) and
 answer ``GET /__inapp__`` with the times so far, and how many calls each
-thread ran, as JSON (then forget them). ``flask_twice`` and ``django_twice``
+thread ran, as JSON (then forget them); ``GET /__inapp_slow__`` is a 30 ms
+call (under rsgi with one thread, its standby takes the loop over, and the
+app runs on that thread from then on). ``flask_twice`` and ``django_twice``
 run each request twice more before the real call, on copies of the environ
 and with a ``start_response`` that discards the response, and time both
 calls: the first meets the caches as the server left them, the second as
@@ -27,6 +29,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 STATS_PATH = "/__inapp__"
+SLOW_PATH = "/__inapp_slow__"  # a 30 ms call: rsgi's standby thread takes the loop over
 
 
 def _flask():
@@ -64,6 +67,10 @@ def _timed(app, twice=False):
             threads.clear()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        if environ.get("PATH_INFO") == SLOW_PATH:
+            time.sleep(0.03)
+            start_response("200 OK", [("Content-Length", "0")])
+            return []
         tid = thread_id()
         threads[tid] = threads.get(tid, 0) + 1
         if twice:
