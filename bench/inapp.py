@@ -281,13 +281,16 @@ def wallclock(name, args, out_dir, common_env):
         client.fetch_stats()
         cpu0, flt0 = proc_counts(worker)
         sw0 = thread_switches(worker)
+        t0 = time.monotonic()
         for _ in range(args.requests):
             client.get()
+        elapsed = time.monotonic() - t0
         cpu1, flt1 = proc_counts(worker)
         sw1 = thread_switches(worker)
         stats = client.fetch_stats()
         n = args.requests
         stats["switches"] = {t: round((sw1[t] - sw0.get(t, 0)) / n, 3) for t in sw1}
+        stats["rps"] = n / elapsed
         return stats, (cpu1 - cpu0) * 1e6 / n, (flt1 - flt0) / n
     finally:
         client.close()
@@ -385,21 +388,25 @@ def report_wallclock(args, servers, out_dir, common_env):
         for name in order:
             stats, cpu, faults = wallclock(name, args, out_dir, common_env)
             samples, threads = stats["ns"], stats["threads"]
-            results[name].append((samples, cpu))
+            results[name].append((samples, cpu, stats["rps"]))
             if stats["warm"]:
                 warm[name].extend(stats["warm"])
             q = statistics.quantiles(samples, n=10)
             print(f"[{args.app}] round {r + 1} {name}: app call min {min(samples) / 1e3:.1f} µs, "
                   f"p10 {q[0] / 1e3:.1f}, median {statistics.median(samples) / 1e3:.1f}; "
-                  f"worker CPU {cpu:.1f} µs/request, {faults:.2f} page faults/request; "
+                  f"worker CPU {cpu:.1f} µs/request, {faults:.2f} page faults/request, "
+                  f"{stats['rps']:,.0f} requests/s on the connection; "
                   f"calls by thread {threads}; context switches/request by thread {stats['switches']}",
                   flush=True)
-    print(f"\n{args.app}: app call µs (all rounds: min / p10 / median), worker CPU µs/request per round")
+    print(f"\n{args.app}: app call µs (all rounds: min / p10 / median), worker CPU µs/request and "
+          "requests/s per round")
     for name, runs in results.items():
-        allv = [v for samples, _ in runs for v in samples]
+        allv = [v for samples, _, _ in runs for v in samples]
         q = statistics.quantiles(allv, n=10)
-        cpus = ", ".join(f"{cpu:.1f}" for _, cpu in runs)
-        print(f"  {name}: {min(allv) / 1e3:.1f} / {q[0] / 1e3:.1f} / {statistics.median(allv) / 1e3:.1f}; CPU {cpus}")
+        cpus = ", ".join(f"{cpu:.1f}" for _, cpu, _ in runs)
+        rates = ", ".join(f"{rps:,.0f}" for _, _, rps in runs)
+        print(f"  {name}: {min(allv) / 1e3:.1f} / {q[0] / 1e3:.1f} / {statistics.median(allv) / 1e3:.1f}; "
+              f"CPU {cpus}; requests/s {rates}")
         if warm[name]:
             w = warm[name]
             q = statistics.quantiles(w, n=10)
