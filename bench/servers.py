@@ -41,9 +41,17 @@ APPS = {
 }
 
 
-def _rsgi(app, port):
-    return [venv_bin("rsgi"), app.target, "-w", "1", "-b", f"127.0.0.1:{port}",
-            "--worker-connections", "1000"]
+def _rsgi(app, port, workers=1, threads=1):
+    return [venv_bin("rsgi"), app.target, "-w", str(workers), "--threads", str(threads),
+            "-b", f"127.0.0.1:{port}", "--worker-connections", "1000"]
+
+
+def _rsgi_w2(app, port):
+    return _rsgi(app, port, workers=2)
+
+
+def _rsgi_threads2(app, port):
+    return _rsgi(app, port, threads=2)
 
 
 def _gunicorn_sync(app, port):
@@ -111,6 +119,13 @@ SERVERS = {
         Server("rsgi-handoff", "rsgi", _rsgi,
                "-w 1, RSGI_INLINE=0: every request handed to the executor thread",
                default=False, env=(("RSGI_INLINE", "0"),)),
+        # Opt-in shapes beside the one-worker one (on the same pinned core,
+        # so they show what a second worker or app thread costs or gains
+        # there, not a second core's worth).
+        Server("rsgi-w2", "rsgi", _rsgi_w2, "-w 2 (threads 1), both workers on the server core",
+               default=False),
+        Server("rsgi-threads2", "rsgi", _rsgi_threads2,
+               "-w 1 --threads 2: every request handed to one of two executor threads", default=False),
         Server("gunicorn-sync", "gunicorn", _gunicorn_sync, "-w 1 -k sync"),
         Server("gunicorn-gthread", "gunicorn", _gunicorn_gthread, "-w 1 -k gthread --threads 4"),
         Server("granian", "granian", _granian, "--interface wsgi --workers 1"),

@@ -154,7 +154,7 @@ pub fn abandon(a: &mut Active, ctx: &Dispatcher<'_>) {
 /// when the loop may run the app, else on an executor, else later (kept in
 /// `orphans`). It writes nothing, so the loop thread needs no socket for it.
 pub fn finish_orphan(task: Task, ctx: &Dispatcher<'_>) {
-    if let Err(Some(task)) = dispatch(task, ctx, Some(InlineOut { fd: -1, timeout: ctx.io_timeout })) {
+    if let Err(Some(task)) = dispatch(task, ctx, Some(InlineOut { fd: -1, timeout: ctx.io_timeout, early: false })) {
         ctx.orphans.borrow_mut().push(task);
     }
 }
@@ -554,8 +554,10 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
                 }
                 // With the body in and nothing queued for the socket, the
                 // loop thread may run the app itself (`dispatch`).
+                // Unless this pass holds a burst of responses, the call
+                // may write its response before the iterable's close().
                 let inline_ok = (a.decoder.is_none() && conn.wq.is_empty() && conn.stream.is_plain_socket())
-                    .then(|| InlineOut { fd: conn.stream.fd(), timeout: ctx.cfg.io_timeout });
+                    .then(|| InlineOut { fd: conn.stream.fd(), timeout: ctx.cfg.io_timeout, early: !ctx.hold_output });
                 match dispatch(task, &ctx.tasks, inline_ok) {
                     Ok(()) => {
                         changed = true;

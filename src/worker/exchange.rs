@@ -96,6 +96,24 @@ impl OutChunk {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Drop the first `n` bytes of an in-memory chunk (written already;
+    /// `write_queue`'s `front_written`, which file regions do not use).
+    fn skip(&mut self, n: usize) {
+        match self {
+            OutChunk::Bytes(b) => {
+                b.drain(..n.min(b.len()));
+            }
+            OutChunk::Python(p) => {
+                let n = n.min(p.len);
+                // SAFETY: n <= len, so the pointer stays inside (or one
+                // past the end of) the object's data.
+                p.ptr = unsafe { p.ptr.add(n) };
+                p.len -= n;
+            }
+            OutChunk::File { .. } => {}
+        }
+    }
 }
 
 /// How the executor ended the response.
@@ -171,6 +189,10 @@ impl ExchangeState {
 pub struct InlineOut {
     pub fd: std::os::unix::io::RawFd,
     pub timeout: Duration,
+    /// The loop would write this response at once (it holds no burst of
+    /// responses in this pass), so the call may write it itself before
+    /// the iterable's `close()` runs (`Exchange::flush_inline`).
+    pub early: bool,
 }
 
 /// A wake-up for the I/O loop about one connection.
@@ -304,6 +326,39 @@ impl Exchange {
             self.send_notice();
         }
         Some(full)
+    }
+
+    /// The app runs on the loop thread and its iterable is exhausted: write
+    /// what is queued now, as far as the socket takes it without waiting,
+    /// so that the client has its response while the iterable's `close()`
+    /// and the request's end run (Django's `request_finished` work, for
+    /// one) rather than after them, as a sync worker sends it; the loop
+    /// sends any rest once the call returns. Only when the loop would have
+    /// written the response at once (`InlineOut::early`); on an executor
+    /// the loop drains the output itself and this does nothing. Called
+    /// with the GIL released.
+    pub fn flush_inline(&self) {
+        let mut st = self.lock();
+        let Some(inline) = st.inline else { return };
+        if !inline.early || inline.fd < 0 || st.client_gone || st.out.is_empty() {
+            return;
+        }
+        let mut queue: VecDeque<(OutChunk, bool)> = st.out.drain(..).map(|c| (c, true)).collect();
+        let (mut front_written, mut writable) = (0, true);
+        match super::conn::write_queue(inline.fd, &mut queue, &mut front_written, &mut writable) {
+            Ok(n) => st.out_pending = st.out_pending.saturating_sub(n),
+            Err(_) => {
+                st.client_gone = true;
+                return;
+            }
+        }
+        // What the socket did not take stays queued, in order (this thread
+        // is the only producer, and the loop leaves the connection alone
+        // until the call returns).
+        if let Some((front, _)) = queue.front_mut() {
+            front.skip(front_written);
+        }
+        st.out = queue.into_iter().map(|(c, _)| c).collect();
     }
 
     /// Mark the response finished. Called by an executor.

@@ -14,9 +14,11 @@
 //! away from a thread blocked in a system call; at most one app call runs at
 //! a time either way (the loop dispatches only to a free executor).
 //!
-//! The standby checks on running calls every `STUCK_MS`, and sleeps without
-//! a timeout while the loop is asleep in its poll (the loop wakes it when
-//! it starts the next call).
+//! The standby checks on running calls every `STUCK_MS` while calls are
+//! being made, and sleeps without a timeout once a whole check found no
+//! new call and the loop asleep in its poll (the loop wakes it when it
+//! starts the next call). So a worker under load wakes its standby about
+//! once per `STUCK_MS`, not once per request, and an idle one not at all.
 //!
 //! Runs in a worker process, on its main thread and the `rsgi-relay` thread,
 //! with the GIL released (the executor kind takes it inside `run_inline`).
@@ -184,10 +186,16 @@ impl Relay {
     /// `STUCK_MS`. Returns how the loop ended, or `None` once this thread
     /// holds the loop.
     fn stand_by(&self) -> Option<LoopExit> {
+        // The call count at the last look: a change means calls are being
+        // made, and the standby stays on its timed checks.
+        let mut seen = self.calls.load(Ordering::Relaxed);
         loop {
             if let Some(how) = self.exit() {
                 return Some(how);
             }
+            let calls = self.calls.load(Ordering::Relaxed);
+            let active = calls != seen;
+            seen = calls;
             if self.call.load(Ordering::SeqCst) == CALLING {
                 let call = self.calls.load(Ordering::Relaxed);
                 let age = crate::scoreboard::now_ms().saturating_sub(self.call_started.load(Ordering::Relaxed));
@@ -200,8 +208,16 @@ impl Relay {
                     continue;
                 }
                 std::thread::park_timeout(Duration::from_millis(STUCK_MS - age));
-            } else if self.loop_sleeping.load(Ordering::SeqCst) {
-                // Nothing to watch until the loop wakes and starts a call.
+            } else if self.loop_sleeping.load(Ordering::SeqCst) && !active {
+                // No call since the last look and the loop asleep: nothing
+                // to watch until the loop wakes and starts a call. (While
+                // calls keep coming the standby stays on its timed checks
+                // instead: parked here, the holder would have to wake it
+                // at the start of every call that follows a sleep of the
+                // loop, one wake-up and two context switches per request
+                // under light load, and on a worker pinned to one core the
+                // woken standby interrupts the app call: bench/PROFILE.md,
+                // "In-app slowdown".)
                 self.standby_parked.store(true, Ordering::SeqCst);
                 if self.call.load(Ordering::SeqCst) == CALLING || self.exit().is_some() {
                     self.standby_parked.store(false, Ordering::SeqCst);

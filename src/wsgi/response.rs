@@ -187,6 +187,13 @@ fn pump<'py>(py: Python<'py>, sr: &Bound<'py, StartResponse>, result: Bound<'py,
     match sent {
         Ok(false) => Ok(Flow::Paused(result.unbind(), iter.unbind())),
         Ok(true) => {
+            if has_close(&result) {
+                // On the loop thread, the response goes out before close()
+                // runs (a no-op on an executor: bench/PROFILE.md, "In-app
+                // slowdown").
+                let exchange = sr.borrow().writer.exchange.clone();
+                py.detach(|| exchange.flush_inline());
+            }
             close_iterable(py, &result)?;
             Ok(Flow::Done(None))
         }
@@ -287,8 +294,13 @@ fn report(py: Python<'_>, method: &str, target: &str, err: &PyErr, w: &mut Respo
 /// Call the iterable's `close()`, if it has one. A list or tuple (the
 /// common answer of simple apps) has none: looking it up anyway would raise
 /// and discard an AttributeError per request on Python before 3.13.
+/// Whether `close()` may be there to call: a list or tuple has none.
+fn has_close(result: &Bound<'_, PyAny>) -> bool {
+    !(result.is_exact_instance_of::<pyo3::types::PyList>() || result.is_exact_instance_of::<pyo3::types::PyTuple>())
+}
+
 fn close_iterable(py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<()> {
-    if result.is_exact_instance_of::<pyo3::types::PyList>() || result.is_exact_instance_of::<pyo3::types::PyTuple>() {
+    if !has_close(result) {
         return Ok(());
     }
     match result.getattr_opt(pyo3::intern!(py, "close"))? {
