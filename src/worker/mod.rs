@@ -14,6 +14,7 @@ pub mod conn;
 pub mod cycle;
 #[cfg(test)]
 mod cycle_tests;
+pub mod dispatch;
 pub mod exchange;
 pub mod handoff;
 mod intake;
