@@ -197,7 +197,7 @@ fn loop_config(
     in_flight: Arc<std::sync::atomic::AtomicUsize>,
     threads: usize,
     inline: bool,
-    kick: Option<Arc<dyn crate::worker::task::Wake>>,
+    bell: Option<Arc<dyn crate::worker::task::Bell>>,
 ) -> Result<LoopConfig, String> {
     Ok(LoopConfig {
         limits: cfg.limits.clone(),
@@ -215,9 +215,8 @@ fn loop_config(
         in_flight,
         threads,
         inline,
-        kick,
         admission: Admission::Threads,
-        bell: None,
+        bell,
         static_files: crate::worker::static_serve::StaticFiles::open(&cfg.static_map).map_err(|e| e.to_string())?,
         tls: cfg.tls.clone(),
         ragged: if cfg.suppress_ragged_eofs { crate::worker::tls_io::Ragged::Suppress } else { crate::worker::tls_io::Ragged::Error },
@@ -391,14 +390,14 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
                 Ok(Err(message)) => return Err(format!("Application startup failed: {message}")),
                 Err(_) => return Err("the ASGI event loop ended during startup".into()),
             }
-            let kick: Arc<dyn crate::worker::task::Wake> = bell;
+            let bell: Arc<dyn crate::worker::task::Bell> = bell;
             // The ASGI kind speaks WebSocket.
             let max_message = match cfg.values.int(Key::WebsocketMaxMessageSize) {
                 0 => usize::MAX,
                 n => usize::try_from(n).unwrap_or(usize::MAX),
             };
             let ws = crate::worker::upgraded::WsSettings { max_message, deflate: true };
-            let mut loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, false, Some(kick))?;
+            let mut loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, false, Some(bell))?;
             loop_cfg.websocket = Some(ws);
             let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
             return Ok((Runner::Plain(Box::new(io)), Kind::Asgi(thread)));
@@ -427,10 +426,10 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             executor::start(cfg.threads, jobs_rx, ctx, slot, in_flight.clone()).map_err(|e| e.to_string())?
         };
         let capacity = if gevent { cfg.worker_connections } else { cfg.threads as usize };
-        let mut loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, inline.is_some(), None)?;
-        if let Some((bell, _)) = &hub {
+        let bell = hub.as_ref().map(|(bell, _)| bell.clone() as Arc<dyn crate::worker::task::Bell>);
+        let mut loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, inline.is_some(), bell)?;
+        if hub.is_some() {
             loop_cfg.admission = Admission::Slots;
-            loop_cfg.bell = Some(bell.clone() as Arc<dyn crate::worker::task::Bell>);
         }
         let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
         // One executor run by the loop thread: a relay keeps the loop

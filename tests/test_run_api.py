@@ -13,7 +13,7 @@ import pytest
 
 import conftest
 from _rawhttp import get, wait_for
-from test_gunicorn_compat import CONFIGS, body_json, corpus_env, servers  # noqa: F401 (servers is a fixture)
+from test_gunicorn_compat import CONFIGS, body_json, corpus_env, servers, wait_log  # noqa: F401 (servers is a fixture)
 from test_master import log_records
 
 

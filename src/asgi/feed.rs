@@ -17,7 +17,7 @@ use pyo3::types::PyList;
 
 use super::request::Request;
 use super::AsgiContext;
-use crate::worker::task::{Task, Wake};
+use crate::worker::task::Task;
 
 /// The eventfd and what is waiting behind it.
 pub struct Bell {
@@ -74,12 +74,12 @@ impl Bell {
     }
 }
 
-impl Wake for Bell {
+impl crate::worker::task::Bell for Bell {
     fn tasks(&self) {
         self.ring();
     }
 
-    fn exchange(&self, key: u64) {
+    fn request(&self, key: u64) {
         self.woken.lock().unwrap_or_else(|e| e.into_inner()).push(key);
         self.ring();
     }
@@ -173,6 +173,7 @@ impl Feed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::worker::task::Bell as _;
 
     fn pending(bell: &Bell) -> u64 {
         let mut buf: u64 = 0;
@@ -192,7 +193,7 @@ mod tests {
         // The event loop wakes and drains; a ring that lands after the
         // drain must write again (the flag is clear), so the loop wakes.
         bell.drain();
-        bell.exchange(3);
+        bell.request(3);
         assert_eq!(pending(&bell), 1);
         bell.drain();
         assert!(!bell.rung.load(Ordering::Acquire));
@@ -202,8 +203,8 @@ mod tests {
     fn one_write_per_batch_until_drained() {
         let bell = Bell::new().unwrap();
         bell.tasks();
-        bell.exchange(7);
-        bell.exchange(9);
+        bell.request(7);
+        bell.request(9);
         // Three signals, one write.
         assert_eq!(pending(&bell), 1);
         bell.drain();

@@ -69,7 +69,7 @@ impl Request {
     pub fn start(py: Python<'_>, ctx: &Arc<AsgiContext>, job: Job, key: u64, event_loop: &Py<PyAny>) -> PyResult<Py<Request>> {
         {
             let mut st = job.exchange.lock();
-            st.remote = Some((ctx.bell.clone(), key));
+            st.bell_key = Some(key);
             // Every change to the exchange wakes the event loop: it may be
             // waiting in `receive`, in `send`, or for the disconnect grace.
             st.executor_waiting = true;
@@ -222,7 +222,7 @@ connection_methods!(Request, Http, {
         {
             let mut st = self.writer.exchange.lock();
             st.executor_waiting = false;
-            st.remote = None;
+            st.bell_key = None;
         }
         self.waiters.clear();
         self.ctx.request_done(&self.writer.exchange);

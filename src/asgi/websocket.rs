@@ -78,7 +78,7 @@ impl WsRequest {
         let offer = job.websocket.take().expect("a WebSocket job");
         {
             let mut st = job.exchange.lock();
-            st.remote = Some((ctx.bell.clone(), key));
+            st.bell_key = Some(key);
             st.executor_waiting = true;
         }
         let scope = super::scope::build(py, &ctx.consts, &ctx.root_path, ctx.state.get(), &job)?;
@@ -401,7 +401,7 @@ connection_methods!(WsRequest, WebSocket, {
         {
             let mut st = self.exchange.lock();
             st.executor_waiting = false;
-            st.remote = None;
+            st.bell_key = None;
         }
         self.ctx.request_done(&self.exchange);
     }

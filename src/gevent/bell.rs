@@ -12,7 +12,6 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Mutex;
 
-use crate::worker::exchange::Notice;
 use crate::worker::task::Bell;
 
 /// The loop's side of the hub's wake-up descriptor.
@@ -117,8 +116,8 @@ impl Bell for HubBell {
         self.ring();
     }
 
-    fn request(&self, notice: Notice) {
-        self.woken.lock().unwrap_or_else(|e| e.into_inner()).push(notice.serial);
+    fn request(&self, key: u64) {
+        self.woken.lock().unwrap_or_else(|e| e.into_inner()).push(key);
         self.ring();
     }
 }
@@ -150,7 +149,7 @@ mod tests {
     #[test]
     fn work_that_came_before_arming_is_seen() {
         let bell = HubBell::new().unwrap();
-        bell.request(Notice { token: 3, serial: 7 });
+        bell.request(7);
         assert!(bell.arm(|| false), "a woken request is waiting");
         assert_eq!(bell.take().woken, vec![7]);
         assert!(bell.arm(|| true), "tasks wait in the channel");

@@ -168,8 +168,8 @@ impl super::task::Bell for CountingBell {
     fn tasks(&self) {
         self.tasks.fetch_add(1, Ordering::SeqCst);
     }
-    fn request(&self, notice: super::exchange::Notice) {
-        self.requests.lock().unwrap().push(notice.serial);
+    fn request(&self, key: u64) {
+        self.requests.lock().unwrap().push(key);
     }
 }
 
@@ -192,5 +192,8 @@ fn a_kind_with_a_bell_is_rung_for_work_and_for_a_waiting_request() {
     assert!(bell.requests.lock().unwrap().is_empty(), "nobody waits: not rung");
     st.executor_waiting = true;
     exchange.wake_executor(&st);
-    assert_eq!(*bell.requests.lock().unwrap(), vec![exchange.notice.serial]);
+    assert!(bell.requests.lock().unwrap().is_empty(), "no key registered: not rung");
+    st.bell_key = Some(41);
+    exchange.wake_executor(&st);
+    assert_eq!(*bell.requests.lock().unwrap(), vec![41]);
 }

@@ -28,9 +28,9 @@ pub struct Dispatcher<'a> {
     pub threads: usize,
     /// The loop may run the app on its own thread (one executor).
     pub inline: bool,
-    /// Told after a task is queued (a kind that waits on its own
+    /// Rung after a task is queued (a kind that waits on its own
     /// descriptor).
-    pub kick: Option<&'a dyn super::task::Wake>,
+    pub bell: Option<&'a dyn super::task::Bell>,
     /// The task the loop thread is to run itself, set by `dispatch`; the
     /// loop stops its pass and runs it (`IoLoop::turn`).
     pub inline_task: &'a RefCell<Option<Task>>,
@@ -74,17 +74,10 @@ pub(super) fn dispatch(task: Task, ctx: &Dispatcher<'_>, inline_ok: Option<Inlin
         return Ok(());
     }
     ctx.in_flight.fetch_add(1, Ordering::AcqRel);
-    // A kind that waits elsewhere than in the channel is told (gevent).
-    let bell = match &task {
-        Task::Serve(job) => job.exchange.handle.bell.clone(),
-        Task::Resume(paused) => paused.exchange().handle.bell.clone(),
-    };
     match ctx.jobs.try_send(task) {
         Ok(()) => {
-            if let Some(kick) = ctx.kick {
-                kick.tasks();
-            }
-            if let Some(bell) = bell {
+            // A kind that waits elsewhere than in the channel is told.
+            if let Some(bell) = ctx.bell {
                 bell.tasks();
             }
             Ok(())

@@ -163,9 +163,9 @@ pub struct ExchangeState {
     /// A response paused with its window full, waiting for the loop to hand
     /// it back to an executor (or run it) once the client has caught up.
     pub parked: Option<Box<dyn super::task::Paused>>,
-    /// Who to tell instead of signalling `executor_wake`, for a kind that
-    /// waits on its own descriptor (`task::Wake`), and its key.
-    pub remote: Option<(Arc<dyn super::task::Wake>, u64)>,
+    /// The key under which a kind that waits on its own descriptor is told
+    /// (`task::Bell::request`) instead of `executor_wake` being signalled.
+    pub bell_key: Option<u64>,
     /// The client closed its side while the app ran (its request body was
     /// complete). The response is still written if the socket takes it; an
     /// ASGI app is told `http.disconnect`.
@@ -273,10 +273,9 @@ impl Exchange {
     /// locked: no system call when nobody waits).
     pub fn wake_executor(&self, state: &ExchangeState) {
         if state.executor_waiting {
-            match (&state.remote, &self.handle.bell) {
-                (Some((wake, key)), _) => wake.exchange(*key),
-                (None, Some(bell)) => bell.request(self.notice),
-                (None, None) => self.executor_wake.notify_all(),
+            match (&self.handle.bell, state.bell_key) {
+                (Some(bell), Some(key)) => bell.request(key),
+                _ => self.executor_wake.notify_all(),
             }
         }
     }

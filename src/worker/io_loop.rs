@@ -76,13 +76,12 @@ pub struct LoopConfig {
     pub threads: usize,
     /// How that capacity fills: when the worker stops accepting.
     pub admission: super::task::Admission,
-    /// The kind's bell, for a kind that does not wait in the channel.
+    /// The kind's bell, for a kind that does not wait in the channel
+    /// (`task::Bell`): rung when tasks are queued and when a registered
+    /// request may go on.
     pub bell: Option<Arc<dyn super::task::Bell>>,
     /// The loop thread may run the app itself (one executor).
     pub inline: bool,
-    /// Told when tasks are queued, for an executor kind that does not
-    /// block on the channel (`task::Wake`).
-    pub kick: Option<Arc<dyn super::task::Wake>>,
     /// `--static-map`: files the loop serves itself.
     pub static_files: Option<super::static_serve::StaticFiles>,
     /// `--certfile`: TCP connections speak TLS.
@@ -578,7 +577,7 @@ fn dispatcher<'a>(
         in_flight: &cfg.in_flight,
         threads: cfg.threads,
         inline: cfg.inline,
-        kick: cfg.kick.as_deref(),
+        bell: cfg.bell.as_deref(),
         inline_task,
         wants_executor: Cell::new(false),
         orphans,

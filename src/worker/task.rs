@@ -9,11 +9,9 @@
 //! ([`RunInline`]); it never looks inside a paused response ([`Paused`]).
 //! A kind whose threads block in the channel's `recv` needs nothing more.
 //! A kind whose thread waits on something else than the channel and the
-//! exchange's condition variable is reached through one of two calls, which
-//! came from two branches and are still to be made one: [`Wake`] (the ASGI
-//! event loop: per exchange, under a key the kind registers) and [`Bell`]
-//! (gevent's hub: per request, by its notice). A kind also says how its
-//! capacity fills ([`Admission`]).
+//! exchange's condition variable (the ASGI event loop, gevent's hub: each
+//! waits on a descriptor of its own) gives the core a [`Bell`] to ring, and
+//! says how its capacity fills ([`Admission`]).
 //!
 //! Shared by the worker's I/O thread and its executor threads; never
 //! touches Python.
@@ -130,28 +128,18 @@ pub trait RunInline: Send + Sync {
 }
 
 /// How the core reaches an executor kind whose thread neither blocks on the
-/// task channel nor on an exchange's condition variable (an event loop
-/// waiting on its own descriptor). Both calls come from the I/O thread and
-/// must not block; the kind coalesces them into one wake-up per batch.
-pub trait Wake: Send + Sync {
-    /// Tasks were queued on the channel.
-    fn tasks(&self);
-    /// The exchange the kind registered under `key` (`ExchangeState::remote`)
-    /// changed while the kind waited on it: body bytes came, the output
-    /// window drained, or the client went away.
-    fn exchange(&self, key: u64);
-}
-
-/// How an executor kind that does not wait in the channel's `recv` hears
-/// that there is work (gevent's hub waits on a descriptor). Rung by the
-/// loop thread; must not block.
+/// task channel nor on an exchange's condition variable, but waits on a
+/// descriptor of its own (the ASGI event loop, gevent's hub). Both calls
+/// come from the I/O thread and must not block; the kind coalesces them
+/// into one wake-up per batch.
 pub trait Bell: Send + Sync {
     /// Tasks were queued on the channel.
     fn tasks(&self);
-    /// The request of `notice` may go on: body bytes arrived, its output
-    /// window drained, or its client went away (the loop rings this only
-    /// while the request's app side waits: `ExchangeState::executor_waiting`).
-    fn request(&self, notice: Notice);
+    /// The request the kind registered under `key` (`ExchangeState::bell_key`)
+    /// may go on: body bytes arrived, its output window drained, or its
+    /// client went away (rung only while the request's app side waits:
+    /// `ExchangeState::executor_waiting`).
+    fn request(&self, key: u64);
 }
 
 /// How a kind's capacity (`LoopConfig::threads` requests at once) fills,

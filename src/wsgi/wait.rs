@@ -63,6 +63,7 @@ pub fn until<R: Send>(
             // set; it reads it under the same lock, so no wake-up is lost
             // between here and the greenlet's wait.
             st.executor_waiting = true;
+            st.bell_key = Some(key);
         }
         if let Err(e) = wait.call1(py, (key, slice.as_secs_f64())) {
             exchange.lock().executor_waiting = false;
