@@ -411,7 +411,14 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         // thread of its own and rings the hub's bell.
         let hub = if gevent {
             let bell = Arc::new(HubBell::new().map_err(|e| e.to_string())?);
-            let bridge = HubBridge::new(jobs_rx.clone(), bell.clone(), ctx.clone(), in_flight.clone(), cfg.worker_connections, slot);
+            let bridge = HubBridge {
+                jobs: jobs_rx.clone(),
+                bell: bell.clone(),
+                ctx: ctx.clone(),
+                in_flight: in_flight.clone(),
+                capacity: cfg.worker_connections,
+                slot,
+            };
             Some((bell, bridge))
         } else {
             None

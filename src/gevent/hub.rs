@@ -51,30 +51,17 @@ pub struct Request {
 #[pyclass(module = "rsgi", name = "GeventBridge")]
 pub struct HubBridge {
     /// Tasks from the loop.
-    jobs: Receiver<Task>,
+    pub jobs: Receiver<Task>,
     /// The wake-up descriptor and the requests to wake.
-    bell: Arc<HubBell>,
+    pub bell: Arc<HubBell>,
     /// The app and the environ base.
-    ctx: Arc<AppContext>,
+    pub ctx: Arc<AppContext>,
     /// Requests handed over and not yet done (the loop counted them in).
-    in_flight: Arc<AtomicUsize>,
+    pub in_flight: Arc<AtomicUsize>,
     /// `--worker-connections`: the loop stops handing over at this many.
-    capacity: usize,
+    pub capacity: usize,
     /// The worker's scoreboard slot (the hub watchdog's entry).
-    slot: SlotHandle,
-}
-
-impl HubBridge {
-    pub fn new(
-        jobs: Receiver<Task>,
-        bell: Arc<HubBell>,
-        ctx: Arc<AppContext>,
-        in_flight: Arc<AtomicUsize>,
-        capacity: usize,
-        slot: SlotHandle,
-    ) -> HubBridge {
-        HubBridge { jobs, bell, ctx, in_flight, capacity, slot }
-    }
+    pub slot: SlotHandle,
 }
 
 #[pymethods]
