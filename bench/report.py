@@ -11,6 +11,7 @@ APP_TITLES = {
     "1m": "1 MiB body",
     "echo": "POST echo, 10 KiB",
     "flask": "Flask hello",
+    "flask-json": "Flask view returning jsonify(...)",
     "django": "Django hello",
 }
 
@@ -42,6 +43,9 @@ def summarize(runs, servers, apps):
                 "p50_ms": _median([r["p50_ms"] for r in ok]),
                 "p99_ms": _median([r["p99_ms"] for r in ok]),
                 "cpu_us_per_req": _median([r["cpu_us_per_req"] for r in ok]),
+                "user_us_per_req": _median([r.get("user_us_per_req") for r in ok]),
+                "system_us_per_req": _median([r.get("system_us_per_req") for r in ok]),
+                "client_vcsw_per_req": _median([r.get("client_vcsw_per_req") for r in ok]),
                 "rss_worker_mib": _mib(_median([r["rss_worker_kib"] for r in ok])),
                 "rss_master_mib": _mib(_median([r["rss_master_kib"] for r in ok])),
                 "errors": sum(r["errors"] for r in ok),
@@ -109,15 +113,15 @@ def _rss(row):
     return f"{_num(w, '{:.1f}')} / {_num(m, '{:.1f}')}"
 
 
-MAIN_COLUMNS = ["server", "req/s", "× rsgi", "p50", "p99", "CPU µs/req",
-                "RSS MiB worker / master", "errors", "probe max"]
+MAIN_COLUMNS = ["server", "req/s", "× rsgi", "p50", "p99", "CPU µs/req", "user / sys µs/req",
+                "client wake-ups/req", "RSS MiB worker / master", "errors", "probe max"]
 SLOW_COLUMNS = ["server", "undisturbed req/s", "with slow clients", "% kept",
                 "held / still open", "errors", "probe max"]
 
 
 def _main_cells(server, row):
     if not row["runs_ok"]:
-        return [server, "FAILED", "", "", "", "", "", "", (row["failures"] or [""])[0][:60]]
+        return [server, "FAILED", "", "", "", "", "", "", "", "", (row["failures"] or [""])[0][:60]]
     return [
         server,
         _num(row["rps"]),
@@ -125,6 +129,8 @@ def _main_cells(server, row):
         _ms(row["p50_ms"]),
         _ms(row["p99_ms"]),
         _num(row["cpu_us_per_req"], "{:.1f}"),
+        f"{_num(row['user_us_per_req'], '{:.1f}')} / {_num(row['system_us_per_req'], '{:.1f}')}",
+        _num(row["client_vcsw_per_req"], "{:.3f}"),
         _rss(row),
         _num(row["errors"]) + (f" ({row['runs_failed']} runs failed)" if row["runs_failed"] else ""),
         _probe(row),
@@ -216,7 +222,8 @@ def run_line(rec):
         return f"{head}: FAILED {rec.get('error', '')}"
     pr = rec["probe"]
     return (f"{head}: {rec['rps']:>9,.0f} req/s  p50 {_ms(rec['p50_ms'])}  p99 {_ms(rec['p99_ms'])}  "
-            f"cpu {_num(rec['cpu_us_per_req'], '{:.1f}')} µs/req  "
+            f"cpu {_num(rec.get('user_us_per_req'), '{:.1f}')}+{_num(rec.get('system_us_per_req'), '{:.1f}')} µs/req  "
+            f"wake {_num(rec.get('client_vcsw_per_req'), '{:.3f}')}  "
             f"rss {_num(_mib(rec['rss_worker_kib']), '{:.1f}')}/{_num(_mib(rec['rss_master_kib']), '{:.1f}')} MiB  "
             f"err {rec['errors']}  probe max {_ms(pr['max_ms'])} fail {pr['failures']}/{pr['count']}")
 

@@ -184,20 +184,21 @@ class Bench:
         """
         probe = Probe(srv.port)
         sys0 = cpu_times()
-        t0 = srv.cpu_ticks()
+        t0 = srv.cpu_split()
         probe.start()
         try:
             w = run_wrk(srv.port, app, duration, self.args.connections, core=self.client_core)
         finally:
-            t1 = srv.cpu_ticks()
+            t1 = srv.cpu_split()
             sys1 = cpu_times()
             pr = probe.finish()
         core = self.server_core if self.server_core is not None else 0
         total = sys1.get(core, (0, 0))[1] - sys0.get(core, (0, 0))[1]
-        server_pct = 100.0 * (t1 - t0) / total if total else 0.0
+        user, system = t1[0] - t0[0], t1[1] - t0[1]
+        server_pct = 100.0 * (user + system) / total if total else 0.0
         w["server_core_busy_pct"] = round(busy_pct(sys0, sys1, core), 1)
         w["foreign_cpu_pct"] = round(max(0.0, w["server_core_busy_pct"] - server_pct), 1)
-        return w, pr, t1 - t0
+        return w, pr, (user, system)
 
     def one(self, server, app_name, run):
         """Measure one (server, app) pair once, on a freshly started server."""
@@ -214,8 +215,11 @@ class Bench:
                 worker, master = srv.memory()
                 rec.update(w)
                 rec["probe"] = pr
-                rec["cpu_s"] = ticks / CLK_TCK
-                rec["cpu_us_per_req"] = ticks / CLK_TCK * 1e6 / w["requests"] if w["requests"] else None
+                per_req = 1e6 / CLK_TCK / w["requests"] if w["requests"] else None
+                rec["cpu_s"] = sum(ticks) / CLK_TCK
+                rec["cpu_us_per_req"] = sum(ticks) * per_req if per_req else None
+                rec["user_us_per_req"] = ticks[0] * per_req if per_req else None
+                rec["system_us_per_req"] = ticks[1] * per_req if per_req else None
                 rec["rss_worker_kib"], rec["rss_master_kib"] = worker, master
                 rec["processes"] = len(srv.tree())
                 rec["alive_after"] = srv.proc.poll() is None
