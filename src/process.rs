@@ -266,6 +266,10 @@ fn serve_hub(py: Python<'_>, cfg: &Config, io: Box<IoLoop>, bell: Arc<HubBell>, 
 /// GIL held; never returns.
 pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32, slot: SlotHandle, age: u64) -> ! {
     let pid = std::process::id();
+    // `threading` takes the thread that first imports it for the main one:
+    // import it here, on the worker's main thread, before app code can
+    // import it first on an executor or event-loop thread.
+    let _ = py.import("threading");
     // The `worker` object hooks receive (built only when hooks are set).
     let worker_obj = if crate::hooks::has(cfg, Hook::PostFork)
         || crate::hooks::has(cfg, Hook::PostWorkerInit)

@@ -86,7 +86,7 @@ pub enum Interface {
 
 /// Classify `app`.
 pub fn interface(py: Python<'_>, app: &Bound<'_, PyAny>) -> PyResult<Interface> {
-    let kind: String = py.import("rsgi._asgi")?.call_method1("interface", (app,))?.extract()?;
+    let kind: String = py.import("rsgi._interface")?.call_method1("interface", (app,))?.extract()?;
     Ok(match kind.as_str() {
         "asgi3" => Interface::Asgi3,
         "asgi3-arity" => Interface::Asgi3ByArity,

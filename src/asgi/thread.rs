@@ -40,6 +40,9 @@ impl AsgiThread {
     /// Start the thread. Returns it and the outcome of lifespan startup,
     /// to wait for before serving.
     pub fn start(ctx: Arc<AsgiContext>, jobs: Receiver<Task>, settings: Settings) -> std::io::Result<(AsgiThread, Receiver<Result<(), String>>)> {
+        // The event loop's module (asyncio) is imported here, on the
+        // worker's main thread, as the WSGI worker imports nothing of it.
+        Python::attach(|py| py.import("rsgi._asgi").map(drop)).map_err(|e| std::io::Error::other(e.to_string()))?;
         let (tx, rx) = crossbeam_channel::bounded(1);
         let bell = ctx.bell.clone();
         let handle = std::thread::Builder::new().name("rsgi-asgi".into()).spawn(move || {

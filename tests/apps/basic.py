@@ -5,9 +5,14 @@
     basic:make_app()          a factory; make_app("hi", n=2) answers "hi:2"
     basic:slow                sleeps (query string seconds, default 2), then 200;
                               first appends its PID to $SLOW_STARTED if set
+    basic:modules             the worker's loaded modules named in the query
+                              string (comma-separated), one per line
+    basic:main_thread         "main" when the request runs on what `threading`
+                              takes for the main thread, else "elsewhere"
 """
 
 import os
+import sys
 import time
 
 
@@ -47,3 +52,15 @@ def slow(environ, start_response):
 
 
 not_callable = "this attribute is not a WSGI app"
+
+
+def modules(environ, start_response):
+    names = [n for n in environ.get("QUERY_STRING", "").split(",") if n]
+    return _answer(start_response, "".join(f"{n}\n" for n in names if n in sys.modules).encode())
+
+
+def main_thread(environ, start_response):
+    import threading  # first imported here, on the request's thread, unless the worker did
+
+    here = threading.current_thread() is threading.main_thread()
+    return _answer(start_response, b"main" if here else b"elsewhere")
