@@ -337,7 +337,26 @@ impl Exchange {
     /// the loop drains the output itself and this does nothing. Called
     /// with the GIL released.
     pub fn flush_inline(&self) {
-        let mut st = self.lock();
+        Self::flush_locked(self.lock());
+    }
+
+    /// [`Exchange::flush_inline`] when the exchange's lock is free at once,
+    /// for a caller that holds the GIL: false, with nothing done, when
+    /// another thread holds the lock (the caller then releases the GIL and
+    /// calls `flush_inline`, since waiting for the lock with the GIL held
+    /// could deadlock). The write itself never blocks, so the GIL is not
+    /// released and taken again for every response (bench/PROFILE.md).
+    pub fn try_flush_inline(&self) -> bool {
+        let st = match self.state.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        Self::flush_locked(st);
+        true
+    }
+
+    fn flush_locked(mut st: MutexGuard<'_, ExchangeState>) {
         let Some(inline) = st.inline else { return };
         if !inline.early || inline.fd < 0 || st.client_gone || st.out.is_empty() {
             return;

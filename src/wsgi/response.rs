@@ -192,7 +192,9 @@ fn pump<'py>(py: Python<'py>, sr: &Bound<'py, StartResponse>, result: Bound<'py,
                 // runs (a no-op on an executor: bench/PROFILE.md, "In-app
                 // slowdown").
                 let exchange = sr.borrow().writer.exchange.clone();
-                py.detach(|| exchange.flush_inline());
+                if !exchange.try_flush_inline() {
+                    py.detach(|| exchange.flush_inline());
+                }
             }
             close_iterable(py, &result)?;
             Ok(Flow::Done(None))
