@@ -8,7 +8,8 @@
 //! puts the two together after fork. `eventfd` is the descriptor through
 //! which a kind that waits on one of its own is woken (each kind keeps its
 //! own rule for when to write it). `script` runs a connection's real
-//! cycle on scripted bytes, for tests and fuzzing.
+//! cycle on scripted bytes, for tests and fuzzing (built only for tests
+//! and with the `script` feature, never in the extension).
 //!
 //! Runs in a worker process, on its I/O thread(s); never touches Python.
 
@@ -25,6 +26,7 @@ pub mod io_loop;
 mod lifecycle;
 mod pacing;
 pub mod relay;
+#[cfg(any(test, feature = "script"))]
 pub mod script;
 pub mod static_serve;
 pub mod task;
