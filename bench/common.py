@@ -1,6 +1,6 @@
 """Helpers the benchmark scripts share: a free loopback port, waiting for a
-started server, reading its process tree's CPU time from /proc, and the
-`--python` / `--servers` arguments.
+started server, one request answered up to the close, reading its process
+tree's CPU time from /proc, and the `--python` / `--servers` arguments.
 
 Imported by the scripts in bench/ (each runs with bench/ on sys.path).
 """
@@ -42,6 +42,14 @@ def wait_port(port, proc, timeout=30.0):
         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return True
     return wait_until(proc, accepts, timeout)
+
+
+def exchange(port, request, timeout=5.0):
+    """Send `request` (bytes) on a new connection to 127.0.0.1:`port` and
+    return all the server sends until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(request)
+        return b"".join(iter(lambda: s.recv(65536), b""))
 
 
 def stat_fields(pid):

@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import add_server_args, free_port, server_args, wait_port
+from common import add_server_args, exchange, free_port, server_args, wait_port
 
 BENCH = Path(__file__).resolve().parent
 CSS = "css/site.5af66c1b1797.css"
@@ -99,15 +99,8 @@ def wrk(port, path, duration, connections, headers=()):
 
 def check(port, path, headers, expect_len):
     """One request first: the server answers with the expected body size."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        extra = "".join("%s\r\n" % h for h in headers)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n" % (path, extra)).encode())
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    extra = "".join("%s\r\n" % h for h in headers)
+    data = exchange(port, ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n%s\r\n" % (path, extra)).encode())
     head, _, body = data.partition(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200") or len(body) != expect_len:
         raise SystemExit("%s answered %r with %d body bytes" % (path, head[:200], len(body)))

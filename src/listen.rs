@@ -100,21 +100,52 @@ impl Activated {
     }
 }
 
-/// Where a socket-activated master notes systemd's descriptors for a
-/// USR2 successor (which inherits them at the same numbers, through the
-/// C environment: Python's `os.environ`, the app's view, does not see it).
-const SYSTEMD_FDS_ENV: &str = "RSGI_SYSTEMD_FDS";
+/// How a master holding systemd's descriptors names them to its USR2
+/// successor (which inherits them at the same numbers): set only in the
+/// successor's exec environment ([`systemd_fds_for_successor`]), and taken
+/// out of it again when the successor starts ([`predecessor_systemd_fds`]),
+/// so that neither workers nor the app's own subprocesses see it.
+pub const SYSTEMD_FDS_ENV: &str = "RSGI_SYSTEMD_FDS";
+
+/// The descriptors from systemd a USR2 predecessor handed down, read once
+/// from [`SYSTEMD_FDS_ENV`] and removed from the process environment
+/// (Python's `os.environ` is the caller's: `config::sources`). Called in
+/// the master, first by [`systemd_activation`].
+fn predecessor_systemd_fds() -> &'static [RawFd] {
+    static FDS: OnceLock<Vec<RawFd>> = OnceLock::new();
+    FDS.get_or_init(|| {
+        let list = std::env::var(SYSTEMD_FDS_ENV).unwrap_or_default();
+        std::env::remove_var(SYSTEMD_FDS_ENV);
+        list.split(',').filter_map(|f| f.trim().parse().ok()).collect()
+    })
+}
+
+/// The `RSGI_SYSTEMD_FDS` value for a USR2 successor's environment: every
+/// descriptor from systemd this master holds (its own activation's and its
+/// predecessor's), `None` when there is none. Called in the master.
+pub fn systemd_fds_for_successor() -> Option<String> {
+    let mut fds: Vec<RawFd> = predecessor_systemd_fds().to_vec();
+    if let Ok(Some(a)) = systemd_activation() {
+        fds.extend(a.fds.iter().map(|(fd, _)| *fd));
+    }
+    fds.sort_unstable();
+    fds.dedup();
+    (!fds.is_empty()).then(|| fds.iter().map(RawFd::to_string).collect::<Vec<_>>().join(","))
+}
 
 /// Read systemd's socket-activation variables once per process, as
 /// `sd_listen_fds` does: they apply only when `LISTEN_PID` is this
 /// process, and are removed from the environment so that neither workers
 /// nor apps nor a re-executed master take them for their own. Later calls
 /// (HUP re-resolves the configuration) return the first answer.
-/// `Ok(None)` when rsgi was not socket-activated. Called in the master.
+/// `Ok(None)` when rsgi was not socket-activated. Called in the master;
+/// the first call also takes a USR2 predecessor's note of systemd's
+/// descriptors out of the environment.
 pub fn systemd_activation() -> Result<Option<Activated>, String> {
     static ACTIVATED: OnceLock<Result<Option<Activated>, String>> = OnceLock::new();
     ACTIVATED
         .get_or_init(|| {
+            predecessor_systemd_fds();
             let get = |k: &str| std::env::var(k).ok();
             let (pid, fds, names) = (get("LISTEN_PID"), get("LISTEN_FDS"), get("LISTEN_FDNAMES"));
             let found = parse_activation(pid.as_deref(), fds.as_deref(), names.as_deref(), std::process::id());
@@ -122,10 +153,6 @@ pub fn systemd_activation() -> Result<Option<Activated>, String> {
                 for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
                     std::env::remove_var(k);
                 }
-            }
-            if let Ok(Some(a)) = &found {
-                let list: Vec<String> = a.fds.iter().map(|(fd, _)| fd.to_string()).collect();
-                std::env::set_var(SYSTEMD_FDS_ENV, list.join(","));
             }
             found
         })
@@ -159,12 +186,7 @@ fn parse_activation(pid: Option<&str>, fds: Option<&str>, names: Option<&str>, m
 /// master or to the one it succeeded by USR2 (such a unix socket file
 /// belongs to systemd and is never unlinked by rsgi).
 fn is_systemd_fd(fd: RawFd) -> bool {
-    if matches!(systemd_activation(), Ok(Some(a)) if a.fds.iter().any(|(f, _)| *f == fd)) {
-        return true;
-    }
-    std::env::var(SYSTEMD_FDS_ENV)
-        .map(|list| list.split(',').any(|f| f.trim().parse::<RawFd>().ok() == Some(fd)))
-        .unwrap_or(false)
+    matches!(systemd_activation(), Ok(Some(a)) if a.fds.iter().any(|(f, _)| *f == fd)) || predecessor_systemd_fds().contains(&fd)
 }
 
 /// A bound listening socket.

@@ -8,8 +8,9 @@
 //! and the executor kind are put together; neither imports the other's
 //! insides.
 //!
-//! Lifecycle: Booting (load app, start executors) → Serving (the loop) →
-//! Draining (TERM: no new connections, finish current ones) → Exiting.
+//! Lifecycle: Booting (load app, start executors; a stop signal ends it at
+//! once: `signals::stop_ends_at_once`) → Serving (the loop) → Draining
+//! (TERM: no new connections, finish current ones) → Exiting.
 //! Everything here runs in the child, on its main thread.
 
 use std::sync::Arc;
@@ -299,6 +300,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         crate::error!("Exception in worker process: {e}");
         exit_child(py, WORKER_BOOT_ERROR);
     }
+    // Until it serves, a stop signal ends the worker at once.
+    crate::signals::stop_ends_at_once(true);
     let signals = match SignalPipe::install(&[Signal::Term, Signal::Int, Signal::Quit, Signal::Usr1]) {
         Ok(s) => s,
         Err(e) => {
@@ -463,6 +466,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             exit_child(py, WORKER_BOOT_ERROR);
         }
     };
+    // From here a stop signal reaches the loop, which stops as it says.
+    crate::signals::stop_ends_at_once(false);
 
     slot.set_state(SlotState::Serving);
     let (how, io) = match runner {

@@ -3,8 +3,26 @@
 //! them back as [`Signal`] values in its own time (STYLE 6).
 //!
 //! Installed by the master at startup and again by each worker after fork.
+//! The one exception to "signals as data": while a worker boots
+//! ([`stop_ends_at_once`]), a stop signal ends it from the handler.
 
 use std::os::unix::io::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A stop signal (TERM, INT, QUIT) ends the process from its handler
+/// instead of reaching the pipe. See [`stop_ends_at_once`].
+static STOP_ENDS_AT_ONCE: AtomicBool = AtomicBool::new(false);
+
+/// Whether a stop signal ends this process at once (exit status 0), from
+/// the handler, or reaches the pipe. A worker sets it while it boots
+/// (imports the app, runs `post_fork`, starts its threads, ASGI lifespan
+/// startup): it has no request to finish, and its main thread may be held
+/// in the app's import for as long as the import takes, so a graceful stop
+/// would otherwise wait for the import (or the master's `--graceful-timeout`).
+/// Cleared before the worker serves; the master never sets it.
+pub fn stop_ends_at_once(on: bool) {
+    STOP_ENDS_AT_ONCE.store(on, Ordering::SeqCst);
+}
 
 /// The signals rsgi acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,11 +118,16 @@ impl SignalPipe {
         let mut ids = Vec::new();
         for sig in signals {
             let byte = sig.raw() as u8;
-            // SAFETY: the handler only calls write(2), which is
-            // async-signal-safe, on a descriptor that outlives it (the pipe
-            // is closed only after the handler is unregistered in Drop).
+            let stop = matches!(sig, Signal::Term | Signal::Int | Signal::Quit);
+            // SAFETY: the handler only loads an atomic and calls _exit(2) or
+            // write(2), which are async-signal-safe, the latter on a
+            // descriptor that outlives it (the pipe is closed only after the
+            // handler is unregistered in Drop).
             let id = unsafe {
                 signal_hook::low_level::register(sig.raw(), move || {
+                    if stop && STOP_ENDS_AT_ONCE.load(Ordering::SeqCst) {
+                        libc::_exit(0);
+                    }
                     let b = [byte];
                     libc::write(write_fd, b.as_ptr() as *const libc::c_void, 1);
                 })

@@ -106,6 +106,12 @@ def wait_for_unix(path, proc, timeout=STARTUP_TIMEOUT):
     return False
 
 
+def recv_until_close(sock, data=b""):
+    """Everything the peer sends on ``sock`` until it closes (after
+    ``data``, what was read already)."""
+    return data + b"".join(iter(lambda: sock.recv(65536), b""))
+
+
 class Server:
     """A running server process and how to reach it."""
 
@@ -134,6 +140,13 @@ class Server:
             s.connect(self.unix_path)
             return s
         return socket.create_connection((self.host, self.port), timeout=timeout)
+
+    def exchange(self, request, timeout=10.0):
+        """Send ``request`` (bytes) on a new connection and return all the
+        server sends until it closes."""
+        with self.connect(timeout) as s:
+            s.sendall(request)
+            return recv_until_close(s)
 
     def stop(self, sig=signal.SIGTERM, timeout=30.0):
         if self.proc.poll() is None:

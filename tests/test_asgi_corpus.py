@@ -9,15 +9,12 @@ differently (absolute-form targets, fragments, a leading empty line,
 pipelined HTTP/1.0 keep-alive, chunk extensions, ...), so the comparison
 says nothing about rsgi."""
 
-import json
-import time
 import urllib.parse
 
 import pytest
 
-from conftest import SERVER_KIND, spawn
-from test_http_corpus import (CASE_DEADLINE, CASES, ResponseReader, check_invalid, expected_report,
-                              expects_close, settings_args, settings_key)
+from conftest import SERVER_KIND
+from test_http_corpus import CASES, ServerPool, expected_report, replay
 
 ON_GUNICORN = SERVER_KIND == "gunicorn"
 WORKER = "uvicorn_worker.UvicornWorker" if ON_GUNICORN else "asgi"
@@ -33,47 +30,11 @@ def expected_asgi_report(request):
     return report
 
 
-class _Pool:
-    def __init__(self):
-        self.key, self.server, self.error = None, None, None
-
-    def get(self, settings):
-        key = settings_key(settings)
-        if key != self.key or (self.server is not None and self.server.proc.poll() is not None):
-            self.close()
-            self.key = key
-            try:
-                self.server = spawn("asgi_echo:app", "-w", "1", "-k", WORKER, *settings_args(settings))
-            except RuntimeError as exc:
-                self.error = str(exc)
-        if self.error:
-            pytest.fail(f"server did not start with settings {key}:\n{self.error}")
-        return self.server
-
-    def close(self):
-        if self.server is not None:
-            self.server.stop(timeout=15)
-        self.key, self.server, self.error = None, None, None
-
-
 @pytest.fixture(scope="module")
 def pool():
-    p = _Pool()
+    p = ServerPool("asgi_echo:app", ["-w", "1", "-k", WORKER])
     yield p
     p.close()
-
-
-def check_valid(case, reader):
-    requests = case.sidecar["requests"]
-    for index, request in enumerate(requests):
-        response = reader.read_response()
-        assert response is not None, f"server closed after {index} of {len(requests)} responses"
-        assert response.status == 200, f"request {index + 1}: status {response.status}, body {response.body[:300]!r}"
-        assert json.loads(response.body) == expected_asgi_report(request), f"request {index + 1} ({request['uri'][:60]})"
-    if expects_close(requests[-1]):
-        assert reader.wait_closed() == b""
-    else:
-        assert bytes(reader.buf) == b""
 
 
 @pytest.mark.timeout(90)
@@ -81,18 +42,4 @@ def check_valid(case, reader):
 def test_corpus_case_through_the_asgi_worker(case, pool):
     if ON_GUNICORN:
         pytest.skip("uvicorn's parser is not gunicorn's (see the module's docstring)")
-    server = pool.get(case.settings)
-    with server.connect() as sock:
-        try:
-            sock.sendall(case.raw)
-        except OSError:
-            pass
-        reader = ResponseReader(sock, time.monotonic() + CASE_DEADLINE)
-        try:
-            if case.kind == "valid":
-                check_valid(case, reader)
-            else:
-                check_invalid(case, reader)
-        except (AssertionError, TimeoutError) as exc:
-            raise AssertionError(f"{case.id}: {case.sidecar['description']}\n{exc}\n"
-                                 f"--- server log (tail) ---\n{server.log()[-3000:]}") from exc
+    replay(case, pool.get(case.settings), expected_asgi_report)

@@ -2,28 +2,13 @@
 HTTP/1.1 clients, nothing to HTTP/1.0 clients, and nothing once the final
 response has started."""
 
-import socket
-
 import pytest
-
-
-def _exchange(srv, request):
-    s = socket.create_connection((srv.host, srv.port), timeout=10)
-    s.sendall(request)
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    return data
 
 
 @pytest.mark.timeout(60)
 def test_early_hints_http11(start_server):
     srv = start_server("hints:app")
-    data = _exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = srv.exchange(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n"), data
     assert data.count(b"103 Early Hints") == 2
     assert b"HTTP/1.1 200 OK\r\n" in data and data.endswith(b"\r\n\r\nok")
@@ -32,7 +17,7 @@ def test_early_hints_http11(start_server):
 @pytest.mark.timeout(60)
 def test_no_early_hints_for_http10(start_server):
     srv = start_server("hints:app")
-    data = _exchange(srv, b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+    data = srv.exchange(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
     assert data.startswith(b"HTTP/1.0 200 OK\r\n"), data
     assert b"103" not in data
 
@@ -40,6 +25,6 @@ def test_no_early_hints_for_http10(start_server):
 @pytest.mark.timeout(60)
 def test_early_hints_after_the_head_are_ignored(start_server):
     srv = start_server("hints:late")
-    data = _exchange(srv, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    data = srv.exchange(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data
     assert b"</ignored>" not in data

@@ -208,39 +208,29 @@ def test_a_request_waiting_for_its_body_does_not_hold_the_others(start_server, t
     assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b'{"read": %d}' % size), reply[:300]
 
 
+def _held_by_a_slow_reader(srv, path, marker):
+    """Request ``path`` (which touches ``marker`` once it waits for the
+    client) and read nothing; once the marker is there, another request is
+    answered meanwhile; then read the held response to its close."""
+    with srv.connect(timeout=30) as reader:
+        reader.sendall(b"GET %s?marker=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                       % (path, str(marker).encode()))
+        assert wait_for(marker.exists, timeout=20), srv.log()
+        assert get(srv, "/hello", timeout=20).status == 200
+        return conftest.recv_until_close(reader)
+
+
 def test_a_write_waiting_for_a_slow_reader_does_not_hold_the_others(start_server, tmp_path):
     srv = start_server(APP, "-k", "gevent", "-w", "1")
-    marker = tmp_path / "written"
-    with srv.connect(timeout=30) as reader:
-        reader.sendall(b"GET /bigwrite?marker=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                       % str(marker).encode())
-        assert wait_for(marker.exists, timeout=20), srv.log()
-        # The second write() waits for this client, which reads nothing yet.
-        assert get(srv, "/hello", timeout=20).status == 200
-        got = 0
-        while True:
-            data = reader.recv(1 << 20)
-            if not data:
-                break
-            got += len(data)
-    assert got > 16 << 20  # the head and the whole body
+    # The second write() waits for this client, which reads nothing yet.
+    data = _held_by_a_slow_reader(srv, b"/bigwrite", tmp_path / "written")
+    assert len(data) > 16 << 20  # the head and the whole body
 
 
 def test_a_response_waiting_for_a_slow_reader_stays_in_its_greenlet(start_server, tmp_path):
     srv = start_server(APP, "-k", "gevent", "-w", "1")
-    marker = tmp_path / "iterating"
-    with srv.connect(timeout=30) as reader:
-        reader.sendall(b"GET /bigiter?marker=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                       % str(marker).encode())
-        assert wait_for(marker.exists, timeout=20), srv.log()
-        # The iterable waits for this client, which reads nothing yet.
-        assert get(srv, "/hello", timeout=20).status == 200
-        data = b""
-        while True:
-            more = reader.recv(1 << 20)
-            if not more:
-                break
-            data += more
+    # The iterable waits for this client, which reads nothing yet.
+    data = _held_by_a_slow_reader(srv, b"/bigiter", tmp_path / "iterating")
     # Its threading.local (greenlet-local) value survived the waits.
     assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"xtag=mine"), data[-40:]
 

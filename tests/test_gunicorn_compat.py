@@ -474,14 +474,7 @@ def test_every_spelling_of_an_asgi_worker_runs_the_asgi_worker(tmp_path, start_s
     env = corpus_env(tmp_path, mode)
     env.pop("PWD")
     srv = start_server("asgi_apps:app", *spelling, env=env)
-    with srv.connect() as s:
-        s.sendall(b"GET /modules HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = srv.exchange(b"GET /modules HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK\r\n"), data
     # Neither uvicorn nor gunicorn was imported to choose the worker (a
     # configuration file's own imports aside).

@@ -13,7 +13,7 @@ documents the sidecar format and generates the cases.
   sidecar's ``status``, then the server closes the connection.
 
 Cases are ordered by their settings so that each distinct set of settings
-starts one server (``_ServerPool``), not one per case.
+starts one server (``ServerPool``), not one per case.
 
 With ``RSGI_TEST_SERVER=gunicorn`` the cases run against gunicorn 27 (gthread
 worker, for keep-alive and pipelining), accepting ``gunicorn_status`` where rsgi
@@ -132,11 +132,12 @@ def base_args(kind="sync"):
 # ---------------------------------------------------------------------------
 
 
-class _ServerPool:
-    """Keeps the server for the current settings; restarts on a new set."""
+class ServerPool:
+    """Keeps the server running ``app`` with ``args`` for the current
+    settings; restarts on a new set."""
 
-    def __init__(self, kind="sync"):
-        self.kind = kind
+    def __init__(self, app, args):
+        self.app, self.args = app, args
         self.key = None
         self.server = None
         self.error = None
@@ -146,9 +147,8 @@ class _ServerPool:
         if key != self.key or (self.server is not None and self.server.proc.poll() is not None):
             self.close()
             self.key = key
-            args = base_args(self.kind) + settings_args(settings)
             try:
-                self.server = spawn("echo:app", *args)
+                self.server = spawn(self.app, *self.args, *settings_args(settings))
             except RuntimeError as exc:
                 self.error = str(exc)
         if self.error:
@@ -165,7 +165,7 @@ class _ServerPool:
 
 @pytest.fixture(scope="module", params=conftest.WORKER_KINDS)
 def server_pool(request):
-    pool = _ServerPool(request.param)
+    pool = ServerPool("echo:app", base_args(request.param))
     yield pool
     pool.close()
 
@@ -364,7 +364,9 @@ def expects_close(request):
     return tuple(request["version"]) <= (1, 0)
 
 
-def check_valid(case, reader):
+def check_valid(case, reader, expected=expected_report):
+    """Each request's response is a 200 whose JSON body is ``expected(request)``
+    (what the app saw), then the connection closes or stays clean."""
     requests = case.sidecar["requests"]
     for index, request in enumerate(requests):
         response = reader.read_response()
@@ -373,7 +375,7 @@ def check_valid(case, reader):
         assert response.status == 200, (
             f"request {index + 1}: status {response.status}, body {response.body[:300]!r}")
         report = json.loads(response.body)
-        assert report == expected_report(request), f"request {index + 1} ({request['uri'][:60]})"
+        assert report == expected(request), f"request {index + 1} ({request['uri'][:60]})"
     if expects_close(requests[-1]):
         extra = reader.wait_closed()
         assert extra == b"", f"bytes after the last response: {extra[:300]!r}"
@@ -423,7 +425,13 @@ def test_corpus_case(case, server_pool):
         unsupported = RSGI_ONLY_SETTINGS & set(case.settings)
         if unsupported:
             pytest.skip(f"gunicorn has no {', '.join(sorted(unsupported))} setting")
-    server = server_pool.get(case.settings)
+    replay(case, server_pool.get(case.settings))
+
+
+def replay(case, server, expected=expected_report):
+    """Send the case's bytes to ``server`` in one write and check what comes
+    back (a valid case's reports against ``expected``), failing with the
+    server log's tail."""
     with server.connect() as sock:
         try:
             sock.sendall(case.raw)
@@ -432,7 +440,7 @@ def test_corpus_case(case, server_pool):
         reader = ResponseReader(sock, time.monotonic() + CASE_DEADLINE)
         try:
             if case.kind == "valid":
-                check_valid(case, reader)
+                check_valid(case, reader, expected)
             else:
                 check_invalid(case, reader)
         except (AssertionError, TimeoutError) as exc:

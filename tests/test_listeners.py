@@ -361,7 +361,7 @@ def test_socket_activation_with_names(activated, tmp_path):
         status, body = http_get(factory)
         assert status == 200
         # The variables are consumed: workers and the app do not see them.
-        assert body["listen_env"] == {}
+        assert body["listen_env"] == {} and body["child_env"] == {}
     assert not _connects("127.0.0.1", other, socket.AF_INET)
     # The socket file is systemd's: stopping rsgi leaves it in place.
     assert srv.stop() == 0
@@ -420,7 +420,7 @@ def test_systemd_socket_activate(tmp_path):
                         timeout=30), srv.log()
         # The first request starts rsgi and is answered by it.
         status, body = http_get(tcp("127.0.0.1", port), timeout=60)
-        assert status == 200 and body["listen_env"] == {}
+        assert status == 200 and body["listen_env"] == {} and body["child_env"] == {}
         status, _ = http_get(unix(path))
         assert status == 200
         out = srv.log()
@@ -471,7 +471,7 @@ def test_socket_activation_survives_usr2(activated, tmp_path):
         assert srv.proc.wait(timeout=40) == 0
         assert wait_for(lambda: _read_pid(pidfile) == new_master, timeout=30), srv.log()
         status, body = http_get(unix(path))
-        assert status == 200 and body["listen_env"] == {}
+        assert status == 200 and body["listen_env"] == {} and body["child_env"] == {}
         assert os.path.exists(path)
     finally:
         if not _gone(new_master):

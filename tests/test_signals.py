@@ -302,6 +302,25 @@ def test_term_kills_requests_that_outlive_the_graceful_timeout(start_server, tmp
     assert has_message(srv, r"^Shutting down: Master$", "INFO"), srv.log()
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGQUIT])
+def test_a_stop_signal_ends_a_worker_still_importing_the_app_at_once(start_server, tmp_path, sig):
+    if GUNICORN and sig == signal.SIGTERM:
+        pytest.skip("gunicorn's worker notes TERM and goes on importing the app")
+    booting = tmp_path / "booting"
+    # The import would take 60 s and the graceful timeout 90 s; the worker
+    # has no request to finish, so the master stops long before either.
+    srv = start_server("slow_import:app", "-w", "1", "--graceful-timeout", "90",
+                       env={"BOOTING_FILE": str(booting), "IMPORT_SECONDS": "60"})
+    assert wait_for(lambda: booting.exists() and booting.read_text(), timeout=30), srv.log()
+    worker = int(booting.read_text())
+    assert worker in children(srv.pid)
+    srv.proc.send_signal(sig)
+    assert srv.proc.wait(timeout=30) == 0, srv.log()
+    assert not pid_alive(worker)
+    assert has_message(srv, r"^Shutting down: Master$", "INFO"), srv.log()
+    assert not has_message(srv, r"exited with code|was sent"), srv.log()
+
+
 # -- worker signals --------------------------------------------------------------
 
 def test_worker_term_finishes_its_request_and_is_replaced(start_server, tmp_path):

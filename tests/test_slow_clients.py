@@ -63,12 +63,7 @@ def test_slow_reader_does_not_block_other_clients(start_server):
             assert resp.status == 200
             assert resp.body == b"Hello, World!"
         # Drain the slow response; it must still be intact.
-        raw = bytearray(first)
-        while True:
-            chunk = slow.recv(65536)
-            if not chunk:
-                break
-            raw += chunk
+        raw = conftest.recv_until_close(slow, first)
     finally:
         slow.close()
     replay = RawConn(_Replay(bytes(raw)))

@@ -106,15 +106,8 @@ def test_python_ssl_client(start_server, pki):
     assert resp.status == 200 and resp.read() == (pki / "ca.pem").read_bytes()
     conn.close()
     # Plain HTTP on the TLS port is not served.
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-        assert b"https" not in data and b"HTTP/1.1 200" not in data
+    data = server.exchange(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"https" not in data and b"HTTP/1.1 200" not in data
 
 
 def test_curl_and_openssl_s_client(start_server, pki):
@@ -138,14 +131,7 @@ def test_curl_and_openssl_s_client(start_server, pki):
 
 def test_unix_socket_binds_stay_plain(start_server, pki):
     server = start_server(APP, *tls_args(pki), unix=True)
-    with server.connect() as s:
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+    data = server.exchange(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200") and json.loads(body)["scheme"] == "http"
 

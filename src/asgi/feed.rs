@@ -1,13 +1,13 @@
 //! The wake-up path between the worker's I/O loop and the ASGI event loop:
-//! an eventfd the event loop watches (`loop.add_reader`), written at most
-//! once per batch, and the [`Feed`] the event loop drains when it fires:
+//! an eventfd the event loop watches (`loop.add_reader`; a
+//! `worker::eventfd`), written at most once per batch (the `rung` flag),
+//! and the [`Feed`] the event loop drains when it fires:
 //! new requests from the loop's task channel, and the keys of requests
 //! whose exchange changed (body bytes, room for output, client gone).
 //!
 //! The I/O thread only touches [`Bell`] (atomics, a mutex held for a push,
 //! one `write(2)`); the event loop thread holds the GIL in [`Feed`].
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,38 +17,30 @@ use pyo3::types::PyList;
 
 use super::request::Request;
 use super::AsgiContext;
+use crate::worker::eventfd::EventFd;
 use crate::worker::task::Task;
 
 /// The eventfd and what is waiting behind it.
 pub struct Bell {
-    fd: OwnedFd,
+    /// The eventfd the event loop watches, and the keys of requests whose
+    /// exchange changed.
+    efd: EventFd,
     /// A write is pending that the event loop has not drained yet: further
     /// signals need no system call.
     rung: AtomicBool,
-    /// Keys of requests whose exchange changed.
-    woken: Mutex<Vec<u64>>,
     /// The worker is stopping: the event loop finishes its work and ends.
     stopping: AtomicBool,
 }
 
 impl Bell {
     pub fn new() -> std::io::Result<Arc<Bell>> {
-        // SAFETY: eventfd returns a new descriptor or -1.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Arc::new(Bell { fd, rung: AtomicBool::new(false), woken: Mutex::new(Vec::new()), stopping: AtomicBool::new(false) }))
+        Ok(Arc::new(Bell { efd: EventFd::new()?, rung: AtomicBool::new(false), stopping: AtomicBool::new(false) }))
     }
 
     /// Wake the event loop unless a wake-up is already on its way.
     fn ring(&self) {
         if !self.rung.swap(true, Ordering::AcqRel) {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a local to our eventfd.
-            unsafe { libc::write(self.fd.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+            self.efd.write();
         }
     }
 
@@ -61,9 +53,7 @@ impl Bell {
     /// swap (acquiring what the ring released) makes it visible to the
     /// look at the queues that follows.
     fn drain(&self) {
-        let mut buf: u64 = 0;
-        // SAFETY: reads 8 bytes into a local from our non-blocking eventfd.
-        unsafe { libc::read(self.fd.as_raw_fd(), &mut buf as *mut u64 as *mut libc::c_void, 8) };
+        self.efd.clear();
         self.rung.swap(false, Ordering::AcqRel);
     }
 
@@ -80,7 +70,7 @@ impl crate::worker::task::Bell for Bell {
     }
 
     fn request(&self, key: u64) {
-        self.woken.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+        self.efd.push(key);
         self.ring();
     }
 }
@@ -106,7 +96,7 @@ impl Feed {
     /// The eventfd to watch.
     #[getter]
     fn fd(&self) -> i32 {
-        self.bell.fd.as_raw_fd()
+        self.bell.efd.fd()
     }
 
     /// The event loop that serves the requests.
@@ -124,7 +114,7 @@ impl Feed {
     fn take<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, Vec<u64>, bool)> {
         self.bell.drain();
         let event_loop = self.event_loop.get().ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no event loop bound"))?;
-        let woken = std::mem::take(&mut *self.bell.woken.lock().unwrap_or_else(|e| e.into_inner()));
+        let woken = self.bell.efd.take();
         let news = PyList::empty(py);
         loop {
             match self.jobs.try_recv() {
@@ -176,14 +166,7 @@ mod tests {
     use crate::worker::task::Bell as _;
 
     fn pending(bell: &Bell) -> u64 {
-        let mut buf: u64 = 0;
-        // SAFETY: reads 8 bytes into a local from the test's eventfd.
-        let n = unsafe { libc::read(bell.fd.as_raw_fd(), &mut buf as *mut u64 as *mut libc::c_void, 8) };
-        if n == 8 {
-            buf
-        } else {
-            0
-        }
+        crate::worker::eventfd::tests::pending(&bell.efd)
     }
 
     #[test]
@@ -210,7 +193,7 @@ mod tests {
         bell.drain();
         bell.tasks();
         assert_eq!(pending(&bell), 1);
-        assert_eq!(*bell.woken.lock().unwrap(), vec![7, 9]);
+        assert_eq!(bell.efd.take(), vec![7, 9]);
         assert!(!bell.stopping.load(Ordering::Acquire));
         bell.drain();
         bell.stop();

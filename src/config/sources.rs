@@ -225,15 +225,20 @@ pub fn resolve(py: pyo3::Python<'_>, cli: &crate::cli::Cli) -> Result<Resolved, 
         value: "LISTEN_FDS".into(),
         reason,
     })?;
-    if let Some(a) = activated {
+    {
         use pyo3::prelude::*;
-        // listen:: removed them from the process environment; Python's copy
-        // (os.environ, what the app reads) goes too, as in gunicorn.
+        // listen:: removed systemd's variables (and a USR2 predecessor's
+        // note of systemd's descriptors) from the process environment;
+        // Python's copy (os.environ, what the app reads) loses them too,
+        // as in gunicorn.
         if let Ok(environ) = py.import("os").and_then(|os| os.getattr("environ")) {
-            for k in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] {
+            let consumed = activated.is_some().then_some(["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]);
+            for k in consumed.into_iter().flatten().chain([crate::listen::SYSTEMD_FDS_ENV]) {
                 let _ = environ.call_method1("pop", (k, py.None()));
             }
         }
+    }
+    if let Some(a) = activated {
         cfg.bind = a.binds();
         for (fd, name) in &a.fds {
             notes.push(format!("Socket activation: fd {fd} ({name}) from systemd"));

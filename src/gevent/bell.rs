@@ -8,20 +8,18 @@
 //! Rung by the worker's I/O thread, drained by the hub (main) thread; never
 //! touches Python.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::Mutex;
 
+use crate::worker::eventfd::EventFd;
 use crate::worker::task::Bell;
 
 /// The loop's side of the hub's wake-up descriptor.
 pub struct HubBell {
-    /// The eventfd (non-blocking, close-on-exec).
-    fd: OwnedFd,
-    /// The dispatcher is about to wait on `fd`: the next ring writes it.
+    /// The eventfd, and the serial numbers of requests whose greenlet may
+    /// go on.
+    efd: EventFd,
+    /// The dispatcher is about to wait on the eventfd: the next ring writes it.
     armed: AtomicBool,
-    /// Serial numbers of requests whose greenlet may go on.
-    woken: Mutex<Vec<u64>>,
     /// A `Closing` (0 while the loop runs): the dispatcher stops taking work.
     closed: AtomicU8,
 }
@@ -47,29 +45,19 @@ pub struct Rung {
 impl HubBell {
     /// A new eventfd. Called in the worker after fork.
     pub fn new() -> std::io::Result<HubBell> {
-        // SAFETY: eventfd returns a new descriptor or -1.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        // SAFETY: a descriptor we just opened and own alone.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(HubBell { fd, armed: AtomicBool::new(false), woken: Mutex::new(Vec::new()), closed: AtomicU8::new(0) })
+        Ok(HubBell { efd: EventFd::new()?, armed: AtomicBool::new(false), closed: AtomicU8::new(0) })
     }
 
     /// The descriptor the hub watches.
     pub fn fd(&self) -> i32 {
-        self.fd.as_raw_fd()
+        self.efd.fd()
     }
 
     /// Wake the dispatcher if it waits (or is about to). The swap pairs
     /// with `arm`'s store-then-look: whoever comes second sees the other.
     fn ring(&self) {
         if self.armed.swap(false, Ordering::SeqCst) {
-            let one: u64 = 1;
-            // SAFETY: an 8-byte write from a local to our eventfd; a full
-            // counter (EAGAIN) already means "woken".
-            unsafe { libc::write(self.fd.as_raw_fd(), &one as *const u64 as *const libc::c_void, 8) };
+            self.efd.write();
         }
     }
 
@@ -84,10 +72,8 @@ impl HubBell {
     /// Take what the loop rang for, and clear the descriptor. Called by the
     /// dispatcher (hub thread).
     pub fn take(&self) -> Rung {
-        let mut count: u64 = 0;
-        // SAFETY: an 8-byte read into a local from our non-blocking eventfd.
-        unsafe { libc::read(self.fd.as_raw_fd(), &mut count as *mut u64 as *mut libc::c_void, 8) };
-        let woken = std::mem::take(&mut *self.woken.lock().unwrap_or_else(|e| e.into_inner()));
+        self.efd.clear();
+        let woken = self.efd.take();
         let closed = match self.closed.load(Ordering::SeqCst) {
             1 => Some(Closing::Graceful),
             2 => Some(Closing::Fast),
@@ -102,7 +88,7 @@ impl HubBell {
     pub fn arm(&self, pending: impl Fn() -> bool) -> bool {
         self.armed.store(true, Ordering::SeqCst);
         std::sync::atomic::fence(Ordering::SeqCst);
-        let woken = !self.woken.lock().unwrap_or_else(|e| e.into_inner()).is_empty();
+        let woken = self.efd.any_woken();
         if woken || pending() || self.closed.load(Ordering::SeqCst) != 0 {
             self.armed.store(false, Ordering::SeqCst);
             return true;
@@ -117,7 +103,7 @@ impl Bell for HubBell {
     }
 
     fn request(&self, key: u64) {
-        self.woken.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+        self.efd.push(key);
         self.ring();
     }
 }

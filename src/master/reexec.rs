@@ -9,7 +9,7 @@ use std::ffi::CString;
 
 use pyo3::prelude::*;
 
-use crate::listen::Listener;
+use crate::listen::{Listener, SYSTEMD_FDS_ENV};
 
 /// The environment variable carrying inherited listener descriptors.
 pub const FD_ENV: &str = "RSGI_FD";
@@ -30,8 +30,9 @@ pub struct ExecPlan {
 
 impl ExecPlan {
     /// The interpreter and the original arguments (`sys.orig_argv`), the
-    /// current environment plus the inherited descriptors, and the
-    /// directory rsgi was started in. Called in the master.
+    /// current environment plus the inherited descriptors (and which of
+    /// them are systemd's), and the directory rsgi was started in. Called
+    /// in the master.
     pub fn new(listeners: &[Listener], start_dir: &str) -> Result<ExecPlan, String> {
         let (program, args): (String, Vec<String>) = Python::attach(|py| -> PyResult<_> {
             let sys = py.import("sys")?;
@@ -43,11 +44,13 @@ impl ExecPlan {
         let fds: Vec<i32> = listeners.iter().map(Listener::raw_fd).collect();
         let fd_list = fds.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
         let mut env: Vec<CString> = std::env::vars()
-            .filter(|(k, _)| k != FD_ENV && k != GUNICORN_FD_ENV && k != MASTER_PID_ENV)
+            .filter(|(k, _)| ![FD_ENV, GUNICORN_FD_ENV, MASTER_PID_ENV, SYSTEMD_FDS_ENV].contains(&k.as_str()))
             .filter_map(|(k, v)| CString::new(format!("{k}={v}")).ok())
             .collect();
-        let pid = std::process::id();
-        for (k, v) in [(FD_ENV, fd_list.as_str()), (MASTER_PID_ENV, &pid.to_string())] {
+        let pid = std::process::id().to_string();
+        let systemd = crate::listen::systemd_fds_for_successor();
+        let notes = [(FD_ENV, Some(fd_list)), (MASTER_PID_ENV, Some(pid)), (SYSTEMD_FDS_ENV, systemd)];
+        for (k, v) in notes.iter().filter_map(|(k, v)| Some((k, v.as_ref()?))) {
             env.push(CString::new(format!("{k}={v}")).map_err(|e| e.to_string())?);
         }
         let cstr = |s: &str| CString::new(s).map_err(|e| e.to_string());

@@ -370,7 +370,7 @@ impl IoLoop {
     /// connections to step, notices from executors, the periodic tick.
     fn poll_once(&mut self) -> Option<LoopExit> {
         let sibling_may_free = !self.waiting.is_empty() && self.handoff.is_some();
-        let mut timeout = sleep_for(Instant::now(), self.next_tick, sibling_may_free, self.accept_until);
+        let mut timeout = sleep_for(Instant::now(), self.next_tick, sibling_may_free, self.accept_until, self.drained());
         // A worker that became stuck stops listening before it sleeps, so
         // the kernel wakes a sibling for the next client instead.
         self.keep_listening();
@@ -457,12 +457,16 @@ impl IoLoop {
             self.next_tick = now + TICK;
             self.tick(now);
         }
-        if let Some(deadline) = self.drain_deadline {
-            if (self.conns.is_empty() && self.accept_until.is_none()) || now >= deadline {
-                return Some(LoopExit::Graceful);
-            }
+        if self.drained() || self.drain_deadline.is_some_and(|deadline| now >= deadline) {
+            return Some(LoopExit::Graceful);
         }
         None
+    }
+
+    /// Draining with nothing left to serve: no connection, no last accept
+    /// to come. The loop exits.
+    fn drained(&self) -> bool {
+        self.drain_deadline.is_some() && self.conns.is_empty() && self.accept_until.is_none()
     }
 
     /// The connection in `key` is being served by an app call on a thread

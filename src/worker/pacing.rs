@@ -27,8 +27,13 @@ pub(super) const HOLD_OUTPUT: Duration = Duration::from_millis(2);
 
 /// How long the poll may sleep at `now`: until the next tick; at most
 /// `STUCK_MS` while connections wait for an app thread a sibling may free
-/// (`sibling_may_free`); and no later than a stopping worker's last accept.
-pub(super) fn sleep_for(now: Instant, next_tick: Instant, sibling_may_free: bool, accept_until: Option<Instant>) -> Duration {
+/// (`sibling_may_free`); no later than a stopping worker's last accept;
+/// and not at all for a draining worker with nothing left to serve
+/// (`drained`), which exits on this turn rather than at the next tick.
+pub(super) fn sleep_for(now: Instant, next_tick: Instant, sibling_may_free: bool, accept_until: Option<Instant>, drained: bool) -> Duration {
+    if drained {
+        return Duration::ZERO;
+    }
     let mut timeout = next_tick.saturating_duration_since(now);
     if sibling_may_free {
         timeout = timeout.min(Duration::from_millis(STUCK_MS));
@@ -54,11 +59,12 @@ mod tests {
     fn the_poll_sleeps_until_the_first_thing_due() {
         let now = Instant::now();
         let ms = Duration::from_millis;
-        assert_eq!(sleep_for(now, now + TICK, false, None), TICK);
-        assert_eq!(sleep_for(now, now + TICK, true, None), ms(STUCK_MS), "a sibling may free up");
-        assert_eq!(sleep_for(now, now + ms(3), true, None), ms(3), "the tick comes first");
-        assert_eq!(sleep_for(now, now + TICK, true, Some(now + ms(1))), ms(1), "the last accept comes first");
-        assert_eq!(sleep_for(now + ms(5), now, false, Some(now)), Duration::ZERO, "both overdue");
+        assert_eq!(sleep_for(now, now + TICK, false, None, false), TICK);
+        assert_eq!(sleep_for(now, now + TICK, true, None, false), ms(STUCK_MS), "a sibling may free up");
+        assert_eq!(sleep_for(now, now + ms(3), true, None, false), ms(3), "the tick comes first");
+        assert_eq!(sleep_for(now, now + TICK, true, Some(now + ms(1)), false), ms(1), "the last accept comes first");
+        assert_eq!(sleep_for(now + ms(5), now, false, Some(now), false), Duration::ZERO, "both overdue");
+        assert_eq!(sleep_for(now, now + TICK, false, None, true), Duration::ZERO, "drained: exit, not wait for the tick");
     }
 
     #[test]
