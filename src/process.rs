@@ -221,6 +221,7 @@ fn loop_config(
         tls: cfg.tls.clone(),
         ragged: if cfg.suppress_ragged_eofs { crate::worker::tls_io::Ragged::Suppress } else { crate::worker::tls_io::Ragged::Error },
         websocket: None,
+        start: crate::worker::exchange::Start::AfterBody,
     })
 }
 
@@ -399,6 +400,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             let ws = crate::worker::upgraded::WsSettings { max_message, deflate: true };
             let mut loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, false, Some(bell))?;
             loop_cfg.websocket = Some(ws);
+            // The app is called at the head, as uvicorn calls it.
+            loop_cfg.start = crate::worker::exchange::Start::AtHead;
             let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
             return Ok((Runner::Plain(Box::new(io)), Kind::Asgi(thread)));
         }
