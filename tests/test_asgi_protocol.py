@@ -399,14 +399,7 @@ def test_access_log_line(start_server):
 
 @rsgi_only
 def test_request_hooks(start_server, tmp_path):
-    out = tmp_path / "hooks"
-    conf = tmp_path / "hooks.conf.py"
-    conf.write_text(
-        "def pre_request(worker, req):\n"
-        "    open(%r, 'a').write('pre %%s %%s\\n' %% (req.method, req.path))\n"
-        "def post_request(worker, req, environ, resp):\n"
-        "    open(%r, 'a').write('post %%s %%s %%s\\n' %% (req.path, environ['REQUEST_METHOD'], resp.status))\n"
-        % (str(out), str(out)))
+    conf, out = conftest.request_hooks_conf(tmp_path)
     srv = asgi(start_server, "-c", str(conf))
     assert get(srv, "/echo", method="POST", body=b"x").status == 200
     assert wait_for(lambda: read_trace(out) == ["pre POST /echo", "post /echo POST 200 OK"], timeout=10), read_trace(out)

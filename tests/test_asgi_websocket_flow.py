@@ -84,8 +84,14 @@ def test_a_client_that_answers_pings_stays_connected(ws_server):
     s.close()
 
 
-def test_a_client_that_never_answers_is_closed_with_1011(ws_server):
-    srv = ws_server(*PINGS)
+@pytest.mark.parametrize("source", ["flags", "config file"])
+def test_a_client_that_never_answers_is_closed_with_1011(ws_server, tmp_path, source):
+    if source == "flags":
+        srv = ws_server(*PINGS)
+    else:
+        conf = tmp_path / "ws.conf.py"
+        conf.write_text("websocket_ping_interval = 0.2\nwebsocket_ping_timeout = 0.2\n")
+        srv = ws_server("-c", str(conf))
     s, frames = opened(srv, "/echo")
     seen = []
     while True:
@@ -188,14 +194,7 @@ def test_one_access_log_line_per_connection_when_it_ends(ws_server):
 
 
 def test_request_hooks_and_statsd_see_the_connection(ws_server, tmp_path):
-    out = tmp_path / "hooks"
-    conf = tmp_path / "hooks.conf.py"
-    conf.write_text(
-        "def pre_request(worker, req):\n"
-        "    open(%r, 'a').write('pre %%s %%s\\n' %% (req.method, req.path))\n"
-        "def post_request(worker, req, environ, resp):\n"
-        "    open(%r, 'a').write('post %%s %%s\\n' %% (req.path, resp.status))\n"
-        % (str(out), str(out)))
+    conf, out = conftest.request_hooks_conf(tmp_path)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind(("127.0.0.1", 0))
         sink.settimeout(20)
@@ -204,7 +203,7 @@ def test_request_hooks_and_statsd_see_the_connection(ws_server, tmp_path):
             ws.send("hi")
             assert ws.recv(timeout=10) == "hi"
             assert out.read_text().splitlines() == ["pre GET /echo"], "post_request waits for the end"
-        assert wait_for(lambda: out.read_text().splitlines() == ["pre GET /echo", "post /echo 101 Switching Protocols"])
+        assert wait_for(lambda: out.read_text().splitlines() == ["pre GET /echo", "post /echo GET 101 Switching Protocols"])
         seen = []
         while not any(b"gunicorn.request.status.101:1|c" in d for d in seen):
             seen.append(sink.recv(4096))
