@@ -222,6 +222,7 @@ fn loop_config(
         tls: cfg.tls.clone(),
         ragged: if cfg.suppress_ragged_eofs { crate::worker::tls_io::Ragged::Suppress } else { crate::worker::tls_io::Ragged::Error },
         websocket: None,
+        start: crate::worker::exchange::Start::AfterBody,
     })
 }
 
@@ -403,9 +404,14 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
                 0 => usize::MAX,
                 n => usize::try_from(n).unwrap_or(usize::MAX),
             };
-            let ws = crate::worker::upgraded::WsSettings { max_message, deflate: true };
+            let seconds = |key| Some(cfg.values.seconds(key)).filter(|d| !d.is_zero());
+            let pings = crate::websocket::Pings { interval: seconds(Key::WebsocketPingInterval), timeout: seconds(Key::WebsocketPingTimeout) };
+            let max_queue = usize::try_from(cfg.values.int(Key::WebsocketMaxQueue)).unwrap_or(usize::MAX);
+            let ws = crate::worker::upgraded::WsSettings { max_message, deflate: true, max_queue, pings };
             let mut loop_cfg = loop_config(cfg, master_pid, slot, in_flight, capacity, false, Some(bell))?;
             loop_cfg.websocket = Some(ws);
+            // The app is called at the head, as uvicorn calls it.
+            loop_cfg.start = crate::worker::exchange::Start::AtHead;
             let io = IoLoop::new(socks, servers, jobs_tx, signals, loop_cfg, evacuation.clone()).map_err(|e| e.to_string())?;
             return Ok((Runner::Plain(Box::new(io)), Kind::Asgi(thread)));
         }

@@ -91,12 +91,15 @@ pub fn timer(name: &str, ms: f64) {
     send(format!("{name}:{ms}|ms"));
 }
 
-/// The metrics gunicorn sends for each request.
-pub fn request(status: u16, duration: Duration) {
+/// The metrics gunicorn sends for each request; the duration is left out
+/// when there is none to give (a WebSocket connection's length).
+pub fn request(status: u16, duration: Option<Duration>) {
     if !enabled() {
         return;
     }
-    timer("gunicorn.request.duration", duration.as_secs_f64() * 1000.0);
+    if let Some(duration) = duration {
+        timer("gunicorn.request.duration", duration.as_secs_f64() * 1000.0);
+    }
     increment("gunicorn.requests", 1);
     increment(&format!("gunicorn.request.status.{status}"), 1);
 }

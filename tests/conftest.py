@@ -197,6 +197,21 @@ def spawn(app, *args, cwd=None, env=None, bind=None, wait=True, unix=False):
     return server
 
 
+def request_hooks_conf(tmp_path):
+    """A configuration file whose ``pre_request`` / ``post_request`` hooks
+    append ``pre METHOD PATH`` / ``post PATH METHOD STATUS`` lines to a
+    trace file; returns (configuration path, trace path)."""
+    out = tmp_path / "hooks"
+    conf = tmp_path / "hooks.conf.py"
+    conf.write_text(
+        "def pre_request(worker, req):\n"
+        "    open(%r, 'a').write('pre %%s %%s\\n' %% (req.method, req.path))\n"
+        "def post_request(worker, req, environ, resp):\n"
+        "    open(%r, 'a').write('post %%s %%s %%s\\n' %% (req.path, environ['REQUEST_METHOD'], resp.status))\n"
+        % (str(out), str(out)))
+    return conf, out
+
+
 @pytest.fixture
 def start_server():
     """Factory fixture: ``start_server("app_module:app", "-w", "2")``.

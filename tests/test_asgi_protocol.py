@@ -133,15 +133,28 @@ def test_a_slow_reader_app_bounds_the_upload(start_server):
     assert resp.body == str(len(data)).encode()
 
 
-def test_an_app_that_never_reads_still_answers_before_the_upload_ends(start_server):
+@pytest.mark.parametrize("sent", [0, 1024, 512 << 10])
+def test_an_app_that_never_reads_still_answers_before_the_upload_ends(start_server, sent):
     srv = asgi(start_server)
     with RawConn(srv.connect()) as conn:
         # Announce far more than is ever sent: the answer cannot wait for it
-        # (the app is called once the 256 KiB body window is full).
-        conn.send(b"POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"a" * (512 << 10))
+        # (the app is called at the head, as uvicorn calls it, however
+        # little of the body has come).
+        conn.send(b"POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"a" * sent)
         resp = conn.read_response()
     assert resp.status == 200
     assert resp.body == b"not reading"
+
+
+def test_the_body_streams_into_receive_while_the_upload_goes_on(start_server):
+    srv = asgi(start_server)
+    with RawConn(srv.connect()) as conn:
+        conn.send(b"POST /first-chunk HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n" + b"b" * 1000)
+        resp = conn.read_response()
+    # The first http.request event holds what had come, with more to come.
+    assert resp.status == 200
+    assert resp.header("x-more-body") == "True"
+    assert 0 < len(resp.body) <= 1000 and set(resp.body) == {ord("b")}
 
 
 # -- responses -----------------------------------------------------------------
@@ -386,14 +399,7 @@ def test_access_log_line(start_server):
 
 @rsgi_only
 def test_request_hooks(start_server, tmp_path):
-    out = tmp_path / "hooks"
-    conf = tmp_path / "hooks.conf.py"
-    conf.write_text(
-        "def pre_request(worker, req):\n"
-        "    open(%r, 'a').write('pre %%s %%s\\n' %% (req.method, req.path))\n"
-        "def post_request(worker, req, environ, resp):\n"
-        "    open(%r, 'a').write('post %%s %%s %%s\\n' %% (req.path, environ['REQUEST_METHOD'], resp.status))\n"
-        % (str(out), str(out)))
+    conf, out = conftest.request_hooks_conf(tmp_path)
     srv = asgi(start_server, "-c", str(conf))
     assert get(srv, "/echo", method="POST", body=b"x").status == 200
     assert wait_for(lambda: read_trace(out) == ["pre POST /echo", "post /echo POST 200 OK"], timeout=10), read_trace(out)

@@ -48,19 +48,82 @@ pub struct Request {
     body_error: Option<HttpError>,
     writer: Writer,
     job: JobFacts,
-    /// The `req` object of `pre_request` / `post_request`.
-    hook_req: Option<Py<PyAny>>,
     ended: bool,
     /// The app's task, its grace timer and the futures it awaits.
     waiters: Waiters,
 }
 
-/// What the end of the request reports.
-struct JobFacts {
-    head: crate::http::RequestHead,
+/// What the end of a request (or of a WebSocket connection) reports, and
+/// the hooks' `req` object.
+pub(super) struct JobFacts {
+    pub(super) head: crate::http::RequestHead,
     client: Option<std::net::SocketAddr>,
     https: bool,
     started: std::time::Instant,
+    /// The `req` object of `pre_request` / `post_request`.
+    hook_req: Option<Py<PyAny>>,
+}
+
+impl JobFacts {
+    /// Take the facts of `job` (its head is moved here).
+    pub(super) fn new(py: Python<'_>, ctx: &AsgiContext, job: Job) -> PyResult<JobFacts> {
+        let hook_req = match &ctx.hook_worker {
+            Some(_) => {
+                let scheme = PyString::new(py, if job.https() { "https" } else { "http" }).into_any();
+                Some(crate::hooks::request_object(py, &job.head, job.peer, Some(scheme))?.unbind())
+            }
+            None => None,
+        };
+        Ok(JobFacts { client: job.client(), https: job.https(), started: job.started, head: job.head, hook_req })
+    }
+
+    /// `pre_request(worker, req)`, when set.
+    pub(super) fn pre_request(&self, py: Python<'_>, ctx: &AsgiContext) -> PyResult<()> {
+        if let (Some(w), Some(req), Some(hook)) = (&ctx.hook_worker, &self.hook_req, ctx.cfg_objects.get(crate::config::Key::PreRequest)) {
+            if let Err(err) = hook.bind(py).call1((w.bind(py), req.bind(py))) {
+                let (_, tb) = crate::wsgi::app::describe_exception(py, &err);
+                crate::error!("Exception in pre_request hook\n{tb}");
+                return Err(err);
+            }
+        }
+        Ok(())
+    }
+
+    /// `post_request`, statsd and the access log for a response of `code`
+    /// with `response_headers` (encoded lines) and `sent` body bytes. A
+    /// WebSocket connection (101) is reported when it ends, with its whole
+    /// length as the access log's duration, but its length is no request
+    /// latency: statsd and the duration histogram leave it out.
+    pub(super) fn report(&mut self, py: Python<'_>, ctx: &AsgiContext, code: u16, response_headers: &[u8], sent: u64) {
+        let elapsed = self.started.elapsed();
+        let latency = (code != 101).then_some(elapsed);
+        ctx.slot.traffic.count(code, latency);
+        let status = match code {
+            0 => String::new(),
+            c => format!("{c} {}", super::respond::reason(c)),
+        };
+        if let (Some(w), Some(req)) = (&ctx.hook_worker, self.hook_req.take()) {
+            let headers = crate::hooks::header_pairs(response_headers);
+            let env = crate::hooks::request_environ(py, &self.head, self.client, self.https);
+            let resp = py.import("rsgi._hooks").and_then(|m| m.getattr("Response")).and_then(|c| c.call1((status.clone(), headers, sent)));
+            if let (Ok(resp), Ok(env)) = (resp, env) {
+                if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone(), req.into_bound(py), env.into_any(), resp]) {
+                    crate::hooks::call_in(py, &ctx.cfg_objects, crate::hooks::Hook::PostRequest, args);
+                }
+            }
+        }
+        if crate::statsd::enabled() {
+            py.detach(|| crate::statsd::request(code, latency));
+        }
+        if let Some(log) = crate::access_log::get() {
+            let head = &self.head;
+            let remote = self.client.map(|a| a.ip().to_string()).unwrap_or_default();
+            py.detach(|| {
+                let outcome = crate::access_log::Outcome { status: &status, sent, response_headers, environ: &[], duration: elapsed };
+                log.write_request(&remote, head, outcome)
+            });
+        }
+    }
 }
 
 impl Request {
@@ -77,14 +140,7 @@ impl Request {
         let scope = super::scope::build(py, &ctx.consts, &ctx.root_path, ctx.state.get(), &job)?;
         let facts = RequestFacts { version: job.head.version, is_head: job.head.is_head(), close: job.head.close };
         let writer = Writer::new(job.exchange.clone(), facts, ctx.slot);
-        let hook_req = match &ctx.hook_worker {
-            Some(_) => {
-                let scheme = PyString::new(py, if job.https() { "https" } else { "http" }).into_any();
-                Some(crate::hooks::request_object(py, &job.head, job.peer, Some(scheme))?.unbind())
-            }
-            None => None,
-        };
-        let facts = JobFacts { client: job.client(), https: job.https(), started: job.started, head: job.head };
+        let facts = JobFacts::new(py, ctx, job)?;
         Py::new(
             py,
             Request {
@@ -95,7 +151,6 @@ impl Request {
                 body_error: None,
                 writer,
                 job: facts,
-                hook_req,
                 ended: false,
                 waiters: Waiters::new(py, event_loop),
             },
@@ -160,14 +215,7 @@ connection_methods!(Request, Http, {
 
     /// `pre_request(worker, req)`, when set.
     fn pre_request(&self, py: Python<'_>) -> PyResult<()> {
-        if let (Some(w), Some(req), Some(hook)) = (&self.ctx.hook_worker, &self.hook_req, self.ctx.cfg_objects.get(crate::config::Key::PreRequest)) {
-            if let Err(err) = hook.bind(py).call1((w.bind(py), req.bind(py))) {
-                let (_, tb) = crate::wsgi::app::describe_exception(py, &err);
-                crate::error!("Exception in pre_request hook\n{tb}");
-                return Err(err);
-            }
-        }
-        Ok(())
+        self.job.pre_request(py, &self.ctx)
     }
 
     /// The app returned (`error` None), raised `error`, or was cancelled
@@ -321,33 +369,6 @@ impl Request {
     /// `post_request`, statsd and the access log.
     fn report(&mut self, py: Python<'_>) {
         let code = self.writer.final_code();
-        let elapsed = self.job.started.elapsed();
-        self.ctx.slot.traffic.count(code, Some(elapsed));
-        let status = match code {
-            0 => String::new(),
-            c => format!("{c} {}", super::respond::reason(c)),
-        };
-        if let (Some(w), Some(req)) = (&self.ctx.hook_worker, self.hook_req.take()) {
-            let headers = crate::hooks::header_pairs(&self.writer.headers.encoded);
-            let env = crate::hooks::request_environ(py, &self.job.head, self.job.client, self.job.https);
-            let resp = py.import("rsgi._hooks").and_then(|m| m.getattr("Response")).and_then(|c| c.call1((status.clone(), headers, self.writer.sent)));
-            if let (Ok(resp), Ok(env)) = (resp, env) {
-                if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone(), req.into_bound(py), env.into_any(), resp]) {
-                    crate::hooks::call_in(py, &self.ctx.cfg_objects, crate::hooks::Hook::PostRequest, args);
-                }
-            }
-        }
-        if crate::statsd::enabled() {
-            py.detach(|| crate::statsd::request(code, elapsed));
-        }
-        if let Some(log) = crate::access_log::get() {
-            let head = &self.job.head;
-            let remote = self.job.client.map(|a| a.ip().to_string()).unwrap_or_default();
-            let (sent, response_headers) = (self.writer.sent, self.writer.headers.encoded.clone());
-            py.detach(|| {
-                let outcome = crate::access_log::Outcome { status: &status, sent, response_headers: &response_headers, environ: &[], duration: elapsed };
-                log.write_request(&remote, head, outcome)
-            });
-        }
+        self.job.report(py, &self.ctx, code, &self.writer.headers.encoded, self.writer.sent);
     }
 }

@@ -25,14 +25,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use super::awaitable::{connection_methods, message_type, Awaitable, Events, Source, Waiters};
-use super::request::ClientDisconnected;
+use super::request::{ClientDisconnected, JobFacts};
 use super::respond::{Stage, Writer};
 use super::AsgiContext;
 use crate::http::response::RequestFacts;
 use crate::websocket::{close, DataKind, ToApp};
 use crate::worker::exchange::{Exchange, Finish, OutChunk};
 use crate::worker::task::Job;
-use crate::worker::upgraded::{WsOffer, INBOX_MESSAGES};
+use crate::worker::upgraded::WsOffer;
 
 /// Where the handshake and the connection stand, for the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,7 +66,13 @@ pub struct WsRequest {
     sender: Option<crate::websocket::Sender>,
     /// The disconnect the app was told, repeated to later receives.
     gone: Option<(u16, String)>,
-    target: String,
+    /// The head, the hooks' `req`: what the end reports.
+    job: JobFacts,
+    /// The 101's header lines, for the access log and `post_request`.
+    accepted_headers: Vec<u8>,
+    /// Bytes of the app's message frames queued after the 101 (the access
+    /// log's body bytes).
+    sent: u64,
     ended: bool,
     /// The app's task and the futures it awaits.
     waiters: Waiters,
@@ -91,19 +97,23 @@ impl WsRequest {
         scope.set_item(intern!(py, "extensions"), extensions)?;
         let facts = RequestFacts { version: job.head.version, is_head: false, close: true };
         let writer = Writer::new(job.exchange.clone(), facts, ctx.slot);
+        let exchange = job.exchange.clone();
+        let job = JobFacts::new(py, ctx, job)?;
         Py::new(
             py,
             WsRequest {
                 ctx: ctx.clone(),
                 key,
                 scope: Some(scope.unbind()),
-                exchange: job.exchange.clone(),
+                exchange,
                 offer,
                 stage: WsStage::New,
                 writer,
                 sender: None,
                 gone: None,
-                target: job.head.target,
+                job,
+                accepted_headers: Vec::new(),
+                sent: 0,
                 ended: false,
                 waiters: Waiters::new(py, event_loop),
             },
@@ -167,6 +177,9 @@ impl WsRequest {
         }
         st.websocket = Some(Box::new(link));
         self.sender = Some(sender);
+        // The header lines: after the status line, before the blank line.
+        let lines = head.iter().position(|&b| b == b'\n').map_or(&head[..0], |i| &head[i + 1..]);
+        self.accepted_headers = lines.strip_suffix(b"\r\n").unwrap_or(lines).to_vec();
         self.stage = WsStage::Accepted;
         let full = self.push(&mut st, head);
         self.notify(st);
@@ -212,6 +225,7 @@ impl WsRequest {
         if !open(&st) {
             return Err(ClientDisconnected::new_err("the WebSocket is closed"));
         }
+        self.sent += out.len() as u64;
         let full = self.push(&mut st, out);
         self.notify(st);
         Ok(full)
@@ -262,8 +276,8 @@ impl WsRequest {
             drop(st);
             return self.disconnect(py, close::ABNORMAL, String::new()).map(Some);
         };
-        let was_full = ws.inbox.len() >= INBOX_MESSAGES;
-        let next = ws.inbox.pop_front();
+        let was_full = ws.inbox.is_full();
+        let next = ws.inbox.pop();
         let app_closed = match self.stage {
             WsStage::Closed(code) => Some(code),
             _ => None,
@@ -360,7 +374,10 @@ connection_methods!(WsRequest, WebSocket, {
         false
     }
 
-    fn pre_request(&self) {}
+    /// `pre_request(worker, req)`, when set, as for an HTTP request.
+    fn pre_request(&self, py: Python<'_>) -> PyResult<()> {
+        self.job.pre_request(py, &self.ctx)
+    }
 
     /// The app returned or raised: close what it left open (1000, or 1011
     /// after an error; a 500 before the handshake was answered).
@@ -370,7 +387,7 @@ connection_methods!(WsRequest, WebSocket, {
             return;
         }
         self.ended = true;
-        let target = self.target.clone();
+        let target = self.job.head.target.clone();
         if let Some(e) = &error {
             let err = PyErr::from_value(e.clone());
             if !err.is_instance_of::<ClientDisconnected>(py) {
@@ -396,8 +413,15 @@ connection_methods!(WsRequest, WebSocket, {
                 self.exchange.finish(Finish::Close);
             }
         }
-        let code = if self.exchange.lock().websocket.is_some() { 101 } else { self.writer.final_code() };
-        self.ctx.slot.traffic.count(code, None);
+        // One access-log line (and `post_request`, statsd) per connection,
+        // when it ends: 101 and the connection's length once accepted,
+        // else the denial's (or the error's) response.
+        if self.exchange.lock().websocket.is_some() {
+            self.job.report(py, &self.ctx, 101, &self.accepted_headers, self.sent);
+        } else {
+            let code = self.writer.final_code();
+            self.job.report(py, &self.ctx, code, &self.writer.headers.encoded, self.writer.sent);
+        }
         {
             let mut st = self.exchange.lock();
             st.executor_waiting = false;

@@ -67,6 +67,14 @@ pub fn validate(setting: &'static Setting, raw: &[String]) -> Result<Value, Conf
             Value::Int(v as u64)
         }
         Kind::Str => Value::Str(last.to_owned()),
+        Kind::Seconds => {
+            let v: f64 = last.trim().parse().map_err(|_| invalid(last, "not a number"))?;
+            if !v.is_finite() || v < 0.0 {
+                return Err(invalid(last, "must be a positive number of seconds"));
+            }
+            // Kept as Python prints the float (`20.0`).
+            Value::Str(format!("{v:?}"))
+        }
         Kind::AutoInt => Value::Int(parse_auto_int(last).ok_or_else(|| invalid(last, "not an integer"))?),
         Kind::Flag | Kind::FlagFalse => match last.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" | "on" => Value::Bool(true),
@@ -194,6 +202,14 @@ impl Values {
         match self.get(key) {
             Value::Int(n) => *n,
             _ => 0,
+        }
+    }
+
+    /// A `Seconds` setting (zero when unset).
+    pub fn seconds(&self, key: Key) -> std::time::Duration {
+        match self.get(key) {
+            Value::Str(s) => s.parse::<f64>().ok().and_then(|v| std::time::Duration::try_from_secs_f64(v).ok()).unwrap_or_default(),
+            _ => std::time::Duration::ZERO,
         }
     }
 

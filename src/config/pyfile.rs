@@ -92,6 +92,16 @@ fn convert(
                 vec![text(name, v)?]
             }
         }
+        Kind::Seconds => {
+            if v.is_instance_of::<PyBool>() {
+                return Err(invalid(name, v, "not a number"));
+            }
+            if v.is_instance_of::<PyInt>() || v.is_instance_of::<pyo3::types::PyFloat>() {
+                vec![v.to_string()]
+            } else {
+                vec![text(name, v)?]
+            }
+        }
         Kind::PosInt | Kind::AutoInt => {
             if v.is_instance_of::<PyBool>() {
                 return Err(invalid(name, v, "not an integer"));

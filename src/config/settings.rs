@@ -38,6 +38,8 @@ pub enum Kind {
     Hook,
     /// Any Python value from the configuration file (e.g. `logconfig_dict`).
     PyObject,
+    /// A non-negative number of seconds, whole or not (uvicorn's floats).
+    Seconds,
     /// A value that may be omitted after the flag, meaning `const`.
     OptionalChoice { choices: &'static [&'static str], implied: &'static str },
 }
@@ -355,6 +357,12 @@ table! {
       "Worker Processes", "Seconds an ASGI app still runs after its client left before its request is cancelled (0: at once)."),
     WebsocketMaxMessageSize = s("websocket_max_message_size", &["--websocket-max-message-size"], "INT", PosInt, Literal("16777216"),
       "Worker Processes", "Largest WebSocket message, in bytes (0: no limit)."),
+    WebsocketMaxQueue = own(s("websocket_max_queue", &["--websocket-max-queue", "--ws-max-queue"], "INT", PosInt, Literal("32"),
+      "Worker Processes", "WebSocket messages (at most 1 MiB of them) queued for an app that is not receiving before the worker stops reading from its client (uvicorn's --ws-max-queue).")),
+    WebsocketPingInterval = own(s("websocket_ping_interval", &["--websocket-ping-interval", "--ws-ping-interval"], "SECONDS", Seconds, Literal("20"),
+      "Worker Processes", "Seconds between the worker's keep-alive pings on an open WebSocket (0: none; as uvicorn's --ws-ping-interval, checked every half second).")),
+    WebsocketPingTimeout = own(s("websocket_ping_timeout", &["--websocket-ping-timeout", "--ws-ping-timeout"], "SECONDS", Seconds, Literal("20"),
+      "Worker Processes", "Seconds a keep-alive ping waits for its pong before the WebSocket is closed with 1011 (0: for ever).")),
     HttpParser = ignored(s("http_parser", &["--http-parser"], "STRING", Choice(&["auto", "fast", "python"]), Literal("auto"),
       "Worker Processes", "gunicorn's parser choice."), "rsgi always parses HTTP in Rust"),
     DirtyApps = ignored(s("dirty_apps", &["--dirty-app"], "STRING", List, Literal(""), "Dirty Arbiters", "Dirty arbiter apps."), NO_DIRTY),

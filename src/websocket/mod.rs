@@ -13,6 +13,7 @@
 //! - `sender`: messages and control frames out.
 //! - `session`: one upgraded connection: the receiving half, control
 //!   frames, the closing handshake, and what the app is told.
+//! - `keepalive`: the server's pings and the wait for their pongs.
 //! - `deflate`: the compressor and the size-bounded decompressor.
 //! - `utf8`: text validated as it arrives; `close`: close codes and
 //!   payloads.
@@ -22,6 +23,7 @@ pub mod deflate;
 pub mod extension;
 pub mod frame;
 pub mod handshake;
+pub mod keepalive;
 pub mod receiver;
 pub mod sender;
 pub mod session;
@@ -30,6 +32,7 @@ pub mod utf8;
 pub use frame::Peer;
 pub use receiver::{Fed, Incoming, Receiver, Violation};
 pub use sender::{DataKind, Sender};
+pub use keepalive::{KeepAlive, Pings};
 pub use session::{Closing, Session, Step, ToApp};
 
 /// The default bound on one message's size (uvicorn's `--ws-max-size`).

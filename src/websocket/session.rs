@@ -18,6 +18,11 @@
 //! close frame ([`Session::on_eof`]). An app that closes first is not told
 //! again: it knows.
 //!
+//! With keep-alive pings turned on ([`Session::keep_alive`]), the loop
+//! calls [`Session::on_timer`] when [`Session::next_timer`] says: it sends
+//! the pings, and fails the connection with 1011 when a pong is overdue
+//! (the app is told 1011).
+//!
 //! [`Session::is_finished`] says when the loop may close the socket once
 //! its output is written; while a close sent by the server waits for the
 //! peer's answer ([`Closing::CloseSent`]), the loop bounds the wait with
@@ -26,6 +31,7 @@
 use super::close::{self, CloseFrame};
 use super::extension::Deflate;
 use super::frame::Peer;
+use super::keepalive::{Due, KeepAlive};
 use super::receiver::{Incoming, Receiver};
 use super::sender::{DataKind, Sender};
 
@@ -76,6 +82,7 @@ pub struct Session {
     /// Control frames (never compressed).
     control: Sender,
     closing: Closing,
+    keepalive: KeepAlive,
 }
 
 impl Session {
@@ -94,8 +101,47 @@ impl Session {
             receiver: Receiver::new(Peer::Client, max_message, inflater),
             control: Sender::new(None),
             closing: Closing::Open,
+            keepalive: KeepAlive::off(),
         };
         (session, Sender::new(deflater))
+    }
+
+    /// Send keep-alive pings (`keepalive`, started when the connection was
+    /// accepted).
+    pub fn keep_alive(&mut self, keepalive: KeepAlive) {
+        self.keepalive = keepalive;
+    }
+
+    /// When [`Session::on_timer`] is next due (`None`: not while nothing
+    /// else happens).
+    pub fn next_timer(&self) -> Option<std::time::Instant> {
+        if self.closing == Closing::Open {
+            self.keepalive.next()
+        } else {
+            None
+        }
+    }
+
+    /// The time is `now`: send the ping that is due into `out`, or fail
+    /// the connection with 1011 when the last one's pong is overdue (the
+    /// app is told).
+    pub fn on_timer(&mut self, now: std::time::Instant, out: &mut Vec<u8>) -> Option<ToApp> {
+        if self.closing != Closing::Open {
+            return None;
+        }
+        match self.keepalive.due(now) {
+            Due::Nothing => None,
+            Due::Ping(payload) => {
+                self.control.ping(&payload, out);
+                None
+            }
+            Due::Expired => {
+                let reason = "keepalive ping timeout";
+                self.control.close(close::INTERNAL_ERROR, reason, out);
+                self.closing = Closing::Finished;
+                Some(ToApp::Disconnect { code: close::INTERNAL_ERROR, reason: reason.to_owned() })
+            }
+        }
     }
 
     /// Where the closing handshake stands.
@@ -165,8 +211,12 @@ impl Session {
                 self.echo_close(&frame, out);
                 Some(ToApp::Disconnect { code: frame.code_or_no_status(), reason: frame.reason })
             }
-            // After the server's close: data and pings are dropped; pongs
-            // always are.
+            // A pong may answer a keep-alive ping.
+            Incoming::Pong(p) => {
+                self.keepalive.on_pong(&p);
+                None
+            }
+            // After the server's close: data and pings are dropped.
             _ => None,
         }
     }
@@ -220,13 +270,6 @@ impl Session {
         self.control.close(code, "", out);
         self.closing = Closing::CloseSent;
         Some(ToApp::Disconnect { code, reason: String::new() })
-    }
-
-    /// A ping from the server (a keep-alive), when open.
-    pub fn ping(&mut self, payload: &[u8], out: &mut Vec<u8>) {
-        if self.closing == Closing::Open {
-            self.control.ping(&payload[..payload.len().min(super::frame::MAX_CONTROL_PAYLOAD)], out);
-        }
     }
 }
 

@@ -143,3 +143,30 @@ fn compressed_both_ways() {
     assert!(out.len() < 50);
     assert_eq!(client_reads(&out), [Incoming::Text("x".repeat(500))]);
 }
+
+#[test]
+fn keep_alive_pings_and_fails_without_a_pong() {
+    use crate::websocket::keepalive::{KeepAlive, Pings};
+    use std::time::{Duration, Instant};
+    let t = Instant::now();
+    let pings = Pings { interval: Some(Duration::from_millis(10)), timeout: Some(Duration::from_millis(5)) };
+    let (mut s, _) = Session::new(None, 100);
+    s.keep_alive(KeepAlive::new(pings, t));
+    assert_eq!(s.next_timer(), Some(t + Duration::from_millis(10)));
+    let mut out = Vec::new();
+    assert_eq!(s.on_timer(t + Duration::from_millis(10), &mut out), None);
+    let [Incoming::Ping(payload)] = &client_reads(&out)[..] else { panic!("one ping") };
+    // The client answers: the next ping is due an interval after this one.
+    let (app, _) = drive(&mut s, &frame(Opcode::Pong, payload));
+    assert!(app.is_empty(), "pongs are not the app's");
+    assert_eq!(s.next_timer(), Some(t + Duration::from_millis(20)));
+    out.clear();
+    assert_eq!(s.on_timer(t + Duration::from_millis(20), &mut out), None);
+    assert!(matches!(&client_reads(&out)[..], [Incoming::Ping(_)]));
+    // No answer this time: 1011, the app told, the socket to close.
+    out.clear();
+    assert_eq!(s.on_timer(t + Duration::from_millis(25), &mut out), Some(disconnect(1011, "keepalive ping timeout")));
+    assert!(matches!(&client_reads(&out)[..], [Incoming::Close(c)] if c.code == Some(1011)));
+    assert!(s.is_finished());
+    assert_eq!(s.next_timer(), None);
+}

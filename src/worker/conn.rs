@@ -231,6 +231,10 @@ pub struct Conn {
     pub phase: Phase,
     /// When the connection times out, if it can.
     pub deadline: Option<Instant>,
+    /// When its phase wants a step of its own, with nothing read or
+    /// written (an upgraded connection's keep-alive ping); looked at on
+    /// the loop's tick.
+    pub wake_at: Option<Instant>,
     /// Requests completed on this connection.
     pub served: u64,
     /// In the loop's queue of connections waiting for a free executor.
@@ -259,6 +263,7 @@ impl Conn {
             hup_seen: false,
             phase: Phase::Head,
             deadline: None,
+            wake_at: None,
             served: 0,
             awaiting_executor: false,
             output_held: false,

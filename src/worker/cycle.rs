@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::conn::{Active, AppStage, Conn, Phase};
-use super::exchange::{BodyState, Exchange, ExchangeState, Finish, InlineOut, LoopHandle, Notice, BODY_BUFFER, OUT_HIGH_WATER};
+use super::exchange::{BodyState, Exchange, ExchangeState, Finish, InlineOut, LoopHandle, Notice, Start, BODY_BUFFER, OUT_HIGH_WATER};
 use super::task::{Job, Task};
 pub use super::dispatch::{abandon, finish_orphan, Dispatcher};
 use super::dispatch::dispatch;
@@ -423,11 +423,15 @@ fn exchange_next(conn: &mut Conn, a: &mut Active, ctx: &Ctx<'_>) -> Next {
     }
 
     // Hand the request to an executor once its body is in (or the buffer
-    // is full and the rest must stream); a paused response as soon as it
-    // may go on.
+    // is full and the rest must stream), or at once for a kind that starts
+    // at the head (`Start::AtHead`); a paused response as soon as it may
+    // go on.
     if let AppStage::Pending(task) = &a.app {
         let resume = matches!(task, Task::Resume(_));
-        let ready = resume || a.decoder.is_none() || a.exchange.lock().body.len() >= BODY_BUFFER;
+        let ready = resume
+            || a.decoder.is_none()
+            || ctx.cfg.start == Start::AtHead
+            || a.exchange.lock().body.len() >= BODY_BUFFER;
         if ready {
             if let Some(mut task) = a.take_pending() {
                 let left = ctx.requests_left.get();

@@ -23,6 +23,19 @@ use crate::http::HttpError;
 /// thread; a larger body is streamed to the app through this window.
 pub const BODY_BUFFER: usize = 256 * 1024;
 
+/// When the loop hands a request with a body to the app (`LoopConfig::start`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Once the body is complete or `BODY_BUFFER` of it is buffered: a slow
+    /// uploader never holds an app thread (the threaded and gevent kinds).
+    AfterBody,
+    /// As soon as the head is parsed, the body streaming through the same
+    /// window while the app runs: a kind whose requests cost no thread
+    /// (ASGI, as uvicorn calls the app), so an app may answer before it
+    /// reads the body, or without reading it.
+    AtHead,
+}
+
 /// Response bytes an executor may queue before it waits for the client to
 /// read: the back-pressure bound per connection.
 pub const OUT_HIGH_WATER: usize = 256 * 1024;

@@ -91,6 +91,9 @@ pub struct LoopConfig {
     /// WebSocket settings when the executor kind speaks WebSocket (ASGI);
     /// `None`: an upgrade request is plain HTTP to the app.
     pub websocket: Option<super::upgraded::WsSettings>,
+    /// When a request goes to the app: after its body (the threaded and
+    /// gevent kinds) or at its head (ASGI).
+    pub start: super::exchange::Start,
 }
 
 /// A listening socket as the worker holds it.

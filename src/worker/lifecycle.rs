@@ -102,8 +102,8 @@ impl IoLoop {
         self.ready.extend(keys);
     }
 
-    /// Periodic work: the heartbeat, timeouts, re-trying paused work, the
-    /// parent and memory checks.
+    /// Periodic work: the heartbeat, timeouts, connections' own timers,
+    /// re-trying paused work, the parent and memory checks.
     pub(super) fn tick(&mut self, now: Instant) {
         self.cfg.slot.beat();
         self.cfg.slot.publish_load(&super::conn::census(self.conns.iter().map(|(_, c)| c)));
@@ -136,6 +136,11 @@ impl IoLoop {
                 self.close(key);
             }
         }
+        // Timers of their own (keep-alive pings): stepped at the time the
+        // steps read (`self.now`).
+        let at = self.now;
+        let due = self.conns.iter().filter(|(_, c)| c.wake_at.is_some_and(|w| w <= at)).map(|(k, _)| k);
+        self.ready.extend(due);
         if self.accept_paused {
             self.accept_all();
         }

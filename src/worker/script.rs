@@ -176,6 +176,7 @@ pub(super) fn loop_config(setup: &Setup) -> LoopConfig {
         bell: None,
         inline: false,
         websocket: None,
+        start: super::exchange::Start::AfterBody,
         static_files: None,
         tls: None,
         ragged: super::tls_io::Ragged::Error,

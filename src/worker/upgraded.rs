@@ -11,9 +11,11 @@
 //! open. Output of both goes out in the order it was queued: the kind's
 //! frames pass through the exchange's output queue (counted against
 //! `OUT_HIGH_WATER`, so a slow reader pauses the app's `send`), and the
-//! loop moves that queue to the socket's before adding its own frames. Input is bounded by
-//! [`INBOX_MESSAGES`]: when the app does not receive, the loop stops
-//! reading and TCP pushes back on the client.
+//! loop moves that queue to the socket's before adding its own frames.
+//! Input is bounded by the [`Inbox`]'s count and bytes: when the app does
+//! not receive, the loop stops reading and TCP pushes back on the client.
+//! Keep-alive pings go out when the session's timer says
+//! (`Conn::wake_at`, looked at on the loop's tick).
 //!
 //! A WebSocket needs a kind that speaks it (`LoopConfig::websocket`); with
 //! none, an upgrade request is plain HTTP to the app, as before.
@@ -27,9 +29,11 @@ use super::cycle::{Ctx, Step};
 use super::exchange::OutChunk;
 use crate::websocket::{Session, ToApp};
 
-/// Messages queued for an app that is not receiving before the loop stops
-/// reading its socket (uvicorn's `--ws-max-queue` is 32).
-pub const INBOX_MESSAGES: usize = 16;
+/// Bytes of messages queued for an app that is not receiving before the
+/// loop stops reading its socket (whatever their count): at least one
+/// message is always taken, however large (up to
+/// `--websocket-max-message-size`).
+pub const INBOX_BYTES: usize = 1 << 20;
 
 /// What a read takes from the socket at most.
 const READ_STEP: usize = 64 * 1024;
@@ -45,6 +49,11 @@ pub struct WsSettings {
     pub max_message: usize,
     /// Whether permessage-deflate is offered back to clients that ask.
     pub deflate: bool,
+    /// `--websocket-max-queue`: messages queued for an app that is not
+    /// receiving before the loop stops reading.
+    pub max_queue: usize,
+    /// `--websocket-ping-interval` and `--websocket-ping-timeout`.
+    pub pings: crate::websocket::Pings,
 }
 
 /// A valid upgrade request as the kind receives it (`Job::websocket`):
@@ -52,8 +61,9 @@ pub struct WsSettings {
 #[derive(Debug, Clone)]
 pub struct WsOffer {
     pub upgrade: crate::websocket::handshake::Upgrade,
-    /// `--websocket-max-message-size` (`usize::MAX`: none).
-    pub max_message: usize,
+    /// The worker's WebSocket settings (`max_message` is `usize::MAX`
+    /// when there is no bound).
+    pub settings: WsSettings,
 }
 
 impl WsOffer {
@@ -66,8 +76,9 @@ impl WsOffer {
         headers: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<(Vec<u8>, WsLink, crate::websocket::Sender), crate::http::response::ResponseError> {
         let head = crate::websocket::handshake::accept_response(&self.upgrade, subprotocol, headers, &crate::http::date::http_date())?;
-        let (session, sender) = Session::new(self.upgrade.deflate, self.max_message);
-        Ok((head, WsLink::new(session), sender))
+        let (mut session, sender) = Session::new(self.upgrade.deflate, self.settings.max_message);
+        session.keep_alive(crate::websocket::KeepAlive::new(self.settings.pings, std::time::Instant::now()));
+        Ok((head, WsLink { session, inbox: Inbox::new(self.settings.max_queue) }, sender))
     }
 }
 
@@ -75,12 +86,55 @@ impl WsOffer {
 pub struct WsLink {
     pub session: Session,
     /// What the app has still to receive.
-    pub inbox: VecDeque<ToApp>,
+    pub inbox: Inbox,
 }
 
-impl WsLink {
-    pub fn new(session: Session) -> Self {
-        WsLink { session, inbox: VecDeque::new() }
+/// Messages for the app, in order, bounded by count and by bytes: the
+/// loop reads no more while it is full.
+pub struct Inbox {
+    queue: VecDeque<ToApp>,
+    /// Payload bytes queued.
+    bytes: usize,
+    max_messages: usize,
+}
+
+impl Inbox {
+    pub fn new(max_messages: usize) -> Self {
+        Inbox { queue: VecDeque::new(), bytes: 0, max_messages: max_messages.max(1) }
+    }
+
+    fn size(t: &ToApp) -> usize {
+        match t {
+            ToApp::Text(s) => s.len(),
+            ToApp::Binary(b) => b.len(),
+            ToApp::Disconnect { reason, .. } => reason.len(),
+        }
+    }
+
+    /// Queue `t` (the disconnect too when full: it is the last).
+    pub fn push(&mut self, t: ToApp) {
+        self.bytes += Self::size(&t);
+        self.queue.push_back(t);
+    }
+
+    /// The oldest message.
+    pub fn pop(&mut self) -> Option<ToApp> {
+        let t = self.queue.pop_front()?;
+        self.bytes -= Self::size(&t);
+        Some(t)
+    }
+
+    /// `max_messages` messages or `INBOX_BYTES` bytes wait: read no more.
+    pub fn is_full(&self) -> bool {
+        self.queue.len() >= self.max_messages || self.bytes >= INBOX_BYTES
+    }
+
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
     }
 }
 
@@ -94,7 +148,7 @@ pub fn offer(conn: &mut Conn, head: &crate::http::RequestHead, ctx: &Ctx<'_>) ->
         return Ok(None);
     }
     match crate::websocket::handshake::check(head, ws.deflate) {
-        Ok(upgrade) => Ok(Some(Box::new(WsOffer { upgrade, max_message: ws.max_message }))),
+        Ok(upgrade) => Ok(Some(Box::new(WsOffer { upgrade, settings: *ws }))),
         Err(refusal) => {
             ctx.cfg.slot.traffic.count(refusal.status(), None);
             conn.queue_own(refusal.response(&crate::http::date::http_date()));
@@ -134,24 +188,31 @@ pub fn step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
     if ctx.draining || app_done {
         // The worker stops (or the kind left an open session behind).
         if let Some(t) = ws.session.shutdown(if app_done { crate::websocket::close::NORMAL } else { STOP_CODE }, &mut out) {
-            ws.inbox.push_back(t);
+            ws.inbox.push(t);
+            told = true;
+        }
+    }
+    // A keep-alive ping due, or a pong overdue.
+    if conn.wake_at.is_some_and(|at| ctx.now >= at) {
+        if let Some(t) = ws.session.on_timer(ctx.now, &mut out) {
+            ws.inbox.push(t);
             told = true;
         }
     }
     let mut failed_read = false;
-    while !ws.session.is_finished() && ws.inbox.len() < INBOX_MESSAGES {
+    while !ws.session.is_finished() && !ws.inbox.is_full() {
         if !conn.rbuf.is_empty() {
             let s = ws.session.on_bytes(&conn.rbuf, &mut out);
             conn.rbuf.drain(..s.used);
             if let Some(t) = s.to_app {
-                ws.inbox.push_back(t);
+                ws.inbox.push(t);
                 told = true;
                 continue;
             }
         }
         if conn.read_closed || failed_read {
             if let Some(t) = ws.session.on_eof() {
-                ws.inbox.push_back(t);
+                ws.inbox.push(t);
                 told = true;
             }
             break;
@@ -170,6 +231,7 @@ pub fn step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         conn.wq.push_back((OutChunk::Bytes(out), false));
     }
     let closing = ws.session.closing();
+    conn.wake_at = ws.session.next_timer();
     if told {
         exchange.wake_executor(&st);
     }

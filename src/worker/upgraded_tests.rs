@@ -18,9 +18,11 @@ use crate::worker::task::Task;
 const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 
+const QUEUE: usize = 8;
+
 fn rig() -> Rig {
     let mut rig = cycle_rig(4, false);
-    rig.cfg.websocket = Some(WsSettings { max_message: 1000, deflate: true });
+    rig.cfg.websocket = Some(WsSettings { max_message: 1000, deflate: true, max_queue: QUEUE, pings: crate::websocket::Pings::OFF });
     rig
 }
 
@@ -70,7 +72,9 @@ fn upgraded(rig: &Rig) -> (Conn, std::os::unix::net::UnixStream, std::sync::Arc<
 }
 
 fn inbox(exchange: &Exchange) -> Vec<ToApp> {
-    exchange.lock().websocket.as_mut().unwrap().inbox.drain(..).collect()
+    let mut st = exchange.lock();
+    let inbox = &mut st.websocket.as_mut().unwrap().inbox;
+    std::iter::from_fn(|| inbox.pop()).collect()
 }
 
 #[test]
@@ -94,16 +98,55 @@ fn messages_in_pings_answered_and_the_close_echoed() {
 fn the_loop_stops_reading_while_the_app_does_not_receive() {
     let rig = rig();
     let (mut conn, mut client, exchange) = upgraded(&rig);
-    let many: Vec<u8> = (0..INBOX_MESSAGES + 4).flat_map(|i| client_frame(Opcode::Binary, &[i as u8])).collect();
+    let many: Vec<u8> = (0..QUEUE + 4).flat_map(|i| client_frame(Opcode::Binary, &[i as u8])).collect();
     client.write_all(&many).unwrap();
     conn.readable = true;
     settle(&rig, &mut conn, false);
-    assert_eq!(exchange.lock().websocket.as_ref().unwrap().inbox.len(), INBOX_MESSAGES);
+    assert_eq!(exchange.lock().websocket.as_ref().unwrap().inbox.len(), QUEUE);
     // The app takes them: the rest is read.
     let first = inbox(&exchange);
-    assert_eq!(first.len(), INBOX_MESSAGES);
+    assert_eq!(first.len(), QUEUE);
     settle(&rig, &mut conn, false);
-    assert_eq!(inbox(&exchange), (INBOX_MESSAGES..INBOX_MESSAGES + 4).map(|i| ToApp::Binary(vec![i as u8])).collect::<Vec<_>>());
+    assert_eq!(inbox(&exchange), (QUEUE..QUEUE + 4).map(|i| ToApp::Binary(vec![i as u8])).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_inbox_is_bounded_in_bytes_too() {
+    let mut inbox = Inbox::new(1000);
+    let piece = INBOX_BYTES / 4;
+    for i in 0..4 {
+        assert!(!inbox.is_full(), "{i} messages");
+        inbox.push(ToApp::Binary(vec![0; piece]));
+    }
+    assert!(inbox.is_full(), "{INBOX_BYTES} bytes wait");
+    inbox.pop();
+    assert!(!inbox.is_full());
+    // One message larger than the bound is still taken, alone.
+    let mut inbox = Inbox::new(1000);
+    inbox.push(ToApp::Text("x".repeat(INBOX_BYTES * 2)));
+    assert!(inbox.is_full());
+    assert_eq!(inbox.pop().map(|t| matches!(t, ToApp::Text(_))), Some(true));
+    assert!(inbox.is_empty() && !inbox.is_full());
+}
+
+#[test]
+fn keep_alive_pings_go_out_on_the_connections_timer() {
+    use std::time::Duration;
+    let mut rig = rig();
+    let pings = crate::websocket::Pings { interval: Some(Duration::from_millis(1)), timeout: Some(Duration::from_secs(3600)) };
+    rig.cfg.websocket.as_mut().unwrap().pings = pings;
+    let (mut conn, mut client, exchange) = upgraded(&rig);
+    let at = conn.wake_at.expect("the first ping's time");
+    std::thread::sleep(Duration::from_millis(2));
+    // The loop's tick finds the time passed and steps the connection.
+    assert!(at <= std::time::Instant::now());
+    settle(&rig, &mut conn, false);
+    let [Incoming::Ping(payload)] = &frames(&read_some(&mut client))[..] else { panic!("one ping") };
+    assert!(conn.wake_at.is_some_and(|w| w > at), "now the pong's deadline");
+    client.write_all(&client_frame(Opcode::Pong, payload)).unwrap();
+    conn.readable = true;
+    settle(&rig, &mut conn, false);
+    assert!(inbox(&exchange).is_empty(), "the pong is the loop's");
 }
 
 #[test]

@@ -246,7 +246,7 @@ fn conclude(py: Python<'_>, ctx: &AppContext, end: RequestEnd, outcome: PyResult
     let elapsed = started.elapsed();
     ctx.slot.traffic.count(code, Some(elapsed));
     if crate::statsd::enabled() {
-        py.detach(|| crate::statsd::request(code, elapsed));
+        py.detach(|| crate::statsd::request(code, Some(elapsed)));
     }
     if let Some(log) = crate::access_log::get() {
         let remote = peer.remote_addr(proxy.as_ref());

@@ -133,6 +133,10 @@ async def app(scope, receive, send):
         return
     elif path == "/noread":
         await _respond(send, 200, b"not reading")
+    elif path == "/first-chunk":
+        # Answers with the first body event alone.
+        event = await receive()
+        await _respond(send, 200, event.get("body", b""), [(b"x-more-body", str(event.get("more_body", False)).encode())])
     elif path == "/slow-read":
         # Reads the body slowly: the upload must wait for it, not pile up.
         total = 0

@@ -1,9 +1,13 @@
 """Raw ASGI WebSocket apps for tests/test_asgi_websocket.py: every event
 visible, and a trace file (``WS_TRACE``) of what the app was told."""
 
+import asyncio
 import os
 
 TRACE = os.environ.get("WS_TRACE")
+
+# Set by GET /release: the /hold app starts receiving.
+_released = asyncio.Event()
 
 
 def trace(line):
@@ -34,6 +38,8 @@ async def app(scope, receive, send):
                 await send({"type": "lifespan.shutdown.complete"})
                 return
     if scope["type"] == "http":
+        if scope["path"] == "/release":
+            _released.set()
         body = b"plain http"
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", str(len(body)).encode())]})
@@ -68,6 +74,22 @@ async def app(scope, receive, send):
     elif path == "/raise":
         await send({"type": "websocket.accept"})
         raise RuntimeError("the app failed")
+    elif path == "/hold":
+        # Receives nothing until released, then checks the numbered
+        # messages came whole and in order, and says so after "end".
+        await send({"type": "websocket.accept"})
+        trace("holding")
+        await _released.wait()
+        count, in_order = 0, True
+        while True:
+            event = await receive()
+            if event["type"] == "websocket.disconnect":
+                return
+            if event.get("text") == "end":
+                await send({"type": "websocket.send", "text": "got %d in order %s" % (count, in_order)})
+                continue
+            in_order = in_order and event.get("bytes", b"")[:8] == count.to_bytes(8, "big")
+            count += 1
     elif path == "/burst":
         # Sends while the client reads nothing: send() must pause at the
         # output window, not queue without bound.
