@@ -7,6 +7,7 @@ and --timeout, and the subprocess that runs it a deadline of its own.
 
 import json
 import os
+import resource
 import selectors
 import socket
 import subprocess
@@ -61,7 +62,12 @@ def run_wrk(port, app, duration, connections, core=None, timeout_s=5):
     if core is not None:
         argv = ["taskset", "-c", str(core), *argv]
     env = dict(os.environ, BENCH_POST_BYTES=str(app.post_bytes))
+    # wrk is the only child reaped during the run: the difference in the
+    # children's voluntary context switches is wrk's (how often the server's
+    # writes found it asleep and woke it up).
+    vcsw0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_nvcsw
     r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=duration + 60)
+    client_vcsw = resource.getrusage(resource.RUSAGE_CHILDREN).ru_nvcsw - vcsw0
     for line in r.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             d = json.loads(line[len("BENCH_JSON "):])
@@ -83,6 +89,7 @@ def run_wrk(port, app, duration, connections, core=None, timeout_s=5):
         "error_detail": {k: d[k] for k in ("connect", "read", "write", "timeout", "status")},
         "bytes": d["bytes"],
         "seconds": secs,
+        "client_vcsw_per_req": client_vcsw / d["requests"] if d["requests"] else None,
     }
 
 

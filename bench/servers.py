@@ -167,17 +167,23 @@ def reap_orphans():
 # --- /proc ------------------------------------------------------------------
 
 
-def cpu_ticks(pids):
-    """utime + stime + cutime + cstime, summed over the PIDs still alive."""
-    total = 0
+def cpu_split(pids):
+    """(user, system) ticks: utime + cutime and stime + cstime, summed over the PIDs still alive."""
+    user = system = 0
     for pid in pids:
         try:
             f = _stat_fields(pid)
         except OSError:
             continue
         # After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
-        total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
-    return total
+        user += int(f[11]) + int(f[13])
+        system += int(f[12]) + int(f[14])
+    return user, system
+
+
+def cpu_ticks(pids):
+    """utime + stime + cutime + cstime, summed over the PIDs still alive."""
+    return sum(cpu_split(pids))
 
 
 def start_time(pid):
@@ -258,6 +264,9 @@ class RunningServer:
 
     def cpu_ticks(self):
         return cpu_ticks(self.tree())
+
+    def cpu_split(self):
+        return cpu_split(self.tree())
 
     def memory(self):
         """(worker RSS KiB, master RSS KiB or None): with children, the root is the master."""
