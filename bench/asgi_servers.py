@@ -54,7 +54,7 @@ def asgi_servers(bindir):
         Server("uvicorn", "uvicorn", uvicorn(None),
                "--loop uvloop --http httptools --no-access-log (ws: its default)"),
         Server("uvicorn-websockets", "uvicorn", uvicorn("websockets"),
-               "the same with --ws websockets", default=False),
+               "the same with --ws websockets"),
         Server("gunicorn-uvicorn", "gunicorn", gunicorn("uvicorn_worker.UvicornWorker"),
                "-w 1 -k uvicorn_worker.UvicornWorker"),
         Server("gunicorn-asgi", "gunicorn", gunicorn("asgi"), "-w 1 -k asgi (gunicorn's own ASGI worker)"),

@@ -1,36 +1,16 @@
-"""Raw ASGI WebSocket echo for bench/websocket.py: every message comes back
+"""Raw ASGI WebSocket echo for bench/asgi_ws.py: every message comes back
 as it came (text as text, bytes as bytes). A plain HTTP request gets the
-13-byte hello, which is how the harness sees that the server is up.
-Lifespan events are acknowledged, so no server logs a failed startup."""
+raw hello of asgi_hello.py, which is how the harness sees that the server
+is up; lifespan is left unanswered, as the hello leaves it."""
 
-HELLO = b"Hello, World!"
-_START = {
-    "type": "http.response.start",
-    "status": 200,
-    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"13")],
-}
-_BODY = {"type": "http.response.body", "body": HELLO}
+from asgi_hello import hello
+
 _ACCEPT = {"type": "websocket.accept"}
 
 
-async def _lifespan(receive, send):
-    while True:
-        event = await receive()
-        if event["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif event["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-
-
 async def app(scope, receive, send):
-    kind = scope["type"]
-    if kind == "http":
-        await send(_START)
-        await send(_BODY)
-        return
-    if kind == "lifespan":
-        await _lifespan(receive, send)
+    if scope["type"] != "websocket":
+        await hello(scope, receive, send)
         return
     event = await receive()
     if event["type"] != "websocket.connect":
