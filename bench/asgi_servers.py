@@ -9,13 +9,14 @@ Runs in the harness process. Servers are started through servers.RunningServer
 import json
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 from common import add_server_args, server_args
 from load import wait_for_quiet
 from run import raise_nofile
-from servers import RunningServer, Server, become_subreaper
+from servers import CLK_TCK, RunningServer, Server, become_subreaper
 
 HOST = "127.0.0.1"
 
@@ -95,7 +96,7 @@ class Harness:
             os.sched_setaffinity(0, {self.client_core})  # the harness shares the client's core
         else:
             self.server_core = self.client_core = None
-        self.logs = args.logs or Path(__import__("tempfile").mkdtemp(prefix="rsgi-bench-asgi-"))
+        self.logs = args.logs or Path(tempfile.mkdtemp(prefix="rsgi-bench-asgi-"))
 
     def rounds(self):
         """(round, servers in this round's order): the order rotates each round."""
@@ -113,8 +114,6 @@ class Harness:
 
 def cpu_per_unit(before, after, units):
     """{"user_us", "system_us", "cpu_us"} per unit of work, from two cpu_split() readings."""
-    from servers import CLK_TCK
-
     user, system = after[0] - before[0], after[1] - before[1]
     per = 1e6 / CLK_TCK / units if units else 0.0
     return {"user_us": user * per, "system_us": system * per, "cpu_us": (user + system) * per}

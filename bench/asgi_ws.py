@@ -13,7 +13,8 @@ Scenarios:
   sending a 32-byte text message and waiting for its echo, back to back;
   round trips per second, p50/p99 of a round trip, the server tree's user
   and system CPU per round trip, the client's CPU as a share of its core
-  (near 100 % would mean the client was the limit), and RSS.
+  (near 100 % would mean the client was the limit) and its wake-ups per
+  round trip, and RSS.
 - ``idle``: `--idle` (900) connections opened and upgraded one after the
   other, one message echoed on each, then the worker's and the master's
   RSS compared with before (after one warm connection): KiB per
@@ -45,7 +46,7 @@ COLUMNS = [
     ("scenario", "scenario", None), ("server", "server", None), ("runs", "runs", None),
     ("round trips/s", "rtps", ",.0f"), ("p50 ms", "p50_ms", ".2f"), ("p99 ms", "p99_ms", ".2f"),
     ("user µs/rt", "user_us", ".1f"), ("system µs/rt", "system_us", ".1f"), ("CPU µs/rt", "cpu_us", ".1f"),
-    ("client CPU %", "client_cpu_pct", ".0f"),
+    ("client CPU %", "client_cpu_pct", ".0f"), ("client wake-ups/rt", "client_vcsw_per_rt", ".3f"),
     ("RSS worker KiB", "rss_worker_kib", ",.0f"), ("RSS master KiB", "rss_master_kib", ",.0f"),
     ("errors", "errors", "d"),
 ]

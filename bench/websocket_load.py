@@ -13,7 +13,7 @@ payload under 126 bytes is 2 bytes of header plus the payload; anything
 else is counted as an error). It prints one JSON line: round trips, round
 trips per second, p50/p99 of a round trip, and the client's own CPU time
 as a share of the wall time (near 100 % means the client, not the server,
-was the limit).
+was the limit) and its voluntary context switches per round trip.
 
 Idle connections (imported by bench/websocket.py): `open_upgraded` opens
 and upgrades N connections one after the other, `echo_each` exchanges one
@@ -206,7 +206,12 @@ def round_trips(port, connections, duration, path="/", payload=PAYLOAD):
             have[fd] = 0
             if now < end:
                 sent_at[fd] = now
-                s.send(frame)
+                try:
+                    s.send(frame)
+                except OSError:  # closed by the server
+                    ep.unregister(fd)
+                    closed += 1
+                    active -= 1
         now = clock()
     wall = (clock() - wall0) / 1e9
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -226,6 +231,8 @@ def round_trips(port, connections, duration, path="/", payload=PAYLOAD):
         "closed_by_server": closed,
         "protocol_errors": protocol_errors,
         "client_cpu_pct": 100.0 * cpu / wall if wall > 0 else None,
+        # How often the client slept and was woken (by the server's echoes).
+        "client_vcsw_per_rt": (usage1.ru_nvcsw - usage0.ru_nvcsw) / len(latencies) if latencies else None,
         "client_user_s": usage1.ru_utime - usage0.ru_utime,
         "client_system_s": usage1.ru_stime - usage0.ru_stime,
     }
