@@ -1,186 +1,107 @@
-"""ASGI side by side: rsgi's ASGI worker, granian (--interface asgi),
-uvicorn, and gunicorn with uvicorn-worker's UvicornWorker, one worker each,
-on the raw ASGI hello and the FastAPI hello (bench/apps/asgi_hello.py).
+"""ASGI over HTTP side by side, one worker each: rsgi's ASGI worker, granian
+(--interface asgi), uvicorn (uvloop + httptools), gunicorn with
+uvicorn-worker's UvicornWorker, and gunicorn's own `-k asgi`.
 
-    python3 bench/asgi.py --python bench/.venv/bin/python [--duration 10]
+    python3 bench/asgi.py                                  # bench/.venv's servers
+    python3 bench/asgi.py --python VENV/bin/python --scenarios hello,stream --duration 2 --runs 1
 
-The Python environment must have rsgi, and whichever of granian, uvicorn,
-uvicorn-worker + gunicorn, fastapi it should compare (a missing one is
-reported and skipped); `bench/run.py` (bench/bootstrap.py) installs them
-all into bench/.venv. Each pair: a fresh server, 1 s of warm-up, then
-`wrk -t1 -cN` for the duration; requests per second, and CPU time of the
-server's whole process tree per request (from /proc), which moves less than
-throughput when the machine is shared. Servers are started pinned to core 0
-and wrk to core 1 when the machine has two cores or more (`--no-pin` to
-leave them free). Loopback only; every server is stopped by its PID.
+Scenarios (bench/apps/asgi_hello.py): `hello` (raw ASGI, 13 bytes),
+`fastapi` (the same from FastAPI), `stream` (raw ASGI, 16 chunks of 64
+bytes with more_body=True, sent chunked), `fastapi-stream` (the same
+through StreamingResponse). For every scenario and server, in rounds whose
+server order rotates: a freshly started server pinned to core 0, a warm-up,
+then `wrk -t1 -cN` pinned to core 1 for the duration. Figures are medians
+over the rounds: requests/s, p50/p99, the server tree's user and system CPU
+per request (/proc), wrk's voluntary context switches per request (how often
+the server's writes woke the client), and the worker's and master's RSS
+after the run. Loopback only, every server stopped by its PID.
 """
 
 import argparse
-import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-APPS_DIR = BENCH / "apps"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-APPS = {"hello": "asgi_hello:hello", "fastapi": "asgi_hello:fastapi_hello"}
+from asgi_servers import Harness, add_harness_args, cpu_per_unit, finish, markdown, medians  # noqa: E402
+from load import http_get, run_wrk  # noqa: E402
+from servers import App, ServerError  # noqa: E402
 
+SCENARIOS = {
+    "hello": App("hello", "asgi_hello:hello"),
+    "fastapi": App("fastapi", "asgi_hello:fastapi_hello", needs="fastapi"),
+    "stream": App("stream", "asgi_hello:stream"),
+    "fastapi-stream": App("fastapi-stream", "asgi_hello:fastapi_stream", needs="fastapi"),
+}
 
-def server_argv(name, bindir, target, port):
-    b = lambda tool: str(Path(bindir) / tool)  # noqa: E731
-    if name == "rsgi":
-        return [b("rsgi"), target, "-w", "1", "-k", "uvicorn.workers.UvicornWorker", "-b", f"127.0.0.1:{port}"]
-    if name == "granian":
-        return [b("granian"), "--interface", "asgi", "--workers", "1", "--host", "127.0.0.1",
-                "--port", str(port), "--no-ws", target]
-    if name == "uvicorn":
-        return [b("uvicorn"), target, "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                "--log-level", "warning"]
-    if name == "gunicorn-uvicorn":
-        return [b("gunicorn"), "-w", "1", "-k", "uvicorn_worker.UvicornWorker", "-b", f"127.0.0.1:{port}", target]
-    raise ValueError(name)
-
-
-NEEDS = {"rsgi": "rsgi", "granian": "granian", "uvicorn": "uvicorn", "gunicorn-uvicorn": "gunicorn"}
+COLUMNS = [
+    ("scenario", "scenario", None), ("server", "server", None), ("runs", "runs", None),
+    ("req/s", "rps", ",.0f"), ("p50 ms", "p50_ms", ".2f"), ("p99 ms", "p99_ms", ".2f"),
+    ("user µs/req", "user_us", ".1f"), ("system µs/req", "system_us", ".1f"),
+    ("CPU µs/req", "cpu_us", ".1f"), ("client wake-ups/req", "client_vcsw_per_req", ".3f"),
+    ("RSS worker KiB", "rss_worker_kib", ",.0f"), ("RSS master KiB", "rss_master_kib", ",.0f"),
+    ("errors", "errors", "d"),
+]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tree(root):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    data = f.read()
-                children.setdefault(int(data[data.rindex(")") + 2:].split()[1]), []).append(int(entry))
-            except (OSError, ValueError, IndexError):
-                pass
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def ticks(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                data = f.read()
-        except OSError:
-            continue
-        fields = data[data.rindex(")") + 2:].split()
-        total += sum(int(x) for x in fields[11:15])
-    return total
-
-
-def wait_ready(port, proc, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
-
-
-def wrk(port, duration, connections, core):
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", f"http://127.0.0.1:{port}/"]
-    if core is not None:
-        argv = ["taskset", "-c", str(core), *argv]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30).stdout
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    total = re.search(r"(\d+) requests in", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    return (float(m.group(1)) if m else 0.0), (int(total.group(1)) if total else 0), (errors.group(0) if errors else "")
-
-
-def measure(name, bindir, app, duration, connections, pin):
-    port = free_port()
-    argv = server_argv(name, bindir, APPS[app], port)
-    if pin:
-        argv = ["taskset", "-c", "0", *argv]
-    log = open(BENCH / ".asgi-bench.log", "ab")
-    proc = subprocess.Popen(argv, cwd=APPS_DIR, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+def measure(harness, server, app):
+    """One run: a fresh server, warm-up, then the measured wrk run."""
+    args = harness.args
+    rec = {"scenario": app.name, "server": server.name, "ok": False}
     try:
-        if not wait_ready(port, proc):
-            return None
-        wrk(port, 1, connections, 1 if pin else None)
-        pids = tree(proc.pid)
-        before = ticks(pids)
-        rps, total, errors = wrk(port, duration, connections, 1 if pin else None)
-        used = ticks(pids) - before
-        cpu_us = used / CLK_TCK * 1e6 / total if total else 0.0
-        return rps, cpu_us, errors
-    finally:
-        for pid in reversed(tree(proc.pid)):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            for pid in tree(proc.pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            proc.wait(5)
+        with harness.start(server, app) as srv:
+            rec["argv"] = " ".join(Path(a).name if a.startswith("/") else a for a in srv.argv)
+            srv.wait_ready(http_get)
+            if args.warmup > 0:
+                run_wrk(srv.port, app, args.warmup, args.connections, core=harness.client_core)
+            before = srv.cpu_split()
+            w = run_wrk(srv.port, app, args.duration, args.connections, core=harness.client_core)
+            after = srv.cpu_split()
+            rec.update({k: w[k] for k in ("requests", "rps", "p50_ms", "p99_ms", "errors",
+                                          "error_detail", "client_vcsw_per_req")})
+            rec.update(cpu_per_unit(before, after, w["requests"]))
+            rec["rss_worker_kib"], rec["rss_master_kib"] = srv.memory()
+            rec["ok"] = w["requests"] > 0
+            if not rec["ok"]:
+                rec["error"] = f"no request answered: {w['error_detail']}"
+    except (ServerError, RuntimeError, OSError) as e:
+        rec["error"] = f"{type(e).__name__}: {e}"[:300]
+    return rec
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--python", default=str(BENCH / ".venv" / "bin" / "python"))
-    p.add_argument("--duration", type=int, default=10)
-    p.add_argument("--connections", type=int, default=64)
-    p.add_argument("--servers", default="rsgi,granian,uvicorn,gunicorn-uvicorn")
-    p.add_argument("--apps", default="hello,fastapi")
-    p.add_argument("--no-pin", action="store_true")
-    args = p.parse_args()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_harness_args(ap, "rsgi,granian,uvicorn,gunicorn-uvicorn,gunicorn-asgi")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
+                    help=f"comma-separated, from: {','.join(SCENARIOS)}")
+    ap.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
+    args = ap.parse_args()
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        ap.error(f"unknown scenarios: {', '.join(unknown)}")
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed")
-    bindir = Path(os.path.abspath(args.python)).parent
-    pin = not args.no_pin and (os.cpu_count() or 1) >= 2
-    rows = []
-    for app in args.apps.split(","):
-        for name in args.servers.split(","):
-            if not (bindir / NEEDS[name]).exists():
-                rows.append((app, name, "not installed", "", ""))
-                continue
-            got = measure(name, bindir, app, args.duration, args.connections, pin)
-            if got is None:
-                rows.append((app, name, "did not start (see bench/.asgi-bench.log)", "", ""))
-                continue
-            rps, cpu_us, errors = got
-            rows.append((app, name, f"{rps:,.0f}", f"{cpu_us:.1f}", errors))
-            print(f"{app:8} {name:18} {rps:10,.0f} req/s {cpu_us:7.1f} us CPU/req {errors}", flush=True)
-    print()
-    print("| app | server | req/s | CPU µs/req | notes |")
-    print("|---|---|---:|---:|---|")
-    for r in rows:
-        print("| %s | %s | %s | %s | %s |" % r)
+    harness = Harness(args)
+    records = []
+    print(f"wrk -t1 -c{args.connections} -d{args.duration:g}s, {args.runs} round(s), "
+          f"server core {harness.server_core}, client core {harness.client_core}", flush=True)
+    for r, order in harness.rounds():
+        for name in scenarios:
+            for server in order:
+                rec = measure(harness, server, SCENARIOS[name])
+                rec["run"] = r
+                records.append(rec)
+                if rec["ok"]:
+                    print(f"  round {r + 1} {name:15} {server.name:18} {rec['rps']:10,.0f} req/s "
+                          f"{rec['cpu_us']:7.1f} µs CPU/req  p99 {rec['p99_ms']:.2f} ms  "
+                          f"errors {rec['errors']}", flush=True)
+                else:
+                    print(f"  round {r + 1} {name:15} {server.name:18} failed: {rec.get('error')}", flush=True)
+    rows = medians(records, ("scenario", "server"),
+                   [k for _, k, f in COLUMNS[3:] if k != "errors"], summed=("errors",))
+    finish(harness, records, rows, markdown(rows, COLUMNS))
 
 
 if __name__ == "__main__":

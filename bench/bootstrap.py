@@ -4,6 +4,8 @@ Runs in the harness process, before any measurement. Every step is bounded and
 isolated: a peer that fails to install is recorded as unavailable, never fatal.
 Only rsgi's own build is required for a run to be worth anything, and even its
 failure is recorded rather than raised, so the report says what happened.
+
+`python3 bench/bootstrap.py` does only this (for the scripts beside run.py).
 """
 
 import os
@@ -28,8 +30,10 @@ PEERS = {
     "bjoern": "bjoern",
     "uWSGI": "uwsgi",
     "waitress": "waitress",
-    # ASGI peers (bench/asgi.py): uvicorn with its fast parser and loop, and
-    # the gunicorn worker class that runs it.
+    # ASGI peers (bench/asgi.py, bench/asgi_ws.py): uvicorn with its fast
+    # parser and loop and both its WebSocket implementations (the
+    # `standard` extra: httptools, uvloop, websockets), and the gunicorn
+    # worker class that runs it. FastAPI is among the frameworks.
     "uvicorn": "uvicorn[standard]",
     "uvicorn-worker": "uvicorn-worker",
     # For gunicorn -k gevent and rsgi -k gevent (bench/gevent.py).
@@ -188,3 +192,9 @@ def versions():
         found["wrk"] = None
     found["python"] = sysconfig.get_python_version() + " (" + sys.version.split()[0] + ")"
     return found
+
+
+if __name__ == "__main__":
+    failed = sorted(name for name, st in setup().items() if not st["ok"])
+    print(f"[setup] unavailable: {', '.join(failed)}" if failed else "[setup] all installed", flush=True)
+    sys.exit(1 if "rsgi" in failed else 0)

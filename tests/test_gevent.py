@@ -159,6 +159,48 @@ def test_a_full_worker_leaves_the_rest_to_its_sibling(start_server, tmp_path):
     assert all(peak <= 50 for peak in by_pid.values()), by_pid
 
 
+TRICKLING = 50
+
+
+def test_clients_still_sending_their_head_hold_no_greenlet(start_server, tmp_path):
+    # Room for the trickling clients and the requests as connections: what
+    # is counted is greenlets, and a connection whose head is not complete
+    # must cost a buffer in the loop, not a greenlet.
+    srv = start_server(APP, "-k", "gevent", "-w", "1", "--worker-connections", "100", env=counter_env(tmp_path))
+    trickling = []
+    try:
+        for _ in range(TRICKLING):
+            s = srv.connect(timeout=20)
+            s.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")  # never finished
+            trickling.append(s)
+        # One worker accepts in order: these ten are served after all the
+        # trickling connections were taken, and each waits in the app until
+        # all ten are in flight.
+        docs = bodies(gather(srv, ["/gate?until=10&total=10&sleep=0&greenlets=1"] * 10))
+        assert max(d["max"] for d in docs) == 10
+        # The first to leave the wait counted all ten requests' greenlets
+        # (and the hub's few); a greenlet per connection would have made
+        # every count more than TRICKLING.
+        counts = [d["greenlets"] for d in docs]
+        assert max(counts) >= 10 and max(counts) < TRICKLING, counts
+        assert held_open(trickling) == TRICKLING
+    finally:
+        for s in trickling:
+            s.close()
+
+
+def held_open(socks):
+    """How many of `socks` the server has neither answered nor closed."""
+    alive = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            s.recv(1, socket.MSG_PEEK)
+        except BlockingIOError:
+            alive += 1
+    return alive
+
+
 def test_a_request_waiting_on_a_slow_upstream_does_not_hold_the_others(start_server):
     upstream = socket.socket()
     upstream.bind(("127.0.0.1", 0))

@@ -7,7 +7,8 @@
   and waits, sleeping cooperatively, until N requests are in flight in this
   worker or T have started across the workers (at most S seconds), then
   sleeps ``sleep`` seconds (0.5 by default). Answers JSON: the worker's pid
-  and the most requests it has seen in flight at once.
+  and the most requests it has seen in flight at once; with ``greenlets=1``
+  also how many greenlets were alive in the worker once the wait was over.
 - ``/upstream?port=P``: reads a line from a TCP server on 127.0.0.1:P
   through the (patched) socket module.
 - ``/hello``: a plain answer.
@@ -71,10 +72,24 @@ def _gate(q):
         _count_started()
         while _load["now"] < until and _started() < total and time.monotonic() < deadline:
             time.sleep(0.02)
+        alive = _live_greenlets() if q.get("greenlets") == ["1"] else None
         time.sleep(float(q.get("sleep", ["0.5"])[0]))
     finally:
         _load["now"] -= 1
-    return {"pid": os.getpid(), "max": _load["max"]}
+    doc = {"pid": os.getpid(), "max": _load["max"]}
+    if alive is not None:
+        doc["greenlets"] = alive
+    return doc
+
+
+def _live_greenlets():
+    """Greenlets of this worker not yet finished: the hub's own, and one per
+    request being served (however it was spawned)."""
+    import gc
+
+    import greenlet
+
+    return sum(1 for o in gc.get_objects() if isinstance(o, greenlet.greenlet) and not o.dead)
 
 
 def _upstream(q):
