@@ -107,6 +107,9 @@ class Settings(TypedDict, total=False):
     asgi_lifespan: str
     asgi_disconnect_grace_period: int | str
     websocket_max_message_size: int | str
+    websocket_max_queue: int | str
+    websocket_ping_interval: float | int | str
+    websocket_ping_timeout: float | int | str
     http_parser: str
     dirty_apps: str | Sequence[str]
     dirty_workers: int | str
