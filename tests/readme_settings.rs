@@ -1,5 +1,5 @@
-//! The README's settings list is generated from the settings table; this
-//! test fails when they drift. Regenerate with
+//! The settings list in docs/settings.md is generated from the settings
+//! table; this test fails when they drift. Regenerate with
 //! `RSGI_UPDATE_README=1 cargo test --test readme_settings`.
 
 use std::path::Path;
@@ -9,15 +9,15 @@ const END: &str = "<!-- settings:end -->";
 
 #[test]
 fn readme_lists_every_setting() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let start = readme.find(BEGIN).expect("README has no settings:begin marker") + BEGIN.len();
-    let end = readme.find(END).expect("README has no settings:end marker");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join("settings.md");
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let start = doc.find(BEGIN).expect("docs/settings.md has no settings:begin marker") + BEGIN.len();
+    let end = doc.find(END).expect("docs/settings.md has no settings:end marker");
     let table = _rsgi::config::settings::markdown_table();
     if std::env::var_os("RSGI_UPDATE_README").is_some() {
-        let updated = format!("{}{}{}", &readme[..start], table, &readme[end..]);
+        let updated = format!("{}{}{}", &doc[..start], table, &doc[end..]);
         std::fs::write(&path, updated).unwrap();
         return;
     }
-    assert_eq!(&readme[start..end], table, "README settings list is stale: run RSGI_UPDATE_README=1 cargo test --test readme_settings");
+    assert_eq!(&doc[start..end], table, "docs/settings.md settings list is stale: run RSGI_UPDATE_README=1 cargo test --test readme_settings");
 }

@@ -7,7 +7,7 @@ X-Forwarded-For / X-Forwarded-Proto (nginx terminating TLS).
 nginx runs as the current user with its configuration, pid file, logs and
 temporary files in the test's own directory, in the foreground
 (`daemon off;`), and is stopped by its PID. The configuration written here is
-the one the README shows (deploy/nginx.conf), with the test's paths.
+the one docs/deploy.md shows (deploy/nginx.conf), with the test's paths.
 """
 
 import grp

@@ -1,7 +1,7 @@
 //! The settings table: every setting rsgi knows, declared once with
 //! gunicorn's name, its CLI flags, its default, how its value is validated and
 //! its help text. The CLI parser, `--help`, the configuration merge and the
-//! README's settings list all read this table (STYLE 8).
+//! settings list in docs/settings.md all read this table (STYLE 8).
 //!
 //! Each entry is `Key = s("name", ...)`: the `table!` macro makes the
 //! [`Key`] enum and the [`SETTINGS`] array from the same list, so a setting
@@ -70,7 +70,7 @@ pub struct Setting {
     pub meta: &'static str,
     pub kind: Kind,
     pub default: Default,
-    /// The section of `--help` and of the README list.
+    /// The section of `--help` and of the list in docs/settings.md.
     pub section: &'static str,
     /// One-line help.
     pub help: &'static str,
@@ -432,7 +432,7 @@ pub fn long_flags() -> impl Iterator<Item = (&'static str, &'static Setting)> {
         .flat_map(|s| s.flags.iter().filter(|f| f.starts_with("--")).map(move |f| (*f, s)))
 }
 
-/// The settings list for the README, generated from this table so the two
+/// The settings list for docs/settings.md, generated from this table so the two
 /// cannot drift (a test compares them).
 pub fn markdown_table() -> String {
     let mut out = String::from("| Setting | Flags | Default | Meaning | In rsgi |\n|---|---|---|---|---|\n");
