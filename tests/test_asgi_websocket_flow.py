@@ -16,41 +16,11 @@ from _rawhttp import wait_for
 pytest.importorskip("websockets")
 from websockets.sync.client import connect  # noqa: E402
 
-from test_asgi_websocket import masked, raw_handshake, read_head, traced, ws_server  # noqa: E402,F401
+from test_asgi_websocket import Frames, masked, raw_handshake, read_head, traced, ws_server  # noqa: E402,F401
 
 pytestmark = pytest.mark.skipif(conftest.SERVER_KIND != "rsgi", reason="rsgi's ASGI worker")
 
 PINGS = ("--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.2")
-
-
-class Frames:
-    """The server's frames from a raw socket, in order."""
-
-    def __init__(self, sock, rest=b""):
-        self.sock, self.buf = sock, rest
-
-    def _need(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return False
-            self.buf += chunk
-        return True
-
-    def next(self):
-        """(opcode, payload), or None at the end of the stream."""
-        if not self._need(2):
-            return None
-        op, n, at = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
-        if n == 126:
-            assert self._need(4)
-            n, at = struct.unpack(">H", self.buf[2:4])[0], 4
-        elif n == 127:
-            assert self._need(10)
-            n, at = struct.unpack(">Q", self.buf[2:10])[0], 10
-        assert self._need(at + n), "the connection closed inside a frame"
-        frame, self.buf = (op, self.buf[at:at + n]), self.buf[at + n:]
-        return frame
 
 
 def opened(srv, path):

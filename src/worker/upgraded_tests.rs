@@ -1,7 +1,8 @@
 //! Unit tests of `upgraded`: a WebSocket connection driven by hand over a
 //! unix socket pair (the rig of `cycle_tests`), the kind's side played by
-//! the test: the handshake checked before the app, the upgrade, pings and
-//! closes answered by the loop, the inbox bound, the stop's 1012.
+//! the test: the handshake checked before the app, the upgrade (frames
+//! sent before the 101 included), pings and closes answered by the loop,
+//! the inbox bound, the stop's 1012.
 
 use std::io::Write;
 
@@ -50,8 +51,16 @@ fn frames(bytes: &[u8]) -> Vec<Incoming> {
 
 /// Upgrade a connection as the kind does when the app accepts.
 fn upgraded(rig: &Rig) -> (Conn, std::os::unix::net::UnixStream, std::sync::Arc<Exchange>) {
+    let (conn, client, exchange, answer) = accepted(rig, &[]);
+    assert!(answer.windows(11).any(|w| w == b"X-Room: 1\r\n"));
+    (conn, client, exchange)
+}
+
+/// [`upgraded`], the client having sent `early` right behind its
+/// request; also what the client read first (the 101 and what follows it).
+fn accepted(rig: &Rig, early: &[u8]) -> (Conn, std::os::unix::net::UnixStream, std::sync::Arc<Exchange>, Vec<u8>) {
     let (mut conn, mut client) = pair();
-    client.write_all(UPGRADE).unwrap();
+    client.write_all(&[UPGRADE, early].concat()).unwrap();
     settle(rig, &mut conn, false);
     let Ok(Task::Serve(mut job)) = rig.taken.try_recv() else { panic!("no job") };
     let offer = job.websocket.take().expect("a WebSocket offer");
@@ -67,8 +76,7 @@ fn upgraded(rig: &Rig) -> (Conn, std::os::unix::net::UnixStream, std::sync::Arc<
     assert!(matches!(conn.phase, Phase::Upgraded(_)));
     let answer = read_some(&mut client);
     assert!(answer.starts_with(b"HTTP/1.1 101 Switching Protocols\r\n"));
-    assert!(answer.windows(11).any(|w| w == b"X-Room: 1\r\n"));
-    (conn, client, job.exchange.clone())
+    (conn, client, job.exchange.clone(), answer)
 }
 
 fn inbox(exchange: &Exchange) -> Vec<ToApp> {
@@ -92,6 +100,25 @@ fn messages_in_pings_answered_and_the_close_echoed() {
     assert_eq!(settle(&rig, &mut conn, false).0, Step::Close);
     assert_eq!(inbox(&exchange), [ToApp::Disconnect { code: 4000, reason: String::new() }]);
     assert_eq!(frames(&read_some(&mut client)), [Incoming::Close(CloseFrame { code: Some(4000), reason: String::new() })]);
+}
+
+#[test]
+fn frames_sent_with_the_request_are_read_once_the_app_accepts() {
+    // A client that does not wait for the 101: its frames are read with
+    // the head, kept while the app decides, and parsed once the connection
+    // is upgraded, though no new readable edge comes for them.
+    let rig = rig();
+    let mut fragment = Vec::new();
+    write_frame(&mut fragment, false, false, Opcode::Text, b"frag", Some([7, 7, 7, 7]));
+    let mut last = Vec::new();
+    write_frame(&mut last, true, false, Opcode::Continuation, b"mented", Some([7, 7, 7, 7]));
+    let early = [fragment, client_frame(Opcode::Ping, b"p!"), last].concat();
+    let (conn, mut client, exchange, answer) = accepted(&rig, &early);
+    assert!(!conn.readable, "the socket was emptied before the upgrade");
+    assert_eq!(inbox(&exchange), [ToApp::Text("fragmented".into())]);
+    let end = answer.windows(4).position(|w| w == b"\r\n\r\n").expect("the 101's end") + 4;
+    let after = if answer.len() > end { answer[end..].to_vec() } else { read_some(&mut client) };
+    assert_eq!(frames(&after), [Incoming::Pong(b"p!".to_vec())]);
 }
 
 #[test]
