@@ -272,6 +272,16 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     // import it here, on the worker's main thread, before app code can
     // import it first on an executor or event-loop thread.
     let _ = py.import("threading");
+    // What a USR2 predecessor handed the master (its listeners, its pid) is
+    // the master's business: the app and its subprocesses do not see it
+    // (gunicorn pops GUNICORN_FD). `os.environ.pop` unsets the process's
+    // variable too.
+    if let Ok(environ) = py.import("os").and_then(|os| os.getattr("environ")) {
+        use crate::master::reexec::{FD_ENV, GUNICORN_FD_ENV, MASTER_PID_ENV};
+        for k in [FD_ENV, GUNICORN_FD_ENV, MASTER_PID_ENV] {
+            let _ = environ.call_method1("pop", (k, py.None()));
+        }
+    }
     // The `worker` object hooks receive (built only when hooks are set).
     let worker_obj = if crate::hooks::has(cfg, Hook::PostFork)
         || crate::hooks::has(cfg, Hook::PostWorkerInit)
