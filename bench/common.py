@@ -78,16 +78,18 @@ def process_tree(root):
     return tree
 
 
-def user_system_ticks(pids):
-    """(utime, stime) in clock ticks, summed over the PIDs still alive."""
+def user_system_ticks(pids, children=False):
+    """(utime, stime) in clock ticks, summed over the PIDs still alive; with
+    ``children``, the reaped children's (cutime, cstime) are added in."""
     user = system = 0
     for pid in pids:
         try:
             f = stat_fields(pid)
         except OSError:
             continue
-        user += int(f[11])
-        system += int(f[12])
+        # After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+        user += int(f[11]) + (int(f[13]) if children else 0)
+        system += int(f[12]) + (int(f[14]) if children else 0)
     return user, system
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bootstrap import BENCH, VENV, venv_bin, venv_python
-from common import free_port, process_tree, stat_fields as _stat_fields  # noqa: F401 (re-exported)
+from common import free_port, process_tree, stat_fields as _stat_fields, user_system_ticks  # noqa: F401 (re-exported)
 
 APPS_DIR = BENCH / "apps"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -170,16 +170,7 @@ def reap_orphans():
 
 def cpu_split(pids):
     """(user, system) ticks: utime + cutime and stime + cstime, summed over the PIDs still alive."""
-    user = system = 0
-    for pid in pids:
-        try:
-            f = _stat_fields(pid)
-        except OSError:
-            continue
-        # After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
-        user += int(f[11]) + int(f[13])
-        system += int(f[12]) + int(f[14])
-    return user, system
+    return user_system_ticks(pids, children=True)
 
 
 def cpu_ticks(pids):
