@@ -32,10 +32,12 @@ pub fn check_installed(py: Python<'_>) -> Result<(), String> {
     py.import("gevent").map(|_| ()).map_err(|e| e.value(py).to_string())
 }
 
-/// `gevent.monkey.patch_all()` and a fresh hub for this process. Called in
+/// Frame chunks from the C heap (`frames`), `gevent.monkey.patch_all()` and
+/// a fresh hub for this process. Called in
 /// the worker right after fork, before `post_fork` and before the app is
 /// imported.
 pub fn patch(py: Python<'_>) -> PyResult<()> {
+    super::frames::install();
     py.import("rsgi._gevent")?.call_method0("patch")?;
     Ok(())
 }

@@ -9,9 +9,11 @@
 //! `start_response`, response) is the WSGI kind's own (`wsgi::executor::run_task`).
 //!
 //! `hub` is the Python-facing side (patching, the dispatcher's bridge);
-//! `bell` is what the loop thread touches. Runs in a worker process.
+//! `bell` is what the loop thread touches; `frames` keeps greenlets'
+//! frame chunks off mmap(2). Runs in a worker process.
 
 pub mod bell;
+pub mod frames;
 pub mod hub;
 
 /// Say which worker runs, and what the gevent worker makes of settings
