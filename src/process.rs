@@ -383,17 +383,18 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             let capacity = cfg.worker_connections.max(1);
             let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(capacity);
             let bell = crate::asgi::feed::Bell::new().map_err(|e| e.to_string())?;
+            let root_path = cfg.values.string(Key::RootPath);
             let ctx = Arc::new(crate::asgi::AsgiContext {
                 app,
                 slot,
-                root_path: cfg.values.string(Key::RootPath),
+                consts: crate::asgi::scope::Consts::new(py, &root_path).map_err(|e| e.to_string())?,
+                root_path,
                 state: std::sync::OnceLock::new(),
                 hook_worker,
                 cfg_objects: cfg.objects.clone(),
                 in_flight: in_flight.clone(),
                 capacity,
                 bell: bell.clone(),
-                consts: crate::asgi::scope::Consts::new(py).map_err(|e| e.to_string())?,
                 done: Py::new(py, crate::asgi::awaitable::Awaitable::done()).map_err(|e| e.to_string())?.into_any(),
             });
             let settings = crate::asgi::thread::Settings {

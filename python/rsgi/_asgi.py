@@ -76,7 +76,18 @@ if sys.version_info >= (3, 12):
 else:
 
     def _task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
+        """A Task with a name: on 3.11 a task without one is named
+        ``Task-N`` by a ``printf`` in its constructor, a noticeable part of
+        a small request (bench/PROFILE.md). A task factory the app set is
+        used as ``create_task`` would."""
+        if loop.get_task_factory() is None:
+            return asyncio.Task(coro, loop=loop, name=_TASK_NAME)
         return loop.create_task(coro)
+
+
+#: The name of every request's task (3.11; later versions number them
+#: lazily).
+_TASK_NAME = "rsgi-request"
 
 
 class _Driver:

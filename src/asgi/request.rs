@@ -99,8 +99,8 @@ impl JobFacts {
         let latency = (code != 101).then_some(elapsed);
         ctx.slot.traffic.count(code, latency);
         let status = match code {
-            0 => String::new(),
-            c => format!("{c} {}", super::respond::reason(c)),
+            0 => std::borrow::Cow::Borrowed(""),
+            c => super::respond::status_text(c),
         };
         if let (Some(w), Some(req)) = (&ctx.hook_worker, self.hook_req.take()) {
             let headers = crate::hooks::header_pairs(response_headers);

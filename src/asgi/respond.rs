@@ -125,6 +125,25 @@ pub fn reason(code: u16) -> &'static str {
     }
 }
 
+/// `"{code} {reason}"` (or the code alone when it has no standard reason),
+/// the status as the response head and the access log show it; made once
+/// per process for the codes 100 to 599.
+pub fn status_text(code: u16) -> std::borrow::Cow<'static, str> {
+    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let texts = TEXTS.get_or_init(|| (100..600).map(text_of).collect());
+    match texts.get(usize::from(code).wrapping_sub(100)) {
+        Some(text) => std::borrow::Cow::Borrowed(text.as_str()),
+        None => std::borrow::Cow::Owned(text_of(code)),
+    }
+}
+
+fn text_of(code: u16) -> String {
+    match reason(code) {
+        "" => code.to_string(),
+        phrase => format!("{code} {phrase}"),
+    }
+}
+
 impl Writer {
     pub fn new(exchange: Arc<Exchange>, facts: RequestFacts, slot: SlotHandle) -> Writer {
         Writer {
@@ -192,8 +211,7 @@ impl Writer {
         let (framing, close) = response::decide(self.facts, self.code, self.headers.content_length);
         self.framing = framing;
         self.close = self.close || close || retiring;
-        let phrase = reason(self.code);
-        let status = if phrase.is_empty() { self.code.to_string() } else { format!("{} {phrase}", self.code) };
+        let status = status_text(self.code);
         let (version, close) = (self.facts.version, self.close);
         with_http_date(|date| response::encode_head(out, version, &status, date, close, framing, &self.headers, self.code));
         self.head_sent = true;
@@ -448,5 +466,9 @@ mod tests {
         assert_eq!(w.final_code(), 500);
         assert_eq!(reason(422), "Unprocessable Content");
         assert_eq!(reason(799), "");
+        assert_eq!(status_text(200), "200 OK");
+        assert_eq!(status_text(299), "299");
+        assert_eq!(status_text(99), "99");
+        assert_eq!(status_text(799), "799");
     }
 }
