@@ -236,12 +236,18 @@ pub struct LoopHandle {
 impl LoopHandle {
     /// Wake the loop if it sleeps. Pairs with the loop's
     /// set-sleeping-then-check-notices sequence (both SeqCst), so a notice
-    /// is never left unseen.
+    /// is never left unseen. The first notice after the loop fell asleep
+    /// takes the flag and writes the waker; the ones that follow before the
+    /// loop has run again find it taken and make no system call (the loop
+    /// drains every queued notice when it wakes), so an executor finishing
+    /// a batch of responses wakes a sleeping loop once, not once each.
     pub fn wake(&self) {
         // The notice was queued before this fence; the loop fences between
         // announcing its sleep and looking at the queue.
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-        if self.sleeping.load(std::sync::atomic::Ordering::SeqCst) {
+        if self.sleeping.load(std::sync::atomic::Ordering::SeqCst)
+            && self.sleeping.swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
             let _ = self.waker.wake();
         }
     }
@@ -443,5 +449,25 @@ mod tests {
     fn chunk_lengths() {
         assert_eq!(OutChunk::Bytes(vec![1, 2, 3]).len(), 3);
         assert!(OutChunk::Bytes(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_sleeping_loop_is_woken_once_per_sleep() {
+        let mut poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (notices, _rx) = crossbeam_channel::unbounded();
+        let handle = LoopHandle { notices, waker, sleeping: Arc::default(), bell: None };
+        let mut events = mio::Events::with_capacity(4);
+        let woken = |poll: &mut mio::Poll, events: &mut mio::Events| {
+            poll.poll(events, Some(Duration::ZERO)).unwrap();
+            !events.is_empty()
+        };
+        handle.wake();
+        assert!(!woken(&mut poll, &mut events), "an awake loop needs no wake-up");
+        handle.sleeping.store(true, std::sync::atomic::Ordering::SeqCst);
+        handle.wake();
+        assert!(!handle.sleeping.load(std::sync::atomic::Ordering::SeqCst), "the first notice took the flag");
+        handle.wake();
+        assert!(woken(&mut poll, &mut events));
     }
 }
