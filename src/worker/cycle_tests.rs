@@ -33,6 +33,7 @@ pub(super) fn settle(rig: &Rig, conn: &mut Conn, hold_output: bool) -> (Step, bo
     for _ in 0..64 {
         let ctx = rig.ctx(hold_output);
         let step = advance(conn, &ctx);
+        rig.end_pass();
         if step != Step::Again {
             return (step, ctx.tasks.wants_executor.get(), ctx.held.get());
         }

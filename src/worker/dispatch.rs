@@ -28,9 +28,14 @@ pub struct Dispatcher<'a> {
     pub threads: usize,
     /// The loop may run the app on its own thread (one executor).
     pub inline: bool,
-    /// Rung after a task is queued (a kind that waits on its own
-    /// descriptor).
+    /// The bell of a kind that waits on its own descriptor; `dispatch`
+    /// marks it due (`bell_due`) and the loop rings it once its pass has
+    /// handed out all it had (`ring_due`): the kind wakes once for the
+    /// pass's requests, instead of for the first of them while the loop
+    /// still reads the rest.
     pub bell: Option<&'a dyn super::task::Bell>,
+    /// A task was queued since the bell was last rung.
+    pub bell_due: &'a Cell<bool>,
     /// The task the loop thread is to run itself, set by `dispatch`; the
     /// loop stops its pass and runs it (`IoLoop::turn`).
     pub inline_task: &'a RefCell<Option<Task>>,
@@ -48,6 +53,15 @@ impl Dispatcher<'_> {
     /// Every app thread is taken.
     pub fn all_busy(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) >= self.threads
+    }
+}
+
+/// Ring the kind's bell if tasks were queued since it last rang.
+pub fn ring_due(bell: Option<&dyn super::task::Bell>, due: &Cell<bool>) {
+    if due.replace(false) {
+        if let Some(bell) = bell {
+            bell.tasks();
+        }
     }
 }
 
@@ -76,9 +90,10 @@ pub(super) fn dispatch(task: Task, ctx: &Dispatcher<'_>, inline_ok: Option<Inlin
     ctx.in_flight.fetch_add(1, Ordering::AcqRel);
     match ctx.jobs.try_send(task) {
         Ok(()) => {
-            // A kind that waits elsewhere than in the channel is told.
-            if let Some(bell) = ctx.bell {
-                bell.tasks();
+            // A kind that waits elsewhere than in the channel is told, at
+            // the end of the pass.
+            if ctx.bell.is_some() {
+                ctx.bell_due.set(true);
             }
             Ok(())
         }

@@ -27,6 +27,7 @@ use slab::Slab;
 
 use super::conn::{Conn, Phase};
 use super::cycle::{abandon, advance, finish_orphan, Ctx, Dispatcher, Step};
+use super::dispatch::ring_due;
 use super::exchange::{LoopHandle, Notice};
 use super::task::Task;
 use super::handoff::Handoff;
@@ -152,6 +153,8 @@ pub struct IoLoop {
     pub(super) orphans: RefCell<Vec<Task>>,
     /// The task the loop thread is to run itself (see `Turn::RunApp`).
     inline_task: RefCell<Option<Task>>,
+    /// Tasks were queued since the kind's bell last rang (`ring_due`).
+    bell_due: Cell<bool>,
     /// The connection whose app call runs on a thread that no longer holds
     /// the loop (`relay`): left alone until that call's notice comes.
     app_elsewhere: Option<Notice>,
@@ -227,6 +230,7 @@ impl IoLoop {
             requests_left: Cell::new(if cfg_max == 0 { u64::MAX } else { cfg_max }),
             orphans: RefCell::new(Vec::new()),
             inline_task: RefCell::new(None),
+            bell_due: Cell::new(false),
             app_elsewhere: None,
             ready: VecDeque::new(),
             waiting: VecDeque::new(),
@@ -298,6 +302,7 @@ impl IoLoop {
             self.release_held();
         }
         let queued = self.serve_waiting();
+        ring_due(self.cfg.bell.as_deref(), &self.bell_due);
         if let Some(task) = self.inline_task.get_mut().take() {
             return Turn::RunApp(task);
         }
@@ -372,6 +377,7 @@ impl IoLoop {
     /// Wait for events and sort them: signals, new connections, hand-offs,
     /// connections to step, notices from executors, the periodic tick.
     fn poll_once(&mut self) -> Option<LoopExit> {
+        ring_due(self.cfg.bell.as_deref(), &self.bell_due);
         let sibling_may_free = !self.waiting.is_empty() && self.handoff.is_some();
         let mut timeout = sleep_for(Instant::now(), self.next_tick, sibling_may_free, self.accept_until, self.drained());
         // A worker that became stuck stops listening before it sleeps, so
@@ -501,7 +507,7 @@ impl IoLoop {
                 now: self.now,
                 completed: Cell::new(0),
                 requests_left: &self.requests_left,
-                tasks: dispatcher(&self.jobs, &self.cfg, &self.inline_task, &self.orphans),
+                tasks: dispatcher(&self.jobs, &self.cfg, &self.inline_task, &self.orphans, &self.bell_due),
                 hold_output,
                 held: Cell::new(false),
             };
@@ -537,7 +543,7 @@ impl IoLoop {
 
     /// Work handed over outside a connection's own step.
     fn dispatcher(&self) -> Dispatcher<'_> {
-        dispatcher(&self.jobs, &self.cfg, &self.inline_task, &self.orphans)
+        dispatcher(&self.jobs, &self.cfg, &self.inline_task, &self.orphans, &self.bell_due)
     }
 
     /// Paused responses of closed connections, handed over as executors
@@ -578,6 +584,7 @@ fn dispatcher<'a>(
     cfg: &'a LoopConfig,
     inline_task: &'a RefCell<Option<Task>>,
     orphans: &'a RefCell<Vec<Task>>,
+    bell_due: &'a Cell<bool>,
 ) -> Dispatcher<'a> {
     Dispatcher {
         jobs,
@@ -585,6 +592,7 @@ fn dispatcher<'a>(
         threads: cfg.threads,
         inline: cfg.inline,
         bell: cfg.bell.as_deref(),
+        bell_due,
         inline_task,
         wants_executor: Cell::new(false),
         orphans,

@@ -152,6 +152,7 @@ pub(super) struct Rig {
     pub(super) taken: Receiver<Task>,
     pub(super) inline_task: RefCell<Option<Task>>,
     orphans: RefCell<Vec<Task>>,
+    bell_due: Cell<bool>,
     requests_left: Cell<u64>,
 }
 
@@ -208,6 +209,7 @@ impl Rig {
             taken,
             inline_task: RefCell::new(None),
             orphans: RefCell::new(Vec::new()),
+            bell_due: Cell::new(false),
             requests_left: Cell::new(u64::MAX),
         }
     }
@@ -229,6 +231,7 @@ impl Rig {
                 threads: self.cfg.threads,
                 inline: self.cfg.inline,
                 bell: self.cfg.bell.as_deref(),
+                bell_due: &self.bell_due,
                 inline_task: &self.inline_task,
                 wants_executor: Cell::new(false),
                 orphans: &self.orphans,
@@ -239,10 +242,17 @@ impl Rig {
         }
     }
 
+    /// What the loop does at the end of a pass: ring the kind's bell if a
+    /// task went out.
+    pub(super) fn end_pass(&self) {
+        super::dispatch::ring_due(self.cfg.bell.as_deref(), &self.bell_due);
+    }
+
     /// Step the connection until it waits or closes, as the loop does.
     fn settle(&self, conn: &mut Conn) -> Step {
         for _ in 0..MAX_STEPS {
             let step = advance(conn, &self.ctx(false));
+            self.end_pass();
             if step != Step::Again {
                 return step;
             }
