@@ -227,22 +227,24 @@ connection_methods!(Request, Http, {
             return;
         }
         self.ended = true;
-        let (method, target) = (self.job.head.method.to_string(), self.job.head.target.clone());
+        // "METHOD target" for the log lines of the failing cases only.
+        let head = &self.job.head;
+        let what = || format!("{} {}", head.method, head.target);
         let gone = self.writer.client_gone || self.writer.exchange.lock().client_gone;
         match (&error, self.writer.stage) {
             _ if cancelled => {
-                crate::debug!("Request cancelled after its client left: {method} {target}");
+                crate::debug!("Request cancelled after its client left: {}", what());
                 self.writer.fail(500);
             }
             (Some(e), stage) => {
                 if gone {
-                    crate::debug!("Client went away during {method} {target}");
+                    crate::debug!("Client went away during {}", what());
                 } else if let Some(body) = &self.body_error {
-                    crate::warn!("Invalid request body for {method} {target}: {body}");
+                    crate::warn!("Invalid request body for {}: {body}", what());
                 } else {
                     let err = PyErr::from_value(e.clone());
                     let (_, tb) = crate::wsgi::app::describe_exception(py, &err);
-                    crate::error!("Exception in ASGI application ({method} {target})\n{tb}");
+                    crate::error!("Exception in ASGI application ({})\n{tb}", what());
                 }
                 if stage != Stage::Done {
                     self.writer.fail(self.body_error.as_ref().map_or(500, |b| b.status()));
@@ -254,14 +256,14 @@ connection_methods!(Request, Http, {
                     self.writer.fail(body.status());
                 } else {
                     if !gone {
-                        crate::error!("ASGI callable returned without starting response ({method} {target})");
+                        crate::error!("ASGI callable returned without starting response ({})", what());
                     }
                     self.writer.fail(500);
                 }
             }
             (None, _) => {
                 if !gone {
-                    crate::error!("ASGI callable returned without completing response ({method} {target}); closing the connection");
+                    crate::error!("ASGI callable returned without completing response ({}); closing the connection", what());
                 }
                 self.writer.fail(500);
             }
