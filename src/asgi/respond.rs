@@ -248,11 +248,7 @@ impl Writer {
                 self.end_body(&mut out);
             }
         }
-        let full = if out.is_empty() { false } else { self.push(OutChunk::Bytes(out)) };
-        if self.stage == Stage::Done {
-            self.finish();
-        }
-        Ok(full)
+        Ok(self.emit((!out.is_empty()).then_some(OutChunk::Bytes(out))))
     }
 
     /// The end of the body: the last chunk, or a short Content-Length body
@@ -283,20 +279,13 @@ impl Writer {
         for line in headers.encoded.split_inclusive(|&b| b == b'\n') {
             out.extend_from_slice(line);
         }
-        let mut full = false;
         if !more {
             out.extend_from_slice(b"\r\n");
             self.stage = Stage::Done;
         } else {
             self.trailers_open = true;
         }
-        if !out.is_empty() {
-            full = self.push(OutChunk::Bytes(out));
-        }
-        if self.stage == Stage::Done {
-            self.finish();
-        }
-        Ok(full)
+        Ok(self.emit((!out.is_empty()).then_some(OutChunk::Bytes(out))))
     }
 
     /// `http.response.pathsend`: the file at `path` with sendfile(2).
@@ -319,9 +308,10 @@ impl Writer {
         if count > 0 && self.framing == BodyFraming::Chunked {
             response::chunk_header(count as usize, &mut out);
         }
-        let mut full = self.push(OutChunk::Bytes(out));
+        // The window's state after the last push is what counts.
+        self.push(OutChunk::Bytes(out));
         if count > 0 {
-            full = self.push(OutChunk::File { file, offset: 0, remaining: count });
+            self.push(OutChunk::File { file, offset: 0, remaining: count });
             self.sent = count;
         }
         let mut tail = Vec::new();
@@ -329,16 +319,23 @@ impl Writer {
             tail.extend_from_slice(b"\r\n");
         }
         self.end_body(&mut tail);
-        if !tail.is_empty() {
-            full = self.push(OutChunk::Bytes(tail));
-        }
-        self.finish();
-        Ok(full)
+        Ok(self.emit((!tail.is_empty()).then_some(OutChunk::Bytes(tail))))
     }
 
-    /// Tell the loop the response is complete.
-    fn finish(&mut self) {
-        self.exchange.finish(if self.close || self.client_gone { Finish::Close } else { Finish::KeepAlive });
+    /// Queue `chunk` (if any); once the response is complete (stage
+    /// `Done`), also tell the loop so, with the same notice.
+    fn emit(&mut self, chunk: Option<OutChunk>) -> bool {
+        if self.stage != Stage::Done {
+            return chunk.is_some_and(|c| self.push(c));
+        }
+        let keep_alive = !(self.close || self.client_gone);
+        match self.exchange.push_last(chunk, keep_alive) {
+            Some(full) => full,
+            None => {
+                self.client_gone = true;
+                false
+            }
+        }
     }
 
     /// The app failed (or ended) before completing its response: an error

@@ -398,6 +398,30 @@ impl Exchange {
         st.out = queue.into_iter().map(|(c, _)| c).collect();
     }
 
+    /// Queue the response's last output (if any) and mark it finished
+    /// (`keep_alive`, unless the client is gone), under one lock and with
+    /// one notice: queued and finished apart, the first notice woke the
+    /// loop, which wrote the output and slept, and the second woke it again
+    /// (an ASGI app on a worker pinned to one core: two preemptions of the
+    /// event loop per request instead of one). Returns `None` when the
+    /// client is gone (nothing was queued), else whether the window is full.
+    pub fn push_last(&self, chunk: Option<OutChunk>, keep_alive: bool) -> Option<bool> {
+        let mut st = self.lock();
+        let gone = st.client_gone;
+        if let (false, Some(chunk)) = (gone, chunk) {
+            st.out_pending += chunk.len();
+            st.out.push_back(chunk);
+        }
+        let full = st.window_full();
+        st.finish = Some(if keep_alive && !gone { Finish::KeepAlive } else { Finish::Close });
+        let send = self.notify_loop(&mut st);
+        drop(st);
+        if send {
+            self.send_notice();
+        }
+        (!gone).then_some(full)
+    }
+
     /// Mark the response finished. Called by an executor.
     pub fn finish(&self, how: Finish) {
         let mut st = self.lock();
