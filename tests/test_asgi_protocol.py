@@ -186,6 +186,21 @@ def test_receive_after_the_response_is_disconnect(start_server, tmp_path):
     assert wait_for(lambda: "after response: http.disconnect" in read_trace(trace), timeout=10)
 
 
+def test_a_finished_response_is_not_held_behind_blocking_work_after_it(start_server, tmp_path):
+    # The app answers, then blocks its event loop until this client has
+    # the answer (a flag file). A response finished in a batch must go out
+    # while the app's step goes on (the worker holds back its wake-ups of
+    # the I/O loop through a batch, and the loop sleeps at most 1 ms
+    # meanwhile), not when the step ends.
+    srv = asgi(start_server, trace=tmp_path / "trace")
+    flag = tmp_path / "got-it"
+    resp = get(srv, "/then-block?flag=" + str(flag), timeout=15)
+    assert resp.body == b"answered"
+    flag.write_text("yes")
+    assert wait_for(lambda: "unblocked: True" in read_trace(tmp_path / "trace"), timeout=15)
+    assert get(srv, "/state").status == 200
+
+
 def test_large_response_through_output_back_pressure(start_server, tmp_path):
     srv = asgi(start_server, trace=tmp_path / "trace")
     resp = get(srv, "/big?mb=8", timeout=60)

@@ -103,24 +103,31 @@ class _Driver:
         self.stopping = False
 
     def wake(self) -> None:
-        news, woken, stopping = self.feed.take()
-        live = self.live
         loop = self.loop
-        for key in woken:
-            h = live.get(key)
-            if h is not None:
-                h.poke()
-                # The client left mid-response: the grace period starts.
-                if h.grace is None and h.task is not None and h.abandoned():
-                    h.grace = loop.call_later(self.disconnect_grace, h.task.cancel)
-        for h in news:
-            live[h.key] = h
-            task = _task(loop, _run(self, h))
-            if not task.done():
-                h.task = task
+        try:
+            # `take` makes this thread hold its wake-ups of the I/O loop
+            # until `release`, which runs in the next iteration after the
+            # steps scheduled here: their responses wake it once, not once
+            # each.
+            news, woken, stopping = self.feed.take()
+            live = self.live
+            for key in woken:
+                h = live.get(key)
+                if h is not None:
+                    h.poke()
+                    # The client left mid-response: the grace period starts.
+                    if h.grace is None and h.task is not None and h.abandoned():
+                        h.grace = loop.call_later(self.disconnect_grace, h.task.cancel)
+            for h in news:
+                live[h.key] = h
+                task = _task(loop, _run(self, h))
+                if not task.done():
+                    h.task = task
+        finally:
+            loop.call_soon(self.feed.release)
         if stopping and not self.stopping:
             self.stopping = True
-            self.loop.stop()
+            loop.stop()
 
     def beat(self) -> None:
         self.feed.beat()
@@ -259,6 +266,7 @@ def serve(feed: Any, app: Any, settings: dict) -> None:
     driver.wake()
     try:
         loop.run_forever()
+        feed.release()
         loop.remove_reader(feed.fd)
         loop.run_until_complete(driver.drain(settings["graceful"]))
         loop.run_until_complete(life.shutdown(settings["graceful"]))

@@ -28,13 +28,22 @@ pub struct Bell {
     /// A write is pending that the event loop has not drained yet: further
     /// signals need no system call.
     rung: AtomicBool,
+    /// The event loop was handed work and holds back its wake-ups of the
+    /// I/O loop until it has run it (`Feed::take` to `Feed::release`).
+    holding: AtomicBool,
     /// The worker is stopping: the event loop finishes its work and ends.
     stopping: AtomicBool,
 }
 
+/// How long the I/O loop sleeps at most while the event loop holds its
+/// wake-ups: a response finished early in a batch whose later step runs
+/// long is written within this, not after that step (on a worker with a
+/// core of its own for each thread, the loop then writes it meanwhile).
+const HELD_BOUND: std::time::Duration = std::time::Duration::from_millis(1);
+
 impl Bell {
     pub fn new() -> std::io::Result<Arc<Bell>> {
-        Ok(Arc::new(Bell { efd: EventFd::new()?, rung: AtomicBool::new(false), stopping: AtomicBool::new(false) }))
+        Ok(Arc::new(Bell { efd: EventFd::new()?, rung: AtomicBool::new(false), holding: AtomicBool::new(false), stopping: AtomicBool::new(false) }))
     }
 
     /// Wake the event loop unless a wake-up is already on its way.
@@ -66,7 +75,14 @@ impl Bell {
 
 impl crate::worker::task::Bell for Bell {
     fn tasks(&self) {
+        // Set before the loop sleeps, so that sleep is bounded already:
+        // the event loop will hold its wake-ups while it runs these.
+        self.holding.store(true, Ordering::Release);
         self.ring();
+    }
+
+    fn sleep_bound(&self) -> Option<std::time::Duration> {
+        self.holding.load(Ordering::Acquire).then_some(HELD_BOUND)
     }
 
     fn request(&self, key: u64) {
@@ -112,6 +128,11 @@ impl Feed {
 
     /// `(new requests, keys of woken requests, stopping)`.
     fn take<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, Vec<u64>, bool)> {
+        // The responses of what is taken now wake the loop once, at
+        // `release` (which the driver schedules after the tasks' steps);
+        // the loop sleeps at most `HELD_BOUND` meanwhile.
+        self.bell.holding.store(true, Ordering::Release);
+        crate::worker::held_wakes::hold();
         self.bell.drain();
         let event_loop = self.event_loop.get().ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no event loop bound"))?;
         let woken = self.bell.efd.take();
@@ -135,6 +156,13 @@ impl Feed {
             }
         }
         Ok((news, woken, self.bell.stopping.load(Ordering::Acquire)))
+    }
+
+    /// Wake the loop once for the responses queued since `take`
+    /// (`worker::held_wakes`).
+    fn release(&self) {
+        self.bell.holding.store(false, Ordering::Release);
+        crate::worker::held_wakes::release();
     }
 
     /// The event loop is alive: refresh its mark in the scoreboard, so the

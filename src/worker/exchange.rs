@@ -240,15 +240,11 @@ impl LoopHandle {
     /// takes the flag and writes the waker; the ones that follow before the
     /// loop has run again find it taken and make no system call (the loop
     /// drains every queued notice when it wakes), so an executor finishing
-    /// a batch of responses wakes a sleeping loop once, not once each.
+    /// a batch of responses wakes a sleeping loop once, not once each. On a
+    /// thread that holds its wake-ups (`held_wakes`), only recorded.
     pub fn wake(&self) {
-        // The notice was queued before this fence; the loop fences between
-        // announcing its sleep and looking at the queue.
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-        if self.sleeping.load(std::sync::atomic::Ordering::SeqCst)
-            && self.sleeping.swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            let _ = self.waker.wake();
+        if !super::held_wakes::defer(&self.waker, &self.sleeping) {
+            super::held_wakes::wake_if_sleeping(&self.waker, &self.sleeping);
         }
     }
 }

@@ -380,6 +380,9 @@ impl IoLoop {
         ring_due(self.cfg.bell.as_deref(), &self.bell_due);
         let sibling_may_free = !self.waiting.is_empty() && self.handoff.is_some();
         let mut timeout = sleep_for(Instant::now(), self.next_tick, sibling_may_free, self.accept_until, self.drained());
+        if let Some(bound) = self.cfg.bell.as_ref().and_then(|b| b.sleep_bound()) {
+            timeout = timeout.min(bound);
+        }
         // A worker that became stuck stops listening before it sleeps, so
         // the kernel wakes a sibling for the next client instead.
         self.keep_listening();

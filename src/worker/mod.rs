@@ -7,7 +7,8 @@
 //! event loop, in `asgi`; gevent's hub, in `gevent`) runs them. `process`
 //! puts the two together after fork. `eventfd` is the descriptor through
 //! which a kind that waits on one of its own is woken (each kind keeps its
-//! own rule for when to write it). `script` runs a connection's real
+//! own rule for when to write it); `held_wakes` lets an executor thread
+//! hold back its wake-ups of the loop through a batch. `script` runs a connection's real
 //! cycle on scripted bytes, for tests and fuzzing (built only for tests
 //! and with the `script` feature, never in the extension).
 //!
@@ -21,6 +22,7 @@ pub mod dispatch;
 pub mod eventfd;
 pub mod exchange;
 pub mod handoff;
+pub mod held_wakes;
 mod intake;
 pub mod io_loop;
 mod lifecycle;

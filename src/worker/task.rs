@@ -140,6 +140,13 @@ pub trait Bell: Send + Sync {
     /// client went away (rung only while the request's app side waits:
     /// `ExchangeState::executor_waiting`).
     fn request(&self, key: u64);
+    /// How long the loop may sleep at most while the kind works through
+    /// what it was handed: a kind that holds back its wake-ups of the loop
+    /// (`worker::held_wakes`) bounds how long a finished response can wait
+    /// for them. None: no bound.
+    fn sleep_bound(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// How a kind's capacity (`LoopConfig::threads` requests at once) fills,

@@ -165,6 +165,14 @@ async def app(scope, receive, send):
     elif path == "/block":
         time.sleep(float(q.get("s", "60")))
         await _respond(send, 200, b"blocked")
+    elif path == "/then-block":
+        # Answers, then blocks the event loop (sync work after the
+        # response) until the client has said it got the answer.
+        await _respond(send, 200, b"answered")
+        deadline = time.monotonic() + 30
+        while not os.path.exists(q["flag"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        trace("unblocked: " + str(os.path.exists(q["flag"])))
     elif path == "/modules":
         import sys
         loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("uvicorn", "uvicorn_worker", "gunicorn"))
