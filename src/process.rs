@@ -8,8 +8,10 @@
 //! and the executor kind are put together; neither imports the other's
 //! insides.
 //!
-//! Lifecycle: Booting (load app, start executors; a stop signal ends it at
-//! once: `signals::stop_ends_at_once`) → Serving (the loop) → Draining
+//! Lifecycle: Booting (load the app; for ASGI also lifespan startup; a
+//! stop signal ends it at once: `signals::stop_ends_at_once`) → Serving
+//! (the loop; a stop signal sent since the boot ended waits for it in the
+//! loop's signal pipe) → Draining
 //! (TERM: no new connections, finish current ones) → Exiting.
 //! Everything here runs in the child, on its main thread.
 
@@ -353,6 +355,14 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             exit_child(py, if e.import_failed { WORKER_BOOT_ERROR } else { APP_LOAD_ERROR });
         }
     };
+    let asgi = cfg.worker.kind == crate::config::compat::WorkerKind::Asgi;
+    if !asgi {
+        // A WSGI worker has booted once its app is loaded: from its
+        // post_worker_init on, a stop signal reaches the loop (worker_int,
+        // worker_exit), as gunicorn's worker takes signals from before its
+        // import. An ASGI worker boots until its lifespan startup is over.
+        crate::signals::stop_ends_at_once(false);
+    }
     if let (true, Some(w)) = (crate::hooks::has(cfg, Hook::PostWorkerInit), &worker_obj) {
         if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
             crate::hooks::call(py, cfg, Hook::PostWorkerInit, args);
@@ -362,7 +372,6 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     let hook_worker = if request_hooks { worker_obj.as_ref().map(|w| w.clone_ref(py)) } else { None };
     // The app's interface must fit the worker kind: one line and a
     // non-zero exit otherwise.
-    let asgi = cfg.worker.kind == crate::config::compat::WorkerKind::Asgi;
     let interface = crate::asgi::interface(py, app.bind(py)).unwrap_or(Interface::Unknown);
     if asgi && interface == Interface::Wsgi {
         crate::error!("{} is a WSGI application; the ASGI worker ({}) cannot run it: use a sync or gthread worker", cfg.app, cfg.worker.name);
@@ -482,7 +491,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             exit_child(py, WORKER_BOOT_ERROR);
         }
     };
-    // From here a stop signal reaches the loop, which stops as it says.
+    // From here a stop signal reaches the loop, which stops as it says
+    // (an ASGI worker's lifespan startup is over).
     crate::signals::stop_ends_at_once(false);
 
     slot.set_state(SlotState::Serving);
