@@ -8,8 +8,10 @@
 //! and the executor kind are put together; neither imports the other's
 //! insides.
 //!
-//! Lifecycle: Booting (load app, start executors; a stop signal ends it at
-//! once: `signals::stop_ends_at_once`) → Serving (the loop) → Draining
+//! Lifecycle: Booting (load the app; for ASGI also lifespan startup; a
+//! stop signal ends it at once: `signals::stop_ends_at_once`) → Serving
+//! (the loop; a stop signal sent since the boot ended waits for it in the
+//! loop's signal pipe) → Draining
 //! (TERM: no new connections, finish current ones) → Exiting.
 //! Everything here runs in the child, on its main thread.
 
@@ -126,15 +128,40 @@ pub(crate) fn prepare_process(cfg: &Config, master_pid: i32) -> Result<(), Strin
 /// when the master sends SIGABRT for a timeout.
 const TRACEBACK_SIGNAL: i32 = libc::SIGUSR2;
 
-/// Install the traceback dump on `TRACEBACK_SIGNAL`.
-fn install_traceback_dump(py: Python<'_>) {
-    let code = format!(
-        "import faulthandler\nfaulthandler.register({TRACEBACK_SIGNAL}, file={}, all_threads=True, chain=False)\n",
-        crate::log::fd()
-    );
+/// Install the traceback dump on `TRACEBACK_SIGNAL`. faulthandler writes
+/// a dump in many small writes, and the replacement worker (started at
+/// once) logs meanwhile, so the dump goes to a memory file that
+/// `log_traceback_dump` copies to the log in one write; straight to the
+/// log if the memory file cannot be made. Returns the memory file.
+fn install_traceback_dump(py: Python<'_>) -> Option<std::fs::File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: memfd_create with a NUL-terminated name; the descriptor is
+    // owned by the File from here.
+    let buffer = unsafe {
+        let raw = libc::memfd_create(c"rsgi-traceback".as_ptr(), libc::MFD_CLOEXEC);
+        (raw >= 0).then(|| std::fs::File::from_raw_fd(raw))
+    };
+    let fd = buffer.as_ref().map_or_else(crate::log::fd, |b| b.as_raw_fd());
+    let code = format!("import faulthandler\nfaulthandler.register({TRACEBACK_SIGNAL}, file={fd}, all_threads=True, chain=False)\n");
     if let Ok(code) = std::ffi::CString::new(code) {
         if let Err(e) = py.run(&code, None, None) {
             crate::warn!("Cannot install the timeout traceback dump: {e}");
+        }
+    }
+    buffer
+}
+
+/// Dump every thread's traceback (faulthandler, no GIL needed) and, when
+/// it went to the memory file, copy it to the log in one write.
+fn log_traceback_dump(buffer: Option<&std::fs::File>) {
+    use std::io::{Read, Seek};
+    // SAFETY: raising a signal at our own process; its handler is
+    // faulthandler's traceback dump.
+    unsafe { libc::raise(TRACEBACK_SIGNAL) };
+    if let Some(mut b) = buffer {
+        let mut text = Vec::new();
+        if b.seek(std::io::SeekFrom::Start(0)).is_ok() && b.read_to_end(&mut text).is_ok() {
+            crate::log::write_raw(&text);
         }
     }
 }
@@ -152,6 +179,7 @@ fn start_abort_watch(
     objects: Arc<crate::config::PyObjects>,
     worker: Option<Py<PyAny>>,
     evacuation: Arc<Evacuation>,
+    dump: Option<std::fs::File>,
 ) -> std::io::Result<()> {
     /// How long the loop may take to pass its connections on.
     const EVACUATION_LIMIT: Duration = Duration::from_millis(500);
@@ -159,9 +187,7 @@ fn start_abort_watch(
     std::thread::Builder::new().name("rsgi-timeout".into()).spawn(move || {
         while !pipe.wait(-1).contains(&Signal::Abrt) {}
         evacuation.run(EVACUATION_LIMIT);
-        // SAFETY: raising a signal at our own process; its handler is
-        // faulthandler's traceback dump.
-        unsafe { libc::raise(TRACEBACK_SIGNAL) };
+        log_traceback_dump(dump.as_ref());
         Python::attach(|py| {
             if let Some(w) = &worker {
                 if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
@@ -331,10 +357,10 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         }
     }
     server_call(Hook::PostFork);
-    install_traceback_dump(py);
+    let dump = install_traceback_dump(py);
     let abort_worker = worker_obj.as_ref().filter(|_| crate::hooks::has(cfg, Hook::WorkerAbort)).map(|w| w.clone_ref(py));
     let evacuation = Evacuation::new();
-    if let Err(e) = start_abort_watch(cfg.objects.clone(), abort_worker, evacuation.clone()) {
+    if let Err(e) = start_abort_watch(cfg.objects.clone(), abort_worker, evacuation.clone(), dump) {
         crate::error!("Exception in worker process: cannot install the timeout handler: {e}");
         exit_child(py, WORKER_BOOT_ERROR);
     }
@@ -353,6 +379,14 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             exit_child(py, if e.import_failed { WORKER_BOOT_ERROR } else { APP_LOAD_ERROR });
         }
     };
+    let asgi = cfg.worker.kind == crate::config::compat::WorkerKind::Asgi;
+    if !asgi {
+        // A WSGI worker has booted once its app is loaded: from its
+        // post_worker_init on, a stop signal reaches the loop (worker_int,
+        // worker_exit), as gunicorn's worker takes signals from before its
+        // import. An ASGI worker boots until its lifespan startup is over.
+        crate::signals::stop_ends_at_once(false);
+    }
     if let (true, Some(w)) = (crate::hooks::has(cfg, Hook::PostWorkerInit), &worker_obj) {
         if let Ok(args) = pyo3::types::PyTuple::new(py, [w.bind(py).clone()]) {
             crate::hooks::call(py, cfg, Hook::PostWorkerInit, args);
@@ -362,7 +396,6 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     let hook_worker = if request_hooks { worker_obj.as_ref().map(|w| w.clone_ref(py)) } else { None };
     // The app's interface must fit the worker kind: one line and a
     // non-zero exit otherwise.
-    let asgi = cfg.worker.kind == crate::config::compat::WorkerKind::Asgi;
     let interface = crate::asgi::interface(py, app.bind(py)).unwrap_or(Interface::Unknown);
     if asgi && interface == Interface::Wsgi {
         crate::error!("{} is a WSGI application; the ASGI worker ({}) cannot run it: use a sync or gthread worker", cfg.app, cfg.worker.name);
@@ -483,7 +516,8 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             exit_child(py, WORKER_BOOT_ERROR);
         }
     };
-    // From here a stop signal reaches the loop, which stops as it says.
+    // From here a stop signal reaches the loop, which stops as it says
+    // (an ASGI worker's lifespan startup is over).
     crate::signals::stop_ends_at_once(false);
 
     slot.set_state(SlotState::Serving);

@@ -173,6 +173,10 @@ pub struct Load {
 pub struct Slot {
     /// The worker's pid (0 when free).
     pub pid: AtomicI32,
+    /// The pid of the worker this slot held before (0 if none): what that
+    /// worker handed to a sibling just before it exited may still be queued
+    /// there, and is still taken (`worker::handoff`).
+    pub previous_pid: AtomicI32,
     /// A `SlotState`.
     state: AtomicU32,
     /// Last sign of life from the worker's I/O loop (monotonic ms).
@@ -261,6 +265,15 @@ impl Slot {
         self.retirement.store(Retirement::None as u32, Ordering::Relaxed);
         self.traffic.clear();
         self.publish_load(&Census::default());
+    }
+
+    /// Free the slot of reaped worker `pid`, remembering that it held it.
+    /// Called by the master.
+    pub fn release(&self, pid: i32) {
+        self.set_state(SlotState::Free);
+        self.previous_pid.store(pid, Ordering::Relaxed);
+        // Release: a sibling that sees the slot free sees `previous_pid`.
+        self.pid.store(0, Ordering::Release);
     }
 
     /// Move the traffic counters of a reaped worker into `totals` and clear
@@ -398,6 +411,17 @@ impl SlotHandle {
             let slot = unsafe { &*self.base.add(i) };
             (slot.pid.load(Ordering::Relaxed) > 0).then_some((i, slot))
         })
+    }
+
+    /// Whether `pid` is a sibling worker's, or was one that has exited
+    /// since (the latest of each other slot's former workers).
+    pub fn is_or_was_sibling(&self, pid: i32) -> bool {
+        pid > 0
+            && (0..MAX_WORKERS).filter(|&i| i != self.index).any(|i| {
+                // SAFETY: in bounds of the mapping, which outlives the worker.
+                let slot = unsafe { &*self.base.add(i) };
+                slot.pid.load(Ordering::Acquire) == pid || slot.previous_pid.load(Ordering::Relaxed) == pid
+            })
     }
 }
 

@@ -15,11 +15,12 @@ static STOP_ENDS_AT_ONCE: AtomicBool = AtomicBool::new(false);
 
 /// Whether a stop signal ends this process at once (exit status 0), from
 /// the handler, or reaches the pipe. A worker sets it while it boots
-/// (imports the app, runs `post_fork`, starts its threads, ASGI lifespan
-/// startup): it has no request to finish, and its main thread may be held
-/// in the app's import for as long as the import takes, so a graceful stop
-/// would otherwise wait for the import (or the master's `--graceful-timeout`).
-/// Cleared before the worker serves; the master never sets it.
+/// (runs `post_fork`, imports the app, ASGI lifespan startup): it has no
+/// request to finish, and its main thread may be held in the app's import
+/// for as long as the import takes, so a graceful stop would otherwise wait
+/// for the import (or the master's `--graceful-timeout`). Cleared before
+/// `post_worker_init` (WSGI) or after lifespan startup (ASGI), so a signal
+/// after those reaches the loop and its hooks; the master never sets it.
 pub fn stop_ends_at_once(on: bool) {
     STOP_ENDS_AT_ONCE.store(on, Ordering::SeqCst);
 }

@@ -137,6 +137,9 @@ def test_server_pid_in_worker_hooks_is_the_masters(start_server, tmp_path):
     (post_fork,) = wait_calls(hook_log, "post_fork")
     assert post_fork["pid"] != srv.pid
     assert post_fork["server_pid"] == srv.pid
+    # Served: the worker has booted (one still booting ends at once on
+    # TERM, without worker_exit: SIGNALS.md).
+    assert get(srv, "/").status == 200
     srv.stop()
     (worker_exit,) = calls(hook_log, "worker_exit")
     assert worker_exit["server_pid"] == srv.pid

@@ -112,7 +112,8 @@ def test_python_ssl_client(start_server, pki):
 
 def test_curl_and_openssl_s_client(start_server, pki):
     server = start_server(APP, *tls_args(pki))
-    assert "Listening at: https://127.0.0.1:%d" % server.port in server.log()
+    # The master logs the line after it listens (and a client may connect).
+    assert wait_for(lambda: "Listening at: https://127.0.0.1:%d" % server.port in server.log()), server.log()
     curl = conftest.require_tool("curl", "curl")
     out = subprocess.run([curl, "-sS", "--http1.1", "--cacert", str(pki / "ca.pem"),
                           "https://127.0.0.1:%d/" % server.port], capture_output=True, timeout=30, check=True).stdout

@@ -492,9 +492,7 @@ impl Arbiter {
                 vec![crate::hooks::worker(py, cfg, Some(pid), std::process::id() as i32, info.age)
                     .unwrap_or_else(|_| py.None().into_bound(py))]
             });
-            let slot = self.scoreboard.slot(info.slot);
-            slot.set_state(SlotState::Free);
-            slot.pid.store(0, std::sync::atomic::Ordering::Relaxed);
+            self.scoreboard.slot(info.slot).release(pid);
             if libc::WIFEXITED(status) {
                 let code = libc::WEXITSTATUS(status);
                 if code == WORKER_BOOT_ERROR {

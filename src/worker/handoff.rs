@@ -6,8 +6,11 @@
 //! named after the master's scoreboard nonce and the worker's slot, so a
 //! sender reaches exactly the sibling it chose from the scoreboard (one with
 //! an idle executor). The receiver asks the kernel for the sender's
-//! credentials on every message and takes only what a live sibling of the
-//! same user sent; anything else is dropped and its descriptors closed.
+//! credentials on every message and takes only what a sibling of the same
+//! user sent, live or since exited (a worker killed for its timeout, or
+//! retiring, passes its connections on just before it exits, and the
+//! sibling may read them after the master has reaped it); anything else is
+//! dropped and its descriptors closed.
 //!
 //! Only connections between requests travel (no request inside the app,
 //! nothing queued for writing), so the receiver simply goes on reading.
@@ -245,7 +248,7 @@ impl Handoff {
     }
 
     /// Take the next message, if any: `Ok(None)` when the queue is empty.
-    /// A message that is not a well-formed hand-off from a live sibling is
+    /// A message that is not a well-formed hand-off from a sibling is
     /// dropped (its descriptors closed) and the next one read.
     pub fn recv(&self) -> io::Result<Option<Received>> {
         loop {
@@ -303,11 +306,12 @@ impl Handoff {
         }
     }
 
-    /// A message may come only from a live sibling running as our user.
+    /// A message may come only from a sibling running as our user: one
+    /// that is serving, or one that sent it and exited before it was read.
     fn is_sibling(&self, cred: libc::ucred) -> bool {
         // SAFETY: geteuid has no preconditions.
         let uid = unsafe { libc::geteuid() };
-        cred.uid == uid && cred.pid > 0 && self.slot.siblings().any(|(_, s)| s.pid.load(std::sync::atomic::Ordering::Relaxed) == cred.pid)
+        cred.uid == uid && self.slot.is_or_was_sibling(cred.pid)
     }
 
     /// The sibling best placed to serve a waiting request: serving, alive,
@@ -421,6 +425,41 @@ mod tests {
         let mut buf = [0u8; 4];
         moved.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"ping");
+        assert!(b.recv().unwrap().is_none());
+    }
+
+    /// A worker passes its connections on just before it exits (killed for
+    /// its timeout, or retiring); the master may reap it and free (or
+    /// refill) its slot before the sibling reads them. They are still taken;
+    /// a sender that never held a slot is still refused.
+    #[test]
+    fn connections_from_a_sibling_that_exited_since_are_taken() {
+        let board = crate::scoreboard::Scoreboard::new().unwrap();
+        // SAFETY: getpid has no preconditions.
+        let me = unsafe { libc::getpid() };
+        board.slot(0).reset(me);
+        board.slot(1).reset(me + 1);
+        let a = Handoff::bind(board.handle(0)).unwrap();
+        let b = Handoff::bind(board.handle(1)).unwrap();
+        let conn = || std::os::unix::net::UnixStream::pair().unwrap();
+        // Sent, then the sender is reaped: its slot is free.
+        let (_l1, r1) = conn();
+        a.send(1, r1.as_raw_fd(), &sample()).unwrap();
+        board.slot(0).release(me);
+        assert_eq!(b.recv().unwrap().map(|r| r.carried), Some(sample()));
+        // Sent, reaped, and the slot taken by its replacement.
+        board.slot(0).reset(me);
+        let (_l2, r2) = conn();
+        a.send(1, r2.as_raw_fd(), &sample()).unwrap();
+        board.slot(0).release(me);
+        board.slot(0).reset(me + 2);
+        assert_eq!(b.recv().unwrap().map(|r| r.carried), Some(sample()));
+        // A sender no slot ever held (this process, once slot 0's pids
+        // are others) is refused, and the message dropped.
+        board.slot(0).release(me + 2);
+        board.slot(0).reset(me + 3);
+        let (_l3, r3) = conn();
+        a.send(1, r3.as_raw_fd(), &sample()).unwrap();
         assert!(b.recv().unwrap().is_none());
     }
 }
