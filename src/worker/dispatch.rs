@@ -49,7 +49,30 @@ pub struct Dispatcher<'a> {
     pub io_timeout: std::time::Duration,
 }
 
-impl Dispatcher<'_> {
+impl<'a> Dispatcher<'a> {
+    /// From the loop's parts (not a method of the loop, so a connection's
+    /// step can borrow them next to the connection).
+    pub(super) fn of_loop(
+        jobs: &'a Sender<Task>,
+        cfg: &'a super::io_loop::LoopConfig,
+        inline_task: &'a RefCell<Option<Task>>,
+        orphans: &'a RefCell<Vec<Task>>,
+        bell_due: &'a Cell<bool>,
+    ) -> Dispatcher<'a> {
+        Dispatcher {
+            jobs,
+            in_flight: &cfg.in_flight,
+            threads: cfg.threads,
+            inline: cfg.inline,
+            bell: cfg.bell.as_deref(),
+            bell_due,
+            inline_task,
+            wants_executor: Cell::new(false),
+            orphans,
+            io_timeout: cfg.io_timeout,
+        }
+    }
+
     /// Every app thread is taken.
     pub fn all_busy(&self) -> bool {
         self.in_flight.load(Ordering::Acquire) >= self.threads

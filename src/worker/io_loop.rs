@@ -510,7 +510,7 @@ impl IoLoop {
                 now: self.now,
                 completed: Cell::new(0),
                 requests_left: &self.requests_left,
-                tasks: dispatcher(&self.jobs, &self.cfg, &self.inline_task, &self.orphans, &self.bell_due),
+                tasks: Dispatcher::of_loop(&self.jobs, &self.cfg, &self.inline_task, &self.orphans, &self.bell_due),
                 hold_output,
                 held: Cell::new(false),
             };
@@ -546,7 +546,7 @@ impl IoLoop {
 
     /// Work handed over outside a connection's own step.
     fn dispatcher(&self) -> Dispatcher<'_> {
-        dispatcher(&self.jobs, &self.cfg, &self.inline_task, &self.orphans, &self.bell_due)
+        Dispatcher::of_loop(&self.jobs, &self.cfg, &self.inline_task, &self.orphans, &self.bell_due)
     }
 
     /// Paused responses of closed connections, handed over as executors
@@ -577,28 +577,5 @@ impl IoLoop {
         if self.accept_paused && self.drain_deadline.is_none() {
             self.accept_all();
         }
-    }
-}
-
-/// How the loop hands work to the app, from the loop's parts (a free
-/// function, so a connection's step can borrow them next to the connection).
-fn dispatcher<'a>(
-    jobs: &'a Sender<Task>,
-    cfg: &'a LoopConfig,
-    inline_task: &'a RefCell<Option<Task>>,
-    orphans: &'a RefCell<Vec<Task>>,
-    bell_due: &'a Cell<bool>,
-) -> Dispatcher<'a> {
-    Dispatcher {
-        jobs,
-        in_flight: &cfg.in_flight,
-        threads: cfg.threads,
-        inline: cfg.inline,
-        bell: cfg.bell.as_deref(),
-        bell_due,
-        inline_task,
-        wants_executor: Cell::new(false),
-        orphans,
-        io_timeout: cfg.io_timeout,
     }
 }
