@@ -201,6 +201,11 @@ def test_a_finished_response_is_not_held_behind_blocking_work_after_it(start_ser
     assert get(srv, "/state").status == 200
 
 
+def test_requests_run_in_tasks_of_the_apps_task_factory(start_server):
+    srv = asgi(start_server, app="asgi_apps:factory_app")
+    assert get(srv, "/").body == b"MarkedTask"
+
+
 def test_large_response_through_output_back_pressure(start_server, tmp_path):
     srv = asgi(start_server, trace=tmp_path / "trace")
     resp = get(srv, "/big?mb=8", timeout=60)

@@ -14,6 +14,7 @@ every worker kind imports (asyncio is imported by the ASGI worker only).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sys
 from typing import Any, Optional
@@ -66,23 +67,15 @@ async def _run(driver: "_Driver", h: Any) -> None:
             h.grace = None
 
 
-if sys.version_info >= (3, 12):
-
-    def _task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
-        """Run the coroutine's first step now, inside its task: a request
-        that never waits costs no loop iteration."""
-        return asyncio.Task(coro, loop=loop, eager_start=True)  # type: ignore[call-arg]
-
-else:
-
-    def _task(loop: asyncio.AbstractEventLoop, coro: Any) -> asyncio.Task:
-        """A Task with a name: on 3.11 a task without one is named
-        ``Task-N`` by a ``printf`` in its constructor, a noticeable part of
-        a small request (bench/PROFILE.md). A task factory the app set is
-        used as ``create_task`` would."""
-        if loop.get_task_factory() is None:
-            return asyncio.Task(coro, loop=loop, name=_TASK_NAME)
-        return loop.create_task(coro)
+def _plain_tasks(loop: asyncio.AbstractEventLoop) -> Any:
+    """How requests become tasks when the app set no task factory. On 3.12
+    and later the first step runs at once, inside its task: a request that
+    never waits costs no loop iteration. On 3.11 the task gets a name: one
+    without is named ``Task-N`` by a ``printf`` in its constructor, a
+    noticeable part of a small request (bench/PROFILE.md)."""
+    if sys.version_info >= (3, 12):
+        return functools.partial(asyncio.Task, loop=loop, eager_start=True)
+    return functools.partial(asyncio.Task, loop=loop, name=_TASK_NAME)
 
 
 #: The name of every request's task (3.11; later versions number them
@@ -99,6 +92,7 @@ class _Driver:
         self.app = app
         self.disconnect_grace = disconnect_grace
         self.hooks = feed.hooks
+        self.plain_tasks = _plain_tasks(loop)
         self.live: dict = {}
         self.stopping = False
 
@@ -111,6 +105,8 @@ class _Driver:
             # each.
             news, woken, stopping = self.feed.take()
             live = self.live
+            # A task factory the app set is used, as `create_task` would.
+            new_task = self.plain_tasks if loop.get_task_factory() is None else loop.create_task
             for key in woken:
                 h = live.get(key)
                 if h is not None:
@@ -120,7 +116,7 @@ class _Driver:
                         h.grace = loop.call_later(self.disconnect_grace, h.task.cancel)
             for h in news:
                 live[h.key] = h
-                task = _task(loop, _run(self, h))
+                task = new_task(_run(self, h))
                 if not task.done():
                     h.task = task
         finally:

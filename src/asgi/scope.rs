@@ -6,6 +6,8 @@
 //!
 //! Runs on the ASGI thread with the GIL held.
 
+use std::sync::Arc;
+
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
@@ -16,6 +18,9 @@ use crate::worker::task::Job;
 /// The ASGI spec version rsgi implements (`http.disconnect` after the
 /// response, `OSError` from `send` once the client is gone).
 pub const SPEC_VERSION: &str = "2.4";
+
+/// A listener's `(host, port)` and its `scope["server"]` tuple.
+type ServerEntry = (Arc<(String, String)>, Py<PyTuple>);
 
 /// The constant parts of every scope.
 pub struct Consts {
@@ -29,6 +34,11 @@ pub struct Consts {
     /// (`asgi` is `{"version": "3.0", "spec_version": ...}`, one dict for
     /// every scope.)
     template: Py<PyDict>,
+    /// `scope["server"]` of each listener, made once: `(host, port)` is the
+    /// listener's, shared by all its requests (a tuple is immutable). Keyed
+    /// by the listener's `Arc`, which the entry keeps alive so its address
+    /// is never another's. Only the ASGI thread reads it, with the GIL.
+    servers: std::sync::Mutex<Vec<ServerEntry>>,
 }
 
 impl Consts {
@@ -57,7 +67,21 @@ impl Consts {
         ] {
             template.set_item(PyString::intern(py, key), value)?;
         }
-        Ok(Consts { extensions: extensions.unbind(), template: template.unbind() })
+        Ok(Consts { extensions: extensions.unbind(), template: template.unbind(), servers: std::sync::Mutex::new(Vec::new()) })
+    }
+}
+
+impl Consts {
+    /// `scope["server"]` for the listener `server`.
+    fn server<'py>(&self, py: Python<'py>, server: &Arc<(String, String)>) -> PyResult<Bound<'py, PyTuple>> {
+        let mut known = self.servers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, tuple)) = known.iter().find(|(s, _)| Arc::ptr_eq(s, server)) {
+            return Ok(tuple.bind(py).clone());
+        }
+        let (name, port) = &**server;
+        let tuple = PyTuple::new(py, [name.as_str().into_pyobject(py)?.into_any(), port.parse::<u16>().unwrap_or(0).into_pyobject(py)?.into_any()])?;
+        known.push((server.clone(), tuple.clone().unbind()));
+        Ok(tuple)
     }
 }
 
@@ -148,8 +172,8 @@ pub fn build<'py>(py: Python<'py>, consts: &Consts, root_path: &str, state: Opti
     if let Some(addr) = job.client() {
         scope.set_item(intern!(py, "client"), (ip_text(py, addr.ip()), addr.port()))?;
     }
-    if let Some((name, port)) = job.server.as_deref() {
-        scope.set_item(intern!(py, "server"), (name.as_str(), port.parse::<u16>().unwrap_or(0)))?;
+    if let Some(server) = &job.server {
+        scope.set_item(intern!(py, "server"), consts.server(py, server)?)?;
     }
     scope.set_item(intern!(py, "extensions"), consts.extensions.bind(py).copy()?)?;
     if let Some(state) = state {

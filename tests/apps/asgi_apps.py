@@ -196,6 +196,25 @@ async def no_lifespan_return(scope, receive, send):
     await _respond(send, 200, b"ok")
 
 
+class MarkedTask(asyncio.Task):
+    """The tasks of the factory `factory_app` installs."""
+
+
+async def factory_app(scope, receive, send):
+    """Installs a task factory at lifespan startup; a request answers with
+    the type of the task it runs in."""
+    if scope["type"] == "lifespan":
+        while True:
+            event = await receive()
+            if event["type"] == "lifespan.startup":
+                asyncio.get_running_loop().set_task_factory(lambda loop, coro, **kw: MarkedTask(coro, loop=loop, **kw))
+                await send({"type": "lifespan.startup.complete"})
+            elif event["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await _respond(send, 200, type(asyncio.current_task()).__name__.encode())
+
+
 class Asgi2App:
     """An ASGI 2 (double-callable) app."""
 
