@@ -416,12 +416,10 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
             let capacity = cfg.worker_connections.max(1);
             let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(capacity);
             let bell = crate::asgi::feed::Bell::new().map_err(|e| e.to_string())?;
-            let root_path = cfg.values.string(Key::RootPath);
             let ctx = Arc::new(crate::asgi::AsgiContext {
                 app,
                 slot,
-                consts: crate::asgi::scope::Consts::new(py, &root_path).map_err(|e| e.to_string())?,
-                root_path,
+                consts: crate::asgi::scope::Consts::new(py, &cfg.values.string(Key::RootPath)).map_err(|e| e.to_string())?,
                 state: std::sync::OnceLock::new(),
                 hook_worker,
                 cfg_objects: cfg.objects.clone(),

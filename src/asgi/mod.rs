@@ -38,8 +38,6 @@ pub struct AsgiContext {
     pub app: Py<PyAny>,
     /// The worker's scoreboard slot.
     pub slot: crate::scoreboard::SlotHandle,
-    /// `--root-path`.
-    pub root_path: String,
     /// The lifespan state, once startup set one (copied into each scope).
     pub state: OnceLock<Py<PyDict>>,
     /// The `worker` object for `pre_request` / `post_request`, when set.

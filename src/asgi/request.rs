@@ -137,7 +137,7 @@ impl Request {
             // waiting in `receive`, in `send`, or for the disconnect grace.
             st.executor_waiting = true;
         }
-        let scope = super::scope::build(py, &ctx.consts, &ctx.root_path, ctx.state.get(), &job)?;
+        let scope = super::scope::build(py, &ctx.consts, ctx.state.get(), &job)?;
         let facts = RequestFacts { version: job.head.version, is_head: job.head.is_head(), close: job.head.close };
         let writer = Writer::new(job.exchange.clone(), facts, ctx.slot);
         let facts = JobFacts::new(py, ctx, job)?;

@@ -39,6 +39,8 @@ pub struct Consts {
     /// by the listener's `Arc`, which the entry keeps alive so its address
     /// is never another's. Only the ASGI thread reads it, with the GIL.
     servers: std::sync::Mutex<Vec<ServerEntry>>,
+    /// `--root-path`, which `path` and `raw_path` start with.
+    root_path: String,
 }
 
 impl Consts {
@@ -67,7 +69,12 @@ impl Consts {
         ] {
             template.set_item(PyString::intern(py, key), value)?;
         }
-        Ok(Consts { extensions: extensions.unbind(), template: template.unbind(), servers: std::sync::Mutex::new(Vec::new()) })
+        Ok(Consts {
+            extensions: extensions.unbind(),
+            template: template.unbind(),
+            servers: std::sync::Mutex::new(Vec::new()),
+            root_path: root_path.to_owned(),
+        })
     }
 }
 
@@ -131,9 +138,9 @@ fn header_name<'py>(py: Python<'py>, name: &str) -> Bound<'py, PyBytes> {
     }
 }
 
-/// Build the scope for `job`. `root_path` is the one `consts` was made
-/// with.
-pub fn build<'py>(py: Python<'py>, consts: &Consts, root_path: &str, state: Option<&Py<PyDict>>, job: &Job) -> PyResult<Bound<'py, PyDict>> {
+/// Build the scope for `job`.
+pub fn build<'py>(py: Python<'py>, consts: &Consts, state: Option<&Py<PyDict>>, job: &Job) -> PyResult<Bound<'py, PyDict>> {
+    let root_path = consts.root_path.as_str();
     let head = &job.head;
     let scope = consts.template.bind(py).copy()?;
     match (head.version.major, head.version.minor) {

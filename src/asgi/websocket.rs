@@ -87,7 +87,7 @@ impl WsRequest {
             st.bell_key = Some(key);
             st.executor_waiting = true;
         }
-        let scope = super::scope::build(py, &ctx.consts, &ctx.root_path, ctx.state.get(), &job)?;
+        let scope = super::scope::build(py, &ctx.consts, ctx.state.get(), &job)?;
         scope.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
         scope.set_item(intern!(py, "scheme"), if job.https() { intern!(py, "wss") } else { intern!(py, "ws") })?;
         scope.del_item(intern!(py, "method"))?;
