@@ -234,6 +234,29 @@ def test_exception_after_start_closes_the_connection(start_server):
     assert wait_for(lambda: "RuntimeError: boom after start" in srv.log(), timeout=10)
 
 
+@rsgi_only  # uvicorn takes a plain `__call__` for ASGI 2; rsgi reads the arity
+def test_an_app_returning_an_awaitable_that_is_no_coroutine_is_awaited(start_server):
+    srv = asgi(start_server, app="asgi_apps:awaitable_app")
+    for _ in range(2):
+        resp = get(srv, "/")
+        assert (resp.status, resp.body) == (200, b"awaited")
+
+
+@rsgi_only  # uvicorn calls a plain function as ASGI 2 (a different error)
+def test_an_app_returning_nothing_awaitable_is_a_500_with_the_reason(start_server):
+    srv = asgi(start_server, "--asgi-lifespan", "off", app="asgi_apps:not_awaitable_app")
+    assert get(srv, "/").status == 500
+    assert wait_for(lambda: "can't be used in 'await' expression" in srv.log(), timeout=10), srv.log()
+    assert get(srv, "/").status == 500
+
+
+def test_the_task_coroutine_reads_as_running_to_inspect(start_server):
+    # anyio's cancel scopes ask `inspect.getcoroutinestate(task.get_coro())`.
+    srv = asgi(start_server, app="asgi_apps:coro_state_app")
+    resp = get(srv, "/")
+    assert (resp.status, resp.body) == (200, b"CORO_RUNNING True")
+
+
 def test_returning_without_a_response_is_a_500(start_server):
     srv = asgi(start_server)
     assert get(srv, "/no-response").status == 500

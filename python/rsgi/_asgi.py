@@ -43,30 +43,6 @@ def _new_loop(name: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-async def _run(driver: "_Driver", h: Any) -> None:
-    """One request: the app with the request's own ``receive`` and ``send``
-    (awaitables implemented in Rust), then its end."""
-    try:
-        if driver.hooks:
-            h.pre_request()
-        await driver.app(h.scope, h.receive, h.send)
-    except asyncio.CancelledError:
-        h.end(None, True)
-    except BaseException as exc:  # noqa: B036 - reported, never re-raised
-        h.end(exc)
-    else:
-        h.end()
-    finally:
-        driver.live.pop(h.key, None)
-        # Break the request <-> task cycle (the Rust object is not tracked
-        # by the garbage collector).
-        h.task = None
-        grace = h.grace
-        if grace is not None:
-            grace.cancel()
-            h.grace = None
-
-
 def _plain_tasks(loop: asyncio.AbstractEventLoop) -> Any:
     """How requests become tasks when the app set no task factory. On 3.12
     and later the first step runs at once, inside its task: a request that
@@ -91,7 +67,6 @@ class _Driver:
         self.feed = feed
         self.app = app
         self.disconnect_grace = disconnect_grace
-        self.hooks = feed.hooks
         self.plain_tasks = _plain_tasks(loop)
         self.live: dict = {}
         self.stopping = False
@@ -114,9 +89,12 @@ class _Driver:
                     # The client left mid-response: the grace period starts.
                     if h.grace is None and h.task is not None and h.abandoned():
                         h.grace = loop.call_later(self.disconnect_grace, h.task.cancel)
+            app = self.app
             for h in news:
-                live[h.key] = h
-                task = new_task(_run(self, h))
+                # `run` enters `h` in `live` until the app's end (a Rust
+                # object the task steps as a coroutine: `pre_request`, the
+                # app, the end with what it raised or its cancellation).
+                task = new_task(h.run(app, live))
                 if not task.done():
                     h.task = task
         finally:

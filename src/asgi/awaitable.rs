@@ -83,6 +83,10 @@ pub(super) trait Events {
     fn writable(&self) -> bool;
     /// The futures the app waits on.
     fn waiters(&mut self) -> &mut Waiters;
+    /// `pre_request(worker, req)`, when set.
+    fn pre_request(&self, py: Python<'_>) -> PyResult<()>;
+    /// The app returned (`error` None), raised `error`, or was cancelled.
+    fn end(&mut self, py: Python<'_>, error: Option<Bound<'_, PyAny>>, cancelled: bool);
 }
 
 /// The connection an awaitable belongs to.
@@ -114,7 +118,7 @@ impl Source {
         }
     }
 
-    fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut dyn Events) -> R) -> R {
+    pub(super) fn with<R>(&self, py: Python<'_>, f: impl FnOnce(&mut dyn Events) -> R) -> R {
         match self {
             Source::Http(r) => f(&mut *r.borrow_mut(py)),
             Source::WebSocket(r) => f(&mut *r.borrow_mut(py)),
@@ -155,22 +159,27 @@ impl Awaitable {
         slf
     }
 
-    fn __next__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    /// `None` is the end of the iteration with no value (no exception is
+    /// made); an event ends it with a `StopIteration` carrying the event
+    /// as its value as such (not in an argument tuple), which CPython
+    /// reads without making the exception object.
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         match &self.wants {
             Wants::Event(source) => source.with(py, |conn| match conn.next_event(py)? {
-                Some(event) => Err(PyStopIteration::new_err((event.unbind(),))),
-                None => conn.waiters().wait(py),
+                Some(event) => Err(PyStopIteration::new_err(event.into_any().unbind())),
+                None => conn.waiters().wait(py).map(Some),
             }),
-            Wants::Room(source) => {
-                source.with(py, |conn| if conn.writable() { Err(PyStopIteration::new_err(())) } else { conn.waiters().wait(py) })
-            }
-            Wants::Nothing => Err(PyStopIteration::new_err(())),
+            Wants::Room(source) => source.with(py, |conn| if conn.writable() { Ok(None) } else { conn.waiters().wait(py).map(Some) }),
+            Wants::Nothing => Ok(None),
         }
     }
 
     /// The coroutine protocol's `send` (the task resumes with `None`).
     fn send(&self, py: Python<'_>, _value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        self.__next__(py)
+        match self.__next__(py)? {
+            Some(fut) => Ok(fut),
+            None => Err(PyStopIteration::new_err(())),
+        }
     }
 }
 
@@ -179,8 +188,9 @@ impl Awaitable {
 /// `receive()`, `send(message)` (sends at once; the awaitable waits only
 /// while the output window is full) and `poke()` (the exchange changed:
 /// wake what the app waits on), the driver's `task` and `grace`
-/// attributes, followed by the kind's own methods. The
-/// type has `scope`, `waiters` and `ctx` fields and a `send_event` method;
+/// attributes, and `run(app, live)` (the app's run for its task), followed
+/// by the kind's own methods. The type has `scope`, `key`, `waiters` and
+/// `ctx` fields and `send_event`, `pre_request` and `end` methods;
 /// `$variant` is its [`Source`]. Also implements [`Events`] from the
 /// type's `next_event` and `writable` and its `waiters`.
 macro_rules! connection_methods {
@@ -200,6 +210,14 @@ macro_rules! connection_methods {
                 let full = slf.borrow_mut().send_event(message)?;
                 let done = slf.borrow().ctx.done.clone_ref(slf.py());
                 Source::$variant(slf.clone().unbind()).after_send(slf.py(), full, &done)
+            }
+
+            /// The app's run for its task (`run::Run`), the connection
+            /// entered in `live` under its key until the run ends.
+            fn run(slf: Bound<'_, Self>, app: Py<PyAny>, live: Bound<'_, PyDict>) -> PyResult<super::run::Run> {
+                let key = slf.borrow().key;
+                live.set_item(key, &slf)?;
+                Ok(super::run::Run::new(Source::$variant(slf.unbind()), key, app, live.unbind()))
             }
 
             fn poke(&mut self, py: Python<'_>) -> PyResult<()> {
@@ -240,6 +258,14 @@ macro_rules! connection_methods {
 
             fn waiters(&mut self) -> &mut Waiters {
                 &mut self.waiters
+            }
+
+            fn pre_request(&self, py: Python<'_>) -> PyResult<()> {
+                $ty::pre_request(self, py)
+            }
+
+            fn end(&mut self, py: Python<'_>, error: Option<Bound<'_, PyAny>>, cancelled: bool) {
+                $ty::end(self, py, error, cancelled)
             }
         }
     };

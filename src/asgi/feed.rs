@@ -120,12 +120,6 @@ impl Feed {
         let _ = self.event_loop.set(event_loop);
     }
 
-    /// `pre_request` or `post_request` is set.
-    #[getter]
-    fn hooks(&self) -> bool {
-        self.ctx.hook_worker.is_some()
-    }
-
     /// `(new requests, keys of woken requests, stopping)`.
     fn take<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyList>, Vec<u64>, bool)> {
         // The responses of what is taken now wake the loop once, at

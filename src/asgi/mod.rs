@@ -8,7 +8,8 @@
 //! - `feed`: the eventfd and the queues behind it;
 //! - `scope`: the HTTP scope, built in Rust from the parsed head;
 //! - `request`: one request's `receive` / `send` and its end (access log,
-//!   statsd, hooks); `awaitable`: what they return;
+//!   statsd, hooks); `awaitable`: what they return; `run`: the app run
+//!   as a connection's task steps it (no Python frame of the server's);
 //! - `respond`: response events to HTTP/1.1 bytes;
 //! - `thread`: the event loop thread's life, lifespan included;
 //! - `websocket`: one WebSocket connection's events (the frames are the
@@ -22,6 +23,7 @@ pub mod awaitable;
 pub mod feed;
 pub mod request;
 pub mod respond;
+pub mod run;
 pub mod scope;
 pub mod thread;
 pub mod websocket;

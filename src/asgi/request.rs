@@ -13,12 +13,12 @@ use std::sync::Arc;
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::awaitable::{connection_methods, message_type, Awaitable, Events, Source, Waiters};
 use super::respond::{Stage, Writer};
 use super::AsgiContext;
-use crate::http::response::{push_app_header, AppHeaders, RequestFacts};
+use crate::http::response::{push_app_header_bytes, AppHeaders, RequestFacts};
 use crate::http::HttpError;
 use crate::worker::exchange::BodyState;
 use crate::worker::task::Job;
@@ -171,24 +171,38 @@ impl Request {
 }
 
 /// Read `headers` (an iterable of `[name, value]` byte pairs) into an
-/// encoded header block, with the WSGI response's validation.
+/// encoded header block, with the WSGI response's validation. A list of
+/// tuples (what apps send) is read by index, without iterators.
 pub(super) fn app_headers(headers: Option<Bound<'_, PyAny>>) -> PyResult<AppHeaders> {
     let mut out = AppHeaders { encoded: Vec::with_capacity(256), ..AppHeaders::default() };
     let Some(headers) = headers else { return Ok(out) };
-    for item in headers.try_iter()? {
-        let item = item?;
-        let mut pair = item.try_iter()?;
-        let (Some(name), Some(value)) = (pair.next(), pair.next()) else {
-            return Err(PyTypeError::new_err("response headers must be [name, value] pairs"));
-        };
-        let (name, value) = (name?, value?);
-        let name = name.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("response header names must be bytes"))?;
-        let value = value.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("response header values must be bytes"))?;
-        let name: String = name.as_bytes().iter().map(|&b| b as char).collect();
-        let value: String = value.as_bytes().iter().map(|&b| b as char).collect();
-        push_app_header(&mut out, &name, &value).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    if let Ok(list) = headers.cast::<PyList>() {
+        for item in list.iter() {
+            app_header(&mut out, &item)?;
+        }
+    } else {
+        for item in headers.try_iter()? {
+            app_header(&mut out, &item?)?;
+        }
     }
     Ok(out)
+}
+
+/// One `[name, value]` pair of [`app_headers`].
+fn app_header(out: &mut AppHeaders, item: &Bound<'_, PyAny>) -> PyResult<()> {
+    let pair_error = || PyTypeError::new_err("response headers must be [name, value] pairs");
+    let (name, value) = match item.cast::<PyTuple>() {
+        Ok(t) if t.len() >= 2 => (t.get_item(0)?, t.get_item(1)?),
+        Ok(_) => return Err(pair_error()),
+        Err(_) => {
+            let mut pair = item.try_iter()?;
+            let (Some(name), Some(value)) = (pair.next(), pair.next()) else { return Err(pair_error()) };
+            (name?, value?)
+        }
+    };
+    let name = name.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("response header names must be bytes"))?;
+    let value = value.cast::<PyBytes>().map_err(|_| PyTypeError::new_err("response header values must be bytes"))?;
+    push_app_header_bytes(out, name.as_bytes(), value.as_bytes()).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
 fn get_opt<'py>(message: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> PyResult<Option<Bound<'py, PyAny>>> {

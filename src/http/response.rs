@@ -138,15 +138,50 @@ pub fn encode_app_header(out: &mut Vec<u8>, name: &str, value: &str, printable: 
 /// `name` and `value` are latin-1 strings from Python.
 pub fn push_app_header(h: &mut AppHeaders, name: &str, value: &str) -> Result<(), ResponseError> {
     let (value, printable) = check_app_header(name, value)?;
+    if printable {
+        return push_checked(h, name, value.as_bytes());
+    }
+    let latin1: Vec<u8> = value.chars().map(|c| c as u32 as u8).collect();
+    push_checked(h, name, &latin1)
+}
+
+/// [`push_app_header`] for a header given as bytes (ASGI's), each byte
+/// one latin-1 character: no string is made of either.
+pub fn push_app_header_bytes(h: &mut AppHeaders, name: &[u8], value: &[u8]) -> Result<(), ResponseError> {
+    // A token is ASCII, so the name is a `str` as it is.
+    let name = match std::str::from_utf8(name) {
+        Ok(n) if super::is_token(name) => n,
+        _ => return Err(ResponseError::InvalidHeaderName(latin1_string(name))),
+    };
+    if !value.iter().all(|&b| super::is_field_value_byte(b)) {
+        return Err(ResponseError::InvalidHeaderValue(name.to_owned()));
+    }
+    push_checked(h, name, super::trim_ows(value))
+}
+
+/// The bytes as the latin-1 string they stand for.
+fn latin1_string(b: &[u8]) -> String {
+    b.iter().map(|&c| c as char).collect()
+}
+
+/// Sort a checked header (`value` trimmed, in latin-1 bytes) into `h`:
+/// Content-Length read, hop-by-hop headers dropped, the rest encoded.
+fn push_checked(h: &mut AppHeaders, name: &str, value: &[u8]) -> Result<(), ResponseError> {
     if name.eq_ignore_ascii_case("content-length") {
-        let n = value
-            .parse::<u64>()
-            .map_err(|_| ResponseError::InvalidContentLength(value.to_owned()))?;
+        let n = std::str::from_utf8(value)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| ResponseError::InvalidContentLength(latin1_string(value)))?;
         h.content_length = Some(n);
     } else if is_hop_by_hop(name) {
         return Ok(());
     }
-    encode_app_header(&mut h.encoded, name, value, printable);
+    let out = &mut h.encoded;
+    out.reserve(name.len() + value.len() + 4);
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
     h.count += 1;
     Ok(())
 }
@@ -351,6 +386,21 @@ mod tests {
         assert!(push_app_header(&mut h, "X Y", "a").is_err());
         assert!(push_app_header(&mut h, "Content-Length", "x").is_err());
         assert!(push_app_header(&mut h, "X", "\u{100}").is_err());
+    }
+
+    #[test]
+    fn app_headers_as_bytes_read_as_the_strings_do() {
+        let (mut s, mut b) = (AppHeaders::default(), AppHeaders::default());
+        for (n, v) in [("Content-Type", " text/plain "), ("Content-Length", "12"), ("Connection", "close"), ("X-Latin", "caf\u{e9}")] {
+            push_app_header(&mut s, n, v).unwrap();
+            let v: Vec<u8> = v.chars().map(|c| c as u32 as u8).collect();
+            push_app_header_bytes(&mut b, n.as_bytes(), &v).unwrap();
+        }
+        assert_eq!(s, b);
+        for (n, v) in [(&b"X"[..], &b"a\r\nb"[..]), (b"X Y", b"a"), (b"Content-Length", b"x"), (b"Content-Length", b"1\xe9"), (b"X", b"\x7f"), (b"N\xe9", b"a")] {
+            assert!(push_app_header_bytes(&mut b, n, v).is_err(), "{n:?}: {v:?}");
+        }
+        assert_eq!(b.count, 3);
     }
 
     #[test]

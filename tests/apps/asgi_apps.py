@@ -244,3 +244,46 @@ class Wrapped:
 
 
 wrapped = Wrapped(lifespan_raises)
+
+
+class AwaitableApp:
+    """An app whose plain ``__call__`` returns an awaitable object that is
+    not a coroutine (its ``__await__`` is what ``await`` iterates)."""
+
+    def __call__(self, scope, receive, send):
+        return _Answer(scope, send)
+
+
+class _Answer:
+    def __init__(self, scope, send):
+        self.scope, self.send = scope, send
+
+    def __await__(self):
+        return self._answer().__await__()
+
+    async def _answer(self):
+        if self.scope["type"] != "http":
+            return
+        await asyncio.sleep(0)  # a real suspension inside the awaitable
+        await _respond(self.send, 200, b"awaited")
+
+
+awaitable_app = AwaitableApp()
+
+
+def not_awaitable_app(scope, receive, send):
+    """Returns nothing to await: a TypeError in the server's `await`."""
+    return None
+
+
+async def coro_state_app(scope, receive, send):
+    """Answers with what ``inspect`` says of its task's coroutine, as anyio
+    asks when it cancels a scope."""
+    if scope["type"] != "http":
+        return
+    import inspect
+
+    coro = asyncio.current_task().get_coro()
+    await asyncio.sleep(0)
+    state = inspect.getcoroutinestate(coro)
+    await _respond(send, 200, f"{state} {coro.cr_frame is not None}".encode())
