@@ -159,10 +159,8 @@ impl Awaitable {
         slf
     }
 
-    /// `None` is the end of the iteration with no value (no exception is
-    /// made); an event ends it with a `StopIteration` carrying the event
-    /// as its value as such (not in an argument tuple), which CPython
-    /// reads without making the exception object.
+    /// `None` ends the iteration with no value and no exception set (what
+    /// `await send(...)` gets); an event ends it with `StopIteration(event)`.
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
         match &self.wants {
             Wants::Event(source) => source.with(py, |conn| match conn.next_event(py)? {
