@@ -40,8 +40,21 @@ pub const WORKER_BOOT_ERROR: i32 = 3;
 /// gunicorn's exit status for a worker that could not load the app.
 pub const APP_LOAD_ERROR: i32 = 4;
 
+/// A worker's exit: Python's `atexit` callbacks (which flush what apps
+/// leave for the end: error reports, trace spans, log handlers), then
+/// [`exit_child`]. In gunicorn a worker leaves by `sys.exit`, so the
+/// interpreter runs them; a worker here leaves with `_exit`, so it runs
+/// them itself (their errors are printed by `atexit`, as at an exit).
+pub fn exit_worker(py: Python<'_>, code: i32) -> ! {
+    if let Err(err) = py.import("atexit").and_then(|m| m.call_method0("_run_exitfuncs")) {
+        err.print(py);
+    }
+    exit_child(py, code)
+}
+
 /// Flush Python's stdio and leave the process without unwinding into the
 /// master's stack frames (which the child inherited but does not own).
+/// A reload trial leaves this way (it is no worker: no `atexit`).
 pub fn exit_child(py: Python<'_>, code: i32) -> ! {
     py.detach(crate::pylog::shutdown);
     crate::pylog::flush_stdio(py);
@@ -280,12 +293,12 @@ fn serve_hub(py: Python<'_>, cfg: &Config, io: Box<IoLoop>, bell: Arc<HubBell>, 
         Ok(t) => t,
         Err(e) => {
             crate::error!("Exception in worker process: cannot start the I/O thread: {e}");
-            exit_child(py, WORKER_BOOT_ERROR);
+            exit_worker(py, WORKER_BOOT_ERROR);
         }
     };
     if let Err(e) = crate::gevent::hub::serve(py, bridge, cfg.timeout, cfg.graceful_timeout) {
         crate::error!("Exception in worker process: gevent's hub failed: {e}");
-        exit_child(py, WORKER_BOOT_ERROR);
+        exit_worker(py, WORKER_BOOT_ERROR);
     }
     py.detach(|| looping.join()).unwrap_or(LoopExit::Fast)
 }
@@ -335,7 +348,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     crate::pylog::start_forwarder();
     if let Err(e) = prepare_process(cfg, master_pid) {
         crate::error!("Exception in worker process: {e}");
-        exit_child(py, WORKER_BOOT_ERROR);
+        exit_worker(py, WORKER_BOOT_ERROR);
     }
     // Until it serves, a stop signal ends the worker at once.
     crate::signals::stop_ends_at_once(true);
@@ -343,7 +356,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         Ok(s) => s,
         Err(e) => {
             crate::error!("Exception in worker process: cannot install signal handlers: {e}");
-            exit_child(py, WORKER_BOOT_ERROR);
+            exit_worker(py, WORKER_BOOT_ERROR);
         }
     };
     crate::info!("Booting worker with pid: {pid}");
@@ -353,7 +366,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         // worker does, so both see the patched standard library.
         if let Err(e) = crate::gevent::hub::patch(py) {
             crate::error!("Exception in worker process: cannot patch the standard library for gevent: {e}");
-            exit_child(py, WORKER_BOOT_ERROR);
+            exit_worker(py, WORKER_BOOT_ERROR);
         }
     }
     server_call(Hook::PostFork);
@@ -362,7 +375,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     let evacuation = Evacuation::new();
     if let Err(e) = start_abort_watch(cfg.objects.clone(), abort_worker, evacuation.clone(), dump) {
         crate::error!("Exception in worker process: cannot install the timeout handler: {e}");
-        exit_child(py, WORKER_BOOT_ERROR);
+        exit_worker(py, WORKER_BOOT_ERROR);
     }
 
     let loaded = match &cfg.preloaded_app {
@@ -376,7 +389,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
                 crate::debug!("Exception while loading the application\n{tb}");
             }
             crate::error!("{}", e.message);
-            exit_child(py, if e.import_failed { WORKER_BOOT_ERROR } else { APP_LOAD_ERROR });
+            exit_worker(py, if e.import_failed { WORKER_BOOT_ERROR } else { APP_LOAD_ERROR });
         }
     };
     let asgi = cfg.worker.kind == crate::config::compat::WorkerKind::Asgi;
@@ -399,11 +412,11 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     let interface = crate::asgi::interface(py, app.bind(py)).unwrap_or(Interface::Unknown);
     if asgi && interface == Interface::Wsgi {
         crate::error!("{} is a WSGI application; the ASGI worker ({}) cannot run it: use a sync or gthread worker", cfg.app, cfg.worker.name);
-        exit_child(py, APP_LOAD_ERROR);
+        exit_worker(py, APP_LOAD_ERROR);
     }
     if !asgi && interface == Interface::Asgi3 {
         crate::error!("{} is an ASGI application; run it with -k uvicorn.workers.UvicornWorker (or -k asgi)", cfg.app);
-        exit_child(py, APP_LOAD_ERROR);
+        exit_worker(py, APP_LOAD_ERROR);
     }
     let boot = || -> Result<_, String> {
         let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -511,7 +524,7 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
         Ok(v) => v,
         Err(e) => {
             crate::error!("Exception in worker process: {e}");
-            exit_child(py, WORKER_BOOT_ERROR);
+            exit_worker(py, WORKER_BOOT_ERROR);
         }
     };
     // From here a stop signal reaches the loop, which stops as it says
@@ -551,5 +564,5 @@ pub fn run(py: Python<'_>, cfg: &Config, listeners: &[Listener], master_pid: i32
     }
     crate::info!("Worker exiting (pid: {pid})");
     server_call(Hook::WorkerExit);
-    exit_child(py, 0);
+    exit_worker(py, 0);
 }

@@ -257,6 +257,17 @@ def test_the_task_coroutine_reads_as_running_to_inspect(start_server):
     assert (resp.status, resp.body) == (200, b"CORO_RUNNING True")
 
 
+@rsgi_only  # uvicorn-worker's worker dies of the TERM itself: no atexit (gunicorn's sync worker runs them)
+def test_a_stopping_worker_runs_the_apps_atexit_callbacks(start_server, tmp_path):
+    marker = tmp_path / "atexit"
+    srv = asgi(start_server, env={"ATEXIT_FILE": str(marker)})
+    assert get(srv, "/state").status == 200
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=30) == 0
+    pids = marker.read_text().split() if marker.exists() else []
+    assert len(pids) == 1 and int(pids[0]) != srv.proc.pid, (pids, srv.log())
+
+
 def test_returning_without_a_response_is_a_500(start_server):
     srv = asgi(start_server)
     assert get(srv, "/no-response").status == 500

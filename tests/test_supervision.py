@@ -139,6 +139,24 @@ def test_max_requests_recycles_workers_under_load(start_server):
     assert len(load.pids()) >= 4, load.summary()
 
 
+@pytest.mark.parametrize("kind", [[], ["--threads", "2"], ["-k", "gevent"]], ids=["sync", "threads", "gevent"])
+def test_a_leaving_worker_runs_the_apps_atexit_callbacks(start_server, tmp_path, kind):
+    # gunicorn's worker leaves by sys.exit, so the interpreter runs what the
+    # app registered with atexit (an error reporter's or a span exporter's
+    # flush): on a retirement and on a stop.
+    marker = tmp_path / "atexit"
+    srv = start_server(APP, "-w", "1", "--max-requests", "2", *kind, env={"ATEXIT_FILE": str(marker)})
+    first = ok_get(srv).header("X-Worker-Pid")
+    ok_get(srv)
+    left = lambda: marker.read_text().split() if marker.exists() else []  # noqa: E731
+    assert wait_for(lambda: first in left(), timeout=20), (left(), srv.log())
+    second = ok_get(srv).header("X-Worker-Pid")
+    assert second != first
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(timeout=30) == 0
+    assert left() == [first, second], srv.log()
+
+
 def _runs(pids):
     """Lengths of the runs of equal consecutive values in ``pids``."""
     runs = []

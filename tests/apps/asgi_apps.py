@@ -9,6 +9,15 @@ from urllib.parse import parse_qs
 
 TRACE = os.environ.get("ASGI_TRACE")
 
+if os.environ.get("ATEXIT_FILE"):
+    import atexit
+
+    def _at_exit(path):
+        with open(path, "a") as f:
+            f.write("%d\n" % os.getpid())
+
+    atexit.register(_at_exit, os.environ["ATEXIT_FILE"])
+
 
 def trace(line):
     if TRACE:

@@ -21,9 +21,12 @@ one server, by the first path segment, so a test can keep one worker stuck in
 
 Every response carries X-Worker-Pid (the PID of the worker that ran it).
 Every long-running app first appends its PID to $STARTED_FILE when set, so a
-test knows which worker holds the request and that it is in flight.
+test knows which worker holds the request and that it is in flight. With
+$ATEXIT_FILE set, the module registers an ``atexit`` callback that appends
+the PID of the process leaving (as an error reporter flushes at exit).
 """
 
+import atexit
 import os
 import time
 
@@ -51,6 +54,15 @@ def _query(environ, name, default=None):
         if key == name:
             return value
     return default
+
+
+def _at_exit(path):
+    with open(path, "a") as f:
+        f.write("%d\n" % os.getpid())
+
+
+if os.environ.get("ATEXIT_FILE"):
+    atexit.register(_at_exit, os.environ["ATEXIT_FILE"])
 
 
 def _started():
