@@ -130,6 +130,26 @@ def test_two_workers_boot_and_log_format(start_server):
             assert pid in (srv.pid, int(msg.rsplit(" ", 1)[1]))
 
 
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_the_master_tells_systemd_it_is_ready(start_server, tmp_path, abstract):
+    # A `Type=notify` unit waits for READY=1 on $NOTIFY_SOCKET (gunicorn's
+    # arbiter sends it once it listens); `@name` is an abstract socket.
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if abstract:
+        name = "rsgi-test-notify-%d-%d" % (os.getpid(), time.monotonic_ns())
+        listener.bind("\0" + name)
+        addr = "@" + name
+    else:
+        addr = str(tmp_path / "notify")
+        listener.bind(addr)
+    listener.settimeout(20)
+    with listener:
+        srv = start_server("basic:app", env={"NOTIFY_SOCKET": addr})
+        state = listener.recv(4096).decode()
+        assert state.split("\n")[0] == "READY=1", state
+        assert get(srv, "/").body == b"app"
+
+
 def test_killed_worker_is_replaced(start_server):
     srv = start_server("basic:app", "-w", "2")
     assert wait_booted(srv, 2)

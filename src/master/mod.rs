@@ -2,7 +2,8 @@
 //! number right, and turns signals into actions with gunicorn's semantics.
 //! The loop is one `match` per signal plus an idle arm that reaps, murders
 //! and maintains (STYLE 6). Its wait also serves metrics scrapes and
-//! notices file changes for `--reload` (`events`, `metrics`, `watch`).
+//! notices file changes for `--reload` (`events`, `metrics`, `watch`);
+//! `notify` tells systemd the master is ready.
 //!
 //! Runs in the master process, single-threaded, with the GIL released
 //! except around forks.
@@ -10,6 +11,7 @@
 mod events;
 mod exporter;
 mod metrics;
+mod notify;
 pub mod pidfile;
 pub mod reexec;
 pub mod spawn;
@@ -164,6 +166,7 @@ pub fn run(py: Python<'_>, cfg: Config, start_dir: String, args: Vec<String>) ->
         crate::config::compat::WorkerKind::Asgi => crate::info!("Using worker: asgi"),
         _ => crate::info!("Using worker: {}", if cfg.threads > 1 || cfg.gthread { "gthread" } else { "sync" }),
     }
+    notify::ready();
     let suffix = if heir { ".2" } else { "" };
     crate::proctitle::set(&format!("rsgi: master [{}{suffix}]", cfg.proc_name));
     let signals = match SignalPipe::install(&MASTER_SIGNALS) {
