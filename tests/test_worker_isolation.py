@@ -178,3 +178,31 @@ def test_max_worker_memory_under_keep_alive_load_loses_nothing(start_server):
         assert load.wait_ok(300), load.summary()
     _assert_lossless(load)
     _assert_lossless(grow)
+
+
+@pytest.mark.skipif(GUNICORN, reason="gunicorn's sync worker keeps no connection alive")
+def test_a_retiring_worker_keeps_an_idle_connection_for_its_replacement(start_server, tmp_path):
+    # The replacement takes longer to boot than the keep-alive time: the
+    # retiring worker must not shut the idle connection at its idle limit
+    # meanwhile, but hand it over once the replacement serves, so the
+    # client's next request on it is answered.
+    conf = tmp_path / "slow_replacement.py"
+    conf.write_text("import time\n\n\ndef post_fork(server, worker):\n"
+                    "    if worker.age > 1:\n        time.sleep(3)\n")
+    srv = start_server(APP, "-w", "1", "--max-requests", "2", "--keep-alive", "1", "-c", str(conf))
+    assert wait_booted(srv, 1)
+    with RawConn(srv.connect(timeout=10), timeout=10) as idle:
+        idle.send(keepalive(srv))
+        first = idle.read_response()
+        assert first.status == 200, first
+        old = int(first.header("X-Worker-Pid"))
+        with RawConn(srv.connect(timeout=10), timeout=10) as last:
+            last.send(keepalive(srv))
+            resp = last.read_response()  # the worker's last request: it retires
+            assert resp.status == 200, resp
+        # It leaves once its last connection has moved to the replacement.
+        assert wait_gone([old], timeout=30), srv.log()
+        idle.send(keepalive(srv))
+        resp = idle.read_response()
+        assert resp.status == 200, (resp, srv.log())
+        assert int(resp.header("X-Worker-Pid")) != old

@@ -31,6 +31,10 @@ pub struct Ctx<'a> {
     pub servers: &'a [Option<Arc<(String, String)>>],
     pub token: usize,
     pub draining: bool,
+    /// While a retiring worker drains: until when it keeps a connection
+    /// between requests for its replacement to take over (`pass_on`),
+    /// instead of shutting it when its keep-alive time runs out.
+    pub handover_until: Option<Instant>,
     pub now: Instant,
     /// Requests this step completed (for the scoreboard).
     pub completed: std::cell::Cell<u64>,
@@ -177,10 +181,18 @@ fn peer_ip(peer: Peer) -> Option<IpAddr> {
 fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
     if ctx.draining && conn.rbuf.is_empty() {
         // Keep the connection until its idle time runs out: a request
-        // already on its way is answered (with Connection: close).
-        let limit = ctx.now + ctx.cfg.keepalive;
-        if conn.deadline.is_none_or(|d| d > limit) {
-            conn.deadline = Some(limit);
+        // already on its way is answered (with Connection: close). A
+        // retiring worker keeps one that can move until its replacement
+        // serves and takes it over, so that no client's next request meets
+        // a connection shut at its idle limit in between.
+        match ctx.handover_until {
+            Some(until) if conn.stream.is_plain_socket() => conn.deadline = Some(until),
+            _ => {
+                let limit = ctx.now + ctx.cfg.keepalive;
+                if conn.deadline.is_none_or(|d| d > limit) {
+                    conn.deadline = Some(limit);
+                }
+            }
         }
     }
     let limits = &ctx.cfg.limits;

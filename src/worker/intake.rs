@@ -26,7 +26,7 @@ impl IoLoop {
     /// worker that still listened could be that one and leave the
     /// connection in the queue while a sibling sits idle.
     pub(super) fn keep_listening(&mut self) {
-        let want = match self.drain_deadline {
+        let want = match self.drain {
             None => self.has_capacity(),
             Some(_) => self.accept_until.is_some(),
         };
@@ -57,7 +57,7 @@ impl IoLoop {
     /// then whatever its load: no sibling is left to take the connection.
     pub(super) fn accept(&mut self, index: usize) {
         let stopping = self.accept_until.is_some();
-        if self.drain_deadline.is_some() && !stopping {
+        if self.drain.is_some() && !stopping {
             return;
         }
         if !stopping && !self.has_capacity() {
@@ -65,7 +65,7 @@ impl IoLoop {
             // kernel wakes one waiting worker per connection, and this one
             // was waiting): take it and pass it to a sibling that can serve
             // it, rather than leave it queued with that wake-up spent.
-            if self.drain_deadline.is_none() {
+            if self.drain.is_none() {
                 self.accept_for_siblings(index);
             }
             self.accept_paused = true;
@@ -221,7 +221,7 @@ impl IoLoop {
             return;
         }
         let evacuating = self.evacuation.requested();
-        let draining = self.drain_deadline.is_some();
+        let draining = self.drain.is_some();
         let stuck = self.is_stuck();
         if !evacuating && !draining && (!stuck || self.waiting.is_empty()) {
             return;

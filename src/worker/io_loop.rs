@@ -33,7 +33,7 @@ use super::task::Task;
 use super::handoff::Handoff;
 use super::pacing::{held_long_enough, sleep_for, STEPS_PER_TURN, TICK};
 pub use super::lifecycle::{Evacuation, STUCK_MS};
-use super::lifecycle::Drain;
+use super::lifecycle::{Drain, Draining};
 use crate::http::proxy::ProxyMode;
 use crate::http::trust::AllowList;
 use crate::http::Limits;
@@ -139,8 +139,9 @@ pub struct IoLoop {
     handle: Arc<LoopHandle>,
     signals: SignalPipe,
     pub(super) cfg: LoopConfig,
-    /// Set once a graceful stop began: when it must be over.
-    pub(super) drain_deadline: Option<Instant>,
+    /// Set once a graceful stop or a retirement began: why, and when it
+    /// must be over.
+    pub(super) drain: Option<Draining>,
     /// While set, a stopping worker still accepts (see `ACCEPT_LINGER`):
     /// the time its last accept is due.
     pub(super) accept_until: Option<Instant>,
@@ -224,7 +225,7 @@ impl IoLoop {
             handle: Arc::new(LoopHandle { notices: tx, waker, sleeping: Arc::default(), bell: cfg.bell.clone() }),
             signals,
             cfg,
-            drain_deadline: None,
+            drain: None,
             accept_until: None,
             accept_paused: false,
             requests_left: Cell::new(if cfg_max == 0 { u64::MAX } else { cfg_max }),
@@ -469,7 +470,7 @@ impl IoLoop {
             self.next_tick = now + TICK;
             self.tick(now);
         }
-        if self.drained() || self.drain_deadline.is_some_and(|deadline| now >= deadline) {
+        if self.drained() || self.drain.is_some_and(|d| now >= d.deadline) {
             return Some(LoopExit::Graceful);
         }
         None
@@ -478,7 +479,7 @@ impl IoLoop {
     /// Draining with nothing left to serve: no connection, no last accept
     /// to come. The loop exits.
     fn drained(&self) -> bool {
-        self.drain_deadline.is_some() && self.conns.is_empty() && self.accept_until.is_none()
+        self.drain.is_some() && self.conns.is_empty() && self.accept_until.is_none()
     }
 
     /// The connection in `key` is being served by an app call on a thread
@@ -494,7 +495,8 @@ impl IoLoop {
         if self.is_elsewhere(key) {
             return;
         }
-        let draining = self.drain_deadline.is_some();
+        let draining = self.drain.is_some();
+        let handover_until = self.drain.and_then(|d| d.handover_until(self.handoff.is_some()));
         // Responses wait for the end of the pass while other connections
         // are still to be stepped in it (a lone request is answered at
         // once), for `HOLD_OUTPUT` at most.
@@ -507,6 +509,7 @@ impl IoLoop {
                 servers: &self.servers,
                 token: CONN_BASE + key,
                 draining,
+                handover_until,
                 now: self.now,
                 completed: Cell::new(0),
                 requests_left: &self.requests_left,
@@ -574,7 +577,7 @@ impl IoLoop {
         if let Some(source) = conn.stream.source() {
             let _ = self.poll.registry().deregister(source);
         }
-        if self.accept_paused && self.drain_deadline.is_none() {
+        if self.accept_paused && self.drain.is_none() {
             self.accept_all();
         }
     }

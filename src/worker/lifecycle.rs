@@ -31,6 +31,29 @@ pub(super) enum Drain {
     Retire(Retirement),
 }
 
+/// A drain under way.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Draining {
+    pub why: Drain,
+    /// When it must be over (`--graceful-timeout` after it began).
+    pub deadline: Instant,
+}
+
+impl Draining {
+    /// Until when connections between requests wait for a sibling to take
+    /// them over: a worker retiring for `--max-requests` or its memory
+    /// ceiling has a replacement starting, which `pass_on` gives them to
+    /// once it serves; a stopping worker's siblings stop too, and a worker
+    /// whose parent is gone gets no replacement, so theirs close when their
+    /// keep-alive time runs out (`None`).
+    pub fn handover_until(&self, can_hand_over: bool) -> Option<Instant> {
+        match self.why {
+            Drain::Retire(Retirement::MaxRequests | Retirement::Memory) if can_hand_over => Some(self.deadline),
+            _ => None,
+        }
+    }
+}
+
 /// A request running longer than this on every executor makes the worker
 /// "stuck": it stops accepting new connections, and passes connections
 /// waiting for an app thread to a sibling worker with a free one. Short
@@ -87,12 +110,12 @@ impl IoLoop {
     /// so a client never has a kept-alive connection shut under its next
     /// request.
     pub(super) fn begin_drain(&mut self, why: Drain) {
-        if self.drain_deadline.is_some() {
+        if self.drain.is_some() {
             return;
         }
         self.cfg.slot.retire(if let Drain::Retire(why) = why { why } else { Retirement::None });
         let now = Instant::now();
-        self.drain_deadline = Some(now + self.cfg.graceful_timeout);
+        self.drain = Some(Draining { why, deadline: now + self.cfg.graceful_timeout });
         if why == Drain::Stop {
             self.accept_until = Some(now + ACCEPT_LINGER.min(self.cfg.graceful_timeout));
             self.accept_all();
@@ -107,7 +130,7 @@ impl IoLoop {
     pub(super) fn tick(&mut self, now: Instant) {
         self.cfg.slot.beat();
         self.cfg.slot.publish_load(&super::conn::census(self.conns.iter().map(|(_, c)| c)));
-        if self.drain_deadline.is_none() {
+        if self.drain.is_none() {
             // SAFETY: getppid has no preconditions.
             if unsafe { libc::getppid() } != self.cfg.master_pid {
                 crate::info!("Parent changed, shutting down: {}", std::process::id());
@@ -185,7 +208,7 @@ impl IoLoop {
 
     /// After a request completes: retire at `--max-requests`.
     pub(super) fn check_max_requests(&mut self) {
-        if self.requests_left.get() == 0 && self.drain_deadline.is_none() {
+        if self.requests_left.get() == 0 && self.drain.is_none() {
             crate::info!("Autorestarting worker after current request.");
             self.begin_drain(Drain::Retire(Retirement::MaxRequests));
         }
@@ -199,4 +222,20 @@ fn resident_bytes() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64;
     pages * page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_retirement_with_a_replacement_coming_keeps_idle_connections() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let drain = |why| Draining { why, deadline };
+        assert_eq!(drain(Drain::Retire(Retirement::MaxRequests)).handover_until(true), Some(deadline));
+        assert_eq!(drain(Drain::Retire(Retirement::Memory)).handover_until(true), Some(deadline));
+        assert_eq!(drain(Drain::Retire(Retirement::MaxRequests)).handover_until(false), None, "no hand-off socket");
+        assert_eq!(drain(Drain::Retire(Retirement::ParentGone)).handover_until(true), None, "no replacement comes");
+        assert_eq!(drain(Drain::Stop).handover_until(true), None, "the siblings stop too");
+    }
 }

@@ -222,6 +222,7 @@ impl Rig {
             servers: &[],
             token: 0,
             draining: false,
+            handover_until: None,
             now: Instant::now(),
             completed: Cell::new(0),
             requests_left: &self.requests_left,
