@@ -21,7 +21,10 @@ VENV needs rsgi and the peers named in ``--servers`` (bjoern; Flask, Django).
 from inside (``--twice``: two back-to-back calls per request, to tell the
 state the server leaves behind from the app's own surroundings), with the
 worker's context switches per thread and page faults; ``--pin`` puts the
-server on core 0 and the client on core 1. ``--env NAME=VALUE`` sets a
+server on core 0 and the client on core 1; ``--connections 64`` loads the
+server with ``wrk -t1 -c64`` for ``--seconds`` instead of one connection
+(the app calls as they run under load, back to back, with the mean beside
+the median: the tail is where a loaded worker's time goes). ``--env NAME=VALUE`` sets a
 variable for every server (e.g. ``MALLOC_ARENA_MAX=1``); a server spelt
 ``rsgi+NAME=VALUE`` sets it for that one only, ``rsgi+moved`` first makes
 one 30 ms call so that rsgi's standby thread takes the loop (and the app)
@@ -141,6 +144,10 @@ class Client:
                     raise
                 time.sleep(0.5)
 
+    def reconnect(self):
+        self.sock.close()
+        self.sock = socket.create_connection((HOST, self.port), timeout=REQUEST_TIMEOUT)
+
     def fetch_stats(self):
         """The timed wrapper's samples so far (ns), which it then forgets."""
         return json.loads(self.get("/__inapp__"))
@@ -244,11 +251,26 @@ def measure(name, args, out_dir, common_env, count):
 
 
 def proc_counts(pid):
-    """(user + system CPU seconds, minor page faults) of one process so far."""
+    """(user CPU seconds, system CPU seconds, minor page faults) of one process so far."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     # After the name: state(0) ppid(1) ... minflt(7) ... utime(11) stime(12)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[7])
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick, int(fields[7])
+
+
+def wrk_load(args, port, seconds):
+    """`wrk -t1 -cN` on the server for `seconds` (on core 1 with --pin); returns wrk's output."""
+    wrk = shutil.which("wrk")
+    if not wrk:
+        raise SystemExit("wrk not found (bench/bootstrap.py installs it)")
+    argv = [wrk, "-t1", f"-c{args.connections}", f"-d{seconds}s", f"http://{HOST}:{port}/"]
+    if args.pin:
+        argv = ["taskset", "-c", "1"] + argv
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    if out.returncode != 0 or "Requests/sec" not in out.stdout:
+        raise RuntimeError(f"wrk failed: {out.stdout}{out.stderr}")
+    return out.stdout
 
 
 def thread_switches(pid):
@@ -278,20 +300,30 @@ def wallclock(name, args, out_dir, common_env):
             client.get("/__inapp_slow__")
             for _ in range(args.warmup):
                 client.get()
+        if args.connections > 1:
+            wrk_load(args, client.port, 2)
+            client.reconnect()
         client.fetch_stats()
-        cpu0, flt0 = proc_counts(worker)
+        user0, sys0, flt0 = proc_counts(worker)
         sw0 = thread_switches(worker)
         t0 = time.monotonic()
-        for _ in range(args.requests):
-            client.get()
+        if args.connections > 1:
+            wrk_load(args, client.port, args.seconds)
+        else:
+            for _ in range(args.requests):
+                client.get()
         elapsed = time.monotonic() - t0
-        cpu1, flt1 = proc_counts(worker)
+        user1, sys1, flt1 = proc_counts(worker)
         sw1 = thread_switches(worker)
+        if args.connections > 1:
+            client.reconnect()  # its connection idled past the keep-alive time
         stats = client.fetch_stats()
-        n = args.requests
+        n = max(1, len(stats["ns"]))
         stats["switches"] = {t: round((sw1[t] - sw0.get(t, 0)) / n, 3) for t in sw1}
         stats["rps"] = n / elapsed
-        return stats, (cpu1 - cpu0) * 1e6 / n, (flt1 - flt0) / n
+        stats["user"] = (user1 - user0) * 1e6 / n
+        stats["sys"] = (sys1 - sys0) * 1e6 / n
+        return stats, stats["user"] + stats["sys"], (flt1 - flt0) / n
     finally:
         client.close()
         stop(proc)
@@ -393,19 +425,22 @@ def report_wallclock(args, servers, out_dir, common_env):
                 warm[name].extend(stats["warm"])
             q = statistics.quantiles(samples, n=10)
             print(f"[{args.app}] round {r + 1} {name}: app call min {min(samples) / 1e3:.1f} µs, "
-                  f"p10 {q[0] / 1e3:.1f}, median {statistics.median(samples) / 1e3:.1f}; "
-                  f"worker CPU {cpu:.1f} µs/request, {faults:.2f} page faults/request, "
+                  f"p10 {q[0] / 1e3:.1f}, median {statistics.median(samples) / 1e3:.1f}, "
+                  f"p90 {q[-1] / 1e3:.1f}, mean {statistics.fmean(samples) / 1e3:.1f}; "
+                  f"worker CPU {cpu:.1f} µs/request (user {stats['user']:.1f}, system {stats['sys']:.1f}), "
+                  f"{faults:.2f} page faults/request, "
                   f"{stats['rps']:,.0f} requests/s on the connection; "
                   f"calls by thread {threads}; context switches/request by thread {stats['switches']}",
                   flush=True)
-    print(f"\n{args.app}: app call µs (all rounds: min / p10 / median), worker CPU µs/request and "
+    print(f"\n{args.app}: app call µs (all rounds: min / p10 / median / p90 / mean), worker CPU µs/request and "
           "requests/s per round")
     for name, runs in results.items():
         allv = [v for samples, _, _ in runs for v in samples]
         q = statistics.quantiles(allv, n=10)
         cpus = ", ".join(f"{cpu:.1f}" for _, cpu, _ in runs)
         rates = ", ".join(f"{rps:,.0f}" for _, _, rps in runs)
-        print(f"  {name}: {min(allv) / 1e3:.1f} / {q[0] / 1e3:.1f} / {statistics.median(allv) / 1e3:.1f}; "
+        print(f"  {name}: {min(allv) / 1e3:.1f} / {q[0] / 1e3:.1f} / {statistics.median(allv) / 1e3:.1f} / "
+              f"{q[-1] / 1e3:.1f} / {statistics.fmean(allv) / 1e3:.1f}; "
               f"CPU {cpus}; requests/s {rates}")
         if warm[name]:
             w = warm[name]
@@ -456,6 +491,9 @@ def main(argv=None):
                    help="no callgrind: time each app call natively (needs a quiet machine to mean much)")
     p.add_argument("--rounds", type=int, default=1, help="interleaved rounds over the servers")
     p.add_argument("--pin", action="store_true", help="server on core 0, client on core 1 (as bench/run.py)")
+    p.add_argument("--connections", type=int, default=1,
+                   help="with --wallclock: load with wrk -t1 -cN for --seconds instead of one connection")
+    p.add_argument("--seconds", type=int, default=8, help="with --connections: seconds of measured load")
     p.add_argument("--twice", action="store_true",
                    help="with --wallclock: time two back-to-back calls per request (apps' *_twice)")
     args = p.parse_args(argv)
