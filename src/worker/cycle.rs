@@ -177,6 +177,26 @@ fn peer_ip(peer: Peer) -> Option<IpAddr> {
     }
 }
 
+/// How much a connection buffers while it waits for a complete head.
+fn head_cap(limits: &crate::http::Limits) -> usize {
+    limits.effective_request_line() + limits.max_header_block() + 4096
+}
+
+/// Read what an idle connection's client has sent, ahead of its step:
+/// the loop reads every connection a poll reported before it runs the
+/// first app call of the pass, so the calls run back to back, without the
+/// kernel's receive path between them. Only a plain socket between
+/// requests with nothing buffered: a failed read leaves the connection
+/// closed for reading and empty, which its step closes, as it would have.
+pub fn read_ahead(conn: &mut Conn, cfg: &LoopConfig) {
+    let idle = matches!(conn.phase, Phase::Head) && conn.readable && conn.rbuf.is_empty();
+    if idle && conn.stream.is_plain_socket() && conn.fill(head_cap(&cfg.limits)).is_err() {
+        conn.rbuf.clear();
+        conn.readable = false;
+        conn.read_closed = true;
+    }
+}
+
 /// Waiting for or reading a request head.
 fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
     if ctx.draining && conn.rbuf.is_empty() {
@@ -196,7 +216,7 @@ fn head_step(conn: &mut Conn, ctx: &Ctx<'_>) -> Step {
         }
     }
     let limits = &ctx.cfg.limits;
-    let cap = limits.effective_request_line() + limits.max_header_block() + 4096;
+    let cap = head_cap(limits);
     let before = conn.rbuf.len();
     if conn.fill(cap).is_err() {
         return Step::Close;

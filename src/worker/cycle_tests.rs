@@ -198,3 +198,31 @@ fn a_kind_with_a_bell_is_rung_for_work_and_for_a_waiting_request() {
     exchange.wake_executor(&st);
     assert_eq!(*bell.requests.lock().unwrap(), vec![41]);
 }
+
+#[test]
+fn read_ahead_takes_an_idle_connections_request_and_then_its_step_serves_it() {
+    let rig = rig(1, true);
+    let (mut conn, mut client) = pair();
+    let request = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    client.write_all(request).unwrap();
+    read_ahead(&mut conn, &rig.cfg);
+    assert_eq!(conn.rbuf, request, "read before the pass steps it");
+    assert!(!conn.readable, "a short read emptied the socket");
+    settle(&rig, &mut conn, false);
+    assert!(rig.inline_task.borrow_mut().take().is_some(), "the step serves what was read ahead");
+}
+
+#[test]
+fn read_ahead_leaves_a_buffered_connection_alone_and_closes_on_eof() {
+    let rig = rig(1, true);
+    let (mut conn, mut client) = pair();
+    conn.rbuf.extend_from_slice(b"GET / HT");
+    client.write_all(b"TP/1.1\r\n").unwrap();
+    read_ahead(&mut conn, &rig.cfg);
+    assert_eq!(conn.rbuf, b"GET / HT", "a half-read head is read by its own step");
+    let (mut idle, client2) = pair();
+    drop(client2);
+    read_ahead(&mut idle, &rig.cfg);
+    assert!(idle.read_closed && idle.rbuf.is_empty());
+    assert_eq!(settle(&rig, &mut idle, false).0, Step::Close);
+}

@@ -452,6 +452,15 @@ impl IoLoop {
             }
         }
         self.events = events;
+        if self.cfg.inline {
+            // Read every connection the poll reported before the pass runs
+            // its first app call (`cycle::read_ahead`).
+            for &key in &self.ready {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    super::cycle::read_ahead(conn, &self.cfg);
+                }
+            }
+        }
         while let Ok(n) = self.notices.try_recv() {
             if self.app_elsewhere == Some(n) {
                 // The app call that ran on without the loop is over.
