@@ -47,6 +47,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import stat_fields
+from load import run_wrk
+from servers import APPS
+
 BENCH = Path(__file__).resolve().parent
 APPS_DIR = BENCH / "apps"
 HOST = "127.0.0.1"
@@ -252,25 +256,15 @@ def measure(name, args, out_dir, common_env, count):
 
 def proc_counts(pid):
     """(user CPU seconds, system CPU seconds, minor page faults) of one process so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    fields = stat_fields(pid)
     # After the name: state(0) ppid(1) ... minflt(7) ... utime(11) stime(12)
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick, int(fields[7])
 
 
 def wrk_load(args, port, seconds):
-    """`wrk -t1 -cN` on the server for `seconds` (on core 1 with --pin); returns wrk's output."""
-    wrk = shutil.which("wrk")
-    if not wrk:
-        raise SystemExit("wrk not found (bench/bootstrap.py installs it)")
-    argv = [wrk, "-t1", f"-c{args.connections}", f"-d{seconds}s", f"http://{HOST}:{port}/"]
-    if args.pin:
-        argv = ["taskset", "-c", "1"] + argv
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
-    if out.returncode != 0 or "Requests/sec" not in out.stdout:
-        raise RuntimeError(f"wrk failed: {out.stdout}{out.stderr}")
-    return out.stdout
+    """`wrk -t1 -cN` on the server for `seconds` (on core 1 with --pin)."""
+    return run_wrk(port, APPS[args.app], seconds, args.connections, core=1 if args.pin else None)
 
 
 def thread_switches(pid):

@@ -453,7 +453,7 @@ impl IoLoop {
         }
         self.events = events;
         if self.cfg.inline {
-            // Read every connection the poll reported before the pass runs
+            // Read every idle connection the poll reported before the pass runs
             // its first app call (`cycle::read_ahead`).
             for &key in &self.ready {
                 if let Some(conn) = self.conns.get_mut(key) {
